@@ -1,0 +1,93 @@
+// Package bot is the chat side of heed, independent of any one chat system:
+// the adapter contract every chat implements, the engine that turns chat
+// events into domain calls, command parsing, and the card model adapters
+// render.
+package bot
+
+import (
+	"context"
+	"time"
+)
+
+// MessageRef identifies a message in an adapter's own terms: a Slack ts, a
+// Matrix event id, a console card number. The engine stores it opaquely.
+type MessageRef string
+
+// EventKind is what happened in the chat.
+type EventKind string
+
+const (
+	// Reaction: a person added an emoji reaction to a message.
+	Reaction EventKind = "reaction"
+	// Unreaction: a person took a reaction back. Card and Emoji are set
+	// where the chat says them (Slack); where it only names the reaction
+	// event (a Matrix redaction), ReactionID alone is set.
+	Unreaction EventKind = "unreaction"
+	// Message: a person wrote in a review room, or in a card's thread.
+	Message EventKind = "message"
+)
+
+// Event is one inbound chat event, translated by an adapter.
+type Event struct {
+	ID      string // the chat's own event id, used to drop duplicates; may be empty
+	Kind    EventKind
+	Adapter string // the adapter's Name()
+	Room    string // the room/channel id in the adapter's terms
+	User    string // the sender's stable id (@alice:example.org, U0123ABC)
+	// UserName is how to show the sender ("@alice"); falls back to User.
+	UserName string
+	// FromBot is set for messages and reactions by any bot or app;
+	// FromSelf for the bot's own. Neither ever counts as a decision.
+	FromBot  bool
+	FromSelf bool
+	Card     MessageRef // for reactions: the message reacted to; for messages: the thread root, if any
+	Emoji    string     // as the chat sent it: "✅", "white_check_mark", "+1::skin-tone-3"
+	// ReactionID is the chat's id of the reaction itself, where it has one
+	// (Matrix). Unreactions that only name it are matched through it.
+	ReactionID string
+	Text       string // for messages: the text with any leading mention of the bot removed
+	At         time.Time
+}
+
+// Handler receives inbound events. The engine implements it.
+type Handler interface {
+	HandleEvent(ctx context.Context, ev Event) error
+}
+
+// Adapter is one chat system. Adapters translate; they hold no policy.
+type Adapter interface {
+	// Name is the adapter's name in the configuration ("console", "matrix", "slack").
+	Name() string
+	// Run connects and delivers events to h until ctx is done or the
+	// connection fails for good. Transient failures are retried inside Run.
+	Run(ctx context.Context, h Handler) error
+	// PostCard posts a new card into a review room.
+	PostCard(ctx context.Context, room string, c Card) (MessageRef, error)
+	// UpdateCard edits a card in place.
+	UpdateCard(ctx context.Context, room string, ref MessageRef, c Card) error
+	// Reply posts text into the thread of `thread`, or into the room when
+	// thread is empty.
+	Reply(ctx context.Context, room string, thread MessageRef, text string) error
+	// Alive is the last time the adapter saw proof that it can hear the
+	// room: a successful sync, an acknowledged socket frame, a signed
+	// delivery. The zero time means never.
+	Alive() time.Time
+}
+
+// Reconciler is implemented by adapters that can read a card's current
+// reactions back from the chat. On start the engine reconciles every open
+// card against it, so reactions added or taken back while heed was down
+// count exactly once.
+type Reconciler interface {
+	// CardReactions returns one Reaction event per reaction currently on
+	// the card (Card, Emoji, User, FromBot/FromSelf and ReactionID set).
+	CardReactions(ctx context.Context, room string, ref MessageRef) ([]Event, error)
+}
+
+// ApproverSource is implemented by adapters that know approvers beyond the
+// explicit list: Slack user groups, Matrix power levels.
+type ApproverSource interface {
+	// IsApprover reports whether user may approve in room, and if not,
+	// why, in words for the card ("power level 0, needs 50").
+	IsApprover(ctx context.Context, room, user string) (ok bool, why string, err error)
+}

@@ -1,0 +1,201 @@
+// Package publish sends approved occurrences to the networks. It holds the
+// Publisher contract every network implements, the registry of publisher
+// kinds, the error kinds the dispatcher acts on, and the dispatcher itself.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Request is one occurrence × target, exactly as it was approved.
+type Request struct {
+	OccurrenceID int64
+	Target       string // the target's configured name, e.g. "mastodon-main"
+	Text         string // the exact text approved for this target
+	Link         string
+	Media        []Media
+	ScheduledAt  time.Time
+	// IdempotencyKey is derived from the installation, the occurrence, the
+	// target and the approved payload. Networks that accept a key get it;
+	// the same request always carries the same key.
+	IdempotencyKey string
+}
+
+// Media is an attachment. Alt text is required where a network shows images.
+type Media struct {
+	Path string
+	MIME string
+	Alt  string
+}
+
+// Result is what the network answered for a successful publish.
+type Result struct {
+	RemoteID string
+	URL      string
+}
+
+// Publisher sends one request to one network account.
+type Publisher interface {
+	Publish(ctx context.Context, req Request) (Result, error)
+}
+
+// Problem is a reason a request cannot be published as it stands, with the
+// exact figure where there is one ("312/300 graphemes on Bluesky").
+type Problem struct {
+	Message string
+}
+
+func (p Problem) String() string { return p.Message }
+
+// Validator is implemented by publishers that can check a request before any
+// network call: length limits, required alt text, and so on.
+type Validator interface {
+	Validate(req Request) []Problem
+}
+
+// Previewer is implemented by publishers that transform text on the way out;
+// Preview returns exactly what the network will receive.
+type Previewer interface {
+	Preview(req Request) string
+}
+
+// Retractor is implemented by publishers that can delete what they published.
+type Retractor interface {
+	Retract(ctx context.Context, target string, res Result) error
+}
+
+// ErrorKind tells the dispatcher what to do after a failed publish.
+type ErrorKind int
+
+const (
+	// Ambiguous: the request may have reached the network (a timeout after
+	// sending). The outcome becomes unknown and is never retried blindly.
+	Ambiguous ErrorKind = iota
+	// Retryable: the network did not act on the request (429, 5xx, a
+	// connection refused before sending). Retried with backoff.
+	Retryable
+	// Permanent: the network refused the request (401, 403, 400, 422).
+	Permanent
+)
+
+func (k ErrorKind) String() string {
+	switch k {
+	case Retryable:
+		return "retryable"
+	case Permanent:
+		return "permanent"
+	default:
+		return "ambiguous"
+	}
+}
+
+// Error is a classified publish error.
+type Error struct {
+	Kind       ErrorKind
+	RetryAfter time.Duration // for Retryable: the network's own wait, if it gave one
+	Err        error
+}
+
+func (e *Error) Error() string { return e.Kind.String() + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// RetryableError marks err as safe to retry, after at least `after` if set.
+func RetryableError(err error, after time.Duration) error {
+	return &Error{Kind: Retryable, RetryAfter: after, Err: err}
+}
+
+// PermanentError marks err as a refusal that a retry will not change.
+func PermanentError(err error) error { return &Error{Kind: Permanent, Err: err} }
+
+// AmbiguousError marks err as an unknown outcome.
+func AmbiguousError(err error) error { return &Error{Kind: Ambiguous, Err: err} }
+
+// Classify returns the kind of err and any Retry-After it carries. An error
+// that no publisher classified is Ambiguous: heed never guesses that a
+// request did not reach the network.
+func Classify(err error) (ErrorKind, time.Duration) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind, e.RetryAfter
+	}
+	return Ambiguous, 0
+}
+
+// Target is one configured target: a name the team uses and the publisher
+// behind it.
+type Target struct {
+	Name      string
+	Kind      string
+	Publisher Publisher
+}
+
+// Config is what a factory gets to build a publisher for one target.
+type Config struct {
+	Name string // the target's name
+	Kind string
+	// Decode decodes the target's own settings (the YAML mapping under the
+	// target, ${ENV} already expanded) into a struct of the factory's. It
+	// rejects unknown keys.
+	Decode func(v any) error
+	// Logf-free: publishers log through the *slog.Logger passed here, never
+	// with a token in any attribute.
+	Logger Logger
+}
+
+// Logger is the subset of *slog.Logger publishers use.
+type Logger interface {
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Error(msg string, args ...any)
+}
+
+// Factory builds a publisher from its configuration.
+type Factory func(cfg Config) (Publisher, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a publisher kind available to the configuration. It is
+// called from the init function of each publisher's package.
+func Register(kind string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[kind]; dup {
+		panic("publish: kind registered twice: " + kind)
+	}
+	registry[kind] = f
+}
+
+// New builds a publisher of a registered kind.
+func New(cfg Config) (Publisher, error) {
+	registryMu.RLock()
+	f, ok := registry[cfg.Kind]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("target %q: unknown kind %q (known kinds: %v)", cfg.Name, cfg.Kind, Kinds())
+	}
+	p, err := f(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("target %q (%s): %w", cfg.Name, cfg.Kind, err)
+	}
+	return p, nil
+}
+
+// Kinds lists the registered publisher kinds, sorted.
+func Kinds() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
