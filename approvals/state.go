@@ -111,8 +111,9 @@ func Transition(from State, ev Event) (State, error) {
 			return StateMissed, nil
 		}
 	case EvHold:
+		// From publishing: a pause on one target held it while others went out.
 		switch from {
-		case StateScheduled, StateInReview, StateApproved, StateRejected:
+		case StateScheduled, StateInReview, StateApproved, StateRejected, StatePublishing:
 			return StateHeld, nil
 		}
 	case EvCancel:

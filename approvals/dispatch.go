@@ -1,0 +1,474 @@
+package approvals
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Claim is one occurrence × target the dispatcher may now publish. It was
+// made in the same transaction that checked the approval, the payload hash
+// and every pause.
+type Claim struct {
+	Occurrence int64
+	Target     string
+	Payload    Payload
+	Key        string // idempotency key
+	Attempt    int
+}
+
+// SettleOptions are the dispatcher's view of the world at a due time.
+type SettleOptions struct {
+	Runner string // who claims: the daemon's lease holder
+	// Deaf, when not empty, says why the chat cannot be heard right now:
+	// nothing is claimed while a pause could not be heard.
+	Deaf string
+	// LateGrace is how long past its time an occurrence may still go out
+	// once the chat is heard again; after that it is held.
+	LateGrace time.Duration
+}
+
+// Settle outcomes.
+const (
+	OutcomeClaimed = "claimed"
+	OutcomeHeld    = "held"
+	OutcomeMissed  = "missed"
+	OutcomeWaiting = "waiting" // due, approved, but the chat is deaf: not claimed yet
+	OutcomeNone    = "none"    // not due, or no longer in a state that is due
+)
+
+// SettleResult is what happened to a due occurrence.
+type SettleResult struct {
+	Outcome string
+	Claims  []Claim
+	Note    string
+}
+
+var dueStates = "'scheduled','in_review','approved'"
+
+// Due returns occurrences whose time has come and that still wait, soonest
+// first.
+func (s *Service) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM occurrences WHERE state IN (`+dueStates+`) AND at <= ? ORDER BY at LIMIT ?`, ms(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// NextWake is the earliest time the dispatcher has work: an occurrence due,
+// a retry due, or a post's next time entering the review window. Each part
+// is one indexed lookup.
+func (s *Service) NextWake(ctx context.Context) (time.Time, bool, error) {
+	var best int64
+	consider := func(q string, args ...any) error {
+		var v sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
+			return err
+		}
+		if v.Valid && (best == 0 || v.Int64 < best) {
+			best = v.Int64
+		}
+		return nil
+	}
+	for _, st := range []State{StateScheduled, StateInReview, StateApproved} {
+		if err := consider(`SELECT min(at) FROM occurrences WHERE state = ?`, st); err != nil {
+			return time.Time{}, false, err
+		}
+	}
+	if err := consider(`SELECT min(next_attempt_at) FROM deliveries WHERE state = 'retry'`); err != nil {
+		return time.Time{}, false, err
+	}
+	var nextPost sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM posts WHERE next_at IS NOT NULL`).Scan(&nextPost); err != nil {
+		return time.Time{}, false, err
+	}
+	if nextPost.Valid {
+		if v := nextPost.Int64 - s.Window.Milliseconds(); best == 0 || v < best {
+			best = v
+		}
+	}
+	return fromMS(best), best != 0, nil
+}
+
+// Settle decides a due occurrence in one transaction: held if paused,
+// missed if not approved, waiting if the chat is deaf, otherwise each
+// target is claimed, with the approval, payload hash and pauses checked in
+// that same transaction.
+func (s *Service) Settle(ctx context.Context, id int64, now time.Time, opt SettleOptions) (SettleResult, error) {
+	var res SettleResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		v, err := s.view(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		res, err = s.settle(ctx, tx, v, now, opt)
+		return err
+	})
+	return res, err
+}
+
+func (s *Service) settle(ctx context.Context, tx *sql.Tx, v View, now time.Time, opt SettleOptions) (SettleResult, error) {
+	switch v.State {
+	case StateScheduled, StateInReview, StateApproved:
+	default:
+		return SettleResult{Outcome: OutcomeNone}, nil
+	}
+	if v.At.After(now) {
+		return SettleResult{Outcome: OutcomeNone}, nil
+	}
+	pauses, err := activePauses(ctx, tx)
+	if err != nil {
+		return SettleResult{}, err
+	}
+	if p, ok := pausedFor(pauses, ""); ok && p.Target == "" {
+		note := fmt.Sprintf("held: its time came during a pause by %s (%s). After resume, approve again to publish now, delay it, or cancel it", p.By, orDash(p.Reason))
+		return SettleResult{Outcome: OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, EvHold, note, now)
+	}
+	approved := v.State == StateApproved && v.Verdict.Approved() && CombinedHash(v.Hashes) == v.Hash && len(v.Problems) == 0
+	if !approved {
+		note := fmt.Sprintf("missed: its time came without approval (%d of %d)", len(v.Verdict.Approvals), v.Verdict.Required)
+		if v.State == StateScheduled {
+			note = "missed: its time came before its card could be posted"
+		}
+		return SettleResult{Outcome: OutcomeMissed, Note: note}, s.setState(ctx, tx, v.Occurrence, EvMiss, note, now)
+	}
+	if opt.Deaf != "" {
+		if now.Sub(v.At) > opt.LateGrace {
+			note := "held: " + opt.Deaf + " at its time, so a pause could not have been heard. Approve again to publish now, delay it, or cancel it"
+			return SettleResult{Outcome: OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, EvHold, note, now)
+		}
+		note := "waiting: " + opt.Deaf + "; heed publishes nothing it could not stop"
+		if v.Note != note {
+			if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET note = ?, dirty = dirty + 1 WHERE id = ?`, note, v.ID); err != nil {
+				return SettleResult{}, err
+			}
+		}
+		return SettleResult{Outcome: OutcomeWaiting, Note: note}, nil
+	}
+	if err := s.setState(ctx, tx, v.Occurrence, EvClaim, "", now); err != nil {
+		return SettleResult{}, err
+	}
+	res := SettleResult{Outcome: OutcomeClaimed}
+	done := map[string]bool{}
+	for _, d := range v.Deliveries {
+		if d.State == DeliveryPublished {
+			done[d.Target] = true // published before a hold: never again
+		}
+	}
+	for _, pl := range v.Payloads {
+		if done[pl.Target] {
+			continue
+		}
+		if p, ok := pausedFor(pauses, pl.Target); ok {
+			if err := upsertDelivery(ctx, tx, v.ID, pl.Target, DeliveryHeld, "", fmt.Sprintf("paused by %s (%s)", p.By, orDash(p.Reason)), now); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if !v.Verdict.ApprovedFor(pl.Target) {
+			return res, fmt.Errorf("#%d: approval for %s vanished inside the claim", v.ID, pl.Target) // cannot happen: Approved() covers every target
+		}
+		key := IdempotencyKey(s.installID, v.ID, pl.Target, v.Hashes[pl.Target])
+		if err := upsertDelivery(ctx, tx, v.ID, pl.Target, DeliveryPublishing, opt.Runner, "", now, key); err != nil {
+			return res, err
+		}
+		res.Claims = append(res.Claims, Claim{Occurrence: v.ID, Target: pl.Target, Payload: pl, Key: key, Attempt: 1})
+		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: "heed", Action: "publish.claim", PostID: v.PostID, Occurrence: v.ID, Target: pl.Target, Detail: "key " + key}); err != nil {
+			return res, err
+		}
+	}
+	if len(res.Claims) == 0 {
+		return res, s.aggregate(ctx, tx, v.ID, now)
+	}
+	return res, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "no reason given"
+	}
+	return s
+}
+
+func upsertDelivery(ctx context.Context, tx *sql.Tx, occ int64, target, state, runner, errMsg string, now time.Time, key ...string) error {
+	k := ""
+	if len(key) > 0 {
+		k = key[0]
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (occurrence_id, target, state, attempts, idempotency_key, claimed_by, error, updated_at)
+		VALUES (?, ?, ?, CASE WHEN ? = 'publishing' THEN 1 ELSE 0 END, ?, ?, ?, ?)
+		ON CONFLICT (occurrence_id, target) DO UPDATE SET state = excluded.state,
+			attempts = deliveries.attempts + CASE WHEN excluded.state = 'publishing' THEN 1 ELSE 0 END,
+			idempotency_key = CASE WHEN excluded.idempotency_key <> '' THEN excluded.idempotency_key ELSE deliveries.idempotency_key END,
+			claimed_by = excluded.claimed_by, error = excluded.error, updated_at = excluded.updated_at`,
+		occ, target, state, state, k, runner, errMsg, ms(now))
+	return err
+}
+
+// DeliveryRef names one occurrence × target.
+type DeliveryRef struct {
+	Occurrence int64
+	Target     string
+}
+
+// RetriesDue lists deliveries whose retry time has come.
+func (s *Service) RetriesDue(ctx context.Context, now time.Time, limit int) ([]DeliveryRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = 'retry' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DeliveryRef
+	for rows.Next() {
+		var d DeliveryRef
+		if err := rows.Scan(&d.Occurrence, &d.Target); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClaimRetry claims a delivery waiting for a retry, checking pauses and the
+// approval again in the same transaction.
+func (s *Service) ClaimRetry(ctx context.Context, ref DeliveryRef, now time.Time, opt SettleOptions) (Claim, bool, error) {
+	var c Claim
+	var ok bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		v, err := s.view(ctx, tx, ref.Occurrence)
+		if err != nil {
+			return err
+		}
+		var d *Delivery
+		for i := range v.Deliveries {
+			if v.Deliveries[i].Target == ref.Target {
+				d = &v.Deliveries[i]
+			}
+		}
+		if d == nil || d.State != DeliveryRetry || d.NextAttempt.After(now) || opt.Deaf != "" {
+			return nil
+		}
+		pauses, err := activePauses(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if p, paused := pausedFor(pauses, ref.Target); paused {
+			if err := upsertDelivery(ctx, tx, v.ID, ref.Target, DeliveryHeld, "", fmt.Sprintf("paused by %s (%s) before a retry", p.By, orDash(p.Reason)), now); err != nil {
+				return err
+			}
+			return s.aggregate(ctx, tx, v.ID, now)
+		}
+		if !v.Verdict.ApprovedFor(ref.Target) {
+			if err := upsertDelivery(ctx, tx, v.ID, ref.Target, DeliveryHeld, "", "approval withdrawn before a retry", now); err != nil {
+				return err
+			}
+			return s.aggregate(ctx, tx, v.ID, now)
+		}
+		var pl Payload
+		for _, p := range v.Payloads {
+			if p.Target == ref.Target {
+				pl = p
+			}
+		}
+		if err := upsertDelivery(ctx, tx, v.ID, ref.Target, DeliveryPublishing, opt.Runner, d.Error, now); err != nil {
+			return err
+		}
+		c, ok = Claim{Occurrence: v.ID, Target: ref.Target, Payload: pl, Key: d.Key, Attempt: d.Attempts + 1}, true
+		return nil
+	})
+	return c, ok, err
+}
+
+// Outcome is what a publish attempt gave.
+type Outcome struct {
+	RemoteID string
+	URL      string
+	// Kind is "" for success, else "retryable", "permanent" or "ambiguous".
+	Kind string
+	Err  string
+	// NextAttempt is when to retry a retryable failure; zero means retries
+	// are exhausted and the delivery fails.
+	NextAttempt time.Time
+}
+
+// RecordPublish stores the outcome of a claimed delivery and settles the
+// occurrence's state once no target is under way.
+func (s *Service) RecordPublish(ctx context.Context, c Claim, out Outcome, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var state, action, detail string
+		var next any
+		switch out.Kind {
+		case "":
+			state, action, detail = DeliveryPublished, "publish.ok", strings.TrimSpace(out.URL+" "+out.RemoteID)
+		case "retryable":
+			if out.NextAttempt.IsZero() {
+				state, action, detail = DeliveryFailed, "publish.failed", "retries exhausted: "+out.Err
+			} else {
+				state, action, detail = DeliveryRetry, "publish.retry", out.Err+"; next attempt "+out.NextAttempt.Format(time.RFC3339)
+				next = ms(out.NextAttempt)
+			}
+		case "permanent":
+			state, action, detail = DeliveryFailed, "publish.failed", out.Err
+		default:
+			state, action, detail = DeliveryUnknown, "publish.unknown", out.Err+"; check the account and resolve it"
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, next_attempt_at = ?, remote_id = ?, url = ?, error = ?, updated_at = ?
+			WHERE occurrence_id = ? AND target = ? AND state = 'publishing'`,
+			state, next, out.RemoteID, out.URL, out.Err, ms(now), c.Occurrence, c.Target)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ECONFLICT, "#%d → %s is no longer being published (was it marked unknown after a restart?)", c.Occurrence, c.Target)
+		}
+		o, err := getOcc(ctx, tx, c.Occurrence)
+		if err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: "heed", Action: action, PostID: o.PostID, Occurrence: c.Occurrence, Target: c.Target, Detail: detail}); err != nil {
+			return err
+		}
+		return s.aggregate(ctx, tx, c.Occurrence, now)
+	})
+}
+
+// aggregate settles an occurrence in publishing once none of its targets is
+// under way: published if all went out, else unknown, failed or held.
+func (s *Service) aggregate(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+	o, err := getOcc(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if o.State != StatePublishing {
+		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+		return err
+	}
+	ds, err := getDeliveries(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	n := map[string]int{}
+	var notes []string
+	for _, d := range ds {
+		n[d.State]++
+		switch d.State {
+		case DeliveryUnknown:
+			notes = append(notes, d.Target+": outcome unknown ("+d.Error+"); check the account, then `resolve "+itoa(id)+" published` or `resolve "+itoa(id)+" failed`")
+		case DeliveryFailed:
+			notes = append(notes, d.Target+": failed: "+d.Error)
+		case DeliveryHeld:
+			notes = append(notes, d.Target+": held: "+d.Error)
+		}
+	}
+	note := strings.Join(notes, "\n")
+	switch {
+	case n[DeliveryPublishing]+n[DeliveryRetry] > 0:
+		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+		return err
+	case n[DeliveryUnknown] > 0:
+		return s.setState(ctx, tx, o, EvAmbiguous, note, now)
+	case n[DeliveryFailed] > 0:
+		return s.setState(ctx, tx, o, EvFailed, note, now)
+	case n[DeliveryHeld] > 0:
+		return s.setState(ctx, tx, o, EvHold, note, now)
+	default:
+		return s.setState(ctx, tx, o, EvPublished, "", now)
+	}
+}
+
+// RecoverCrashed marks every delivery left under way by a stopped daemon as
+// unknown: it may or may not have reached the network, and is never retried
+// blindly. Call it once the dispatcher lease is held.
+func (s *Service) RecoverCrashed(ctx context.Context) (int, error) {
+	now := s.now()
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = 'publishing'`)
+		if err != nil {
+			return err
+		}
+		var refs []DeliveryRef
+		for rows.Next() {
+			var r DeliveryRef
+			if err := rows.Scan(&r.Occurrence, &r.Target); err != nil {
+				rows.Close()
+				return err
+			}
+			refs = append(refs, r)
+		}
+		rows.Close()
+		for _, r := range refs {
+			msg := "heed stopped while publishing"
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'unknown', error = ?, updated_at = ? WHERE occurrence_id = ? AND target = ?`, msg, ms(now), r.Occurrence, r.Target); err != nil {
+				return err
+			}
+			if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: "heed", Action: "publish.unknown", Occurrence: r.Occurrence, Target: r.Target, Detail: msg + "; never retried automatically"}); err != nil {
+				return err
+			}
+			if err := s.aggregate(ctx, tx, r.Occurrence, now); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Resolve records a person's answer for an occurrence whose outcome is
+// unknown: it did go out (published) or it did not (failed). Only unknown
+// deliveries change; target "" resolves all of them.
+func (s *Service) Resolve(ctx context.Context, id int64, target string, published bool, url, actor, place string) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if o.State != StateUnknown {
+			return Errorf(ECONFLICT, "#%d is %s, not unknown: nothing to resolve", id, o.State)
+		}
+		state := DeliveryFailed
+		if published {
+			state = DeliveryPublished
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, url = CASE WHEN ? <> '' THEN ? ELSE url END, updated_at = ?
+			WHERE occurrence_id = ? AND state = 'unknown' AND (? = '' OR target = ?)`, state, url, url, ms(now), id, target, target)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return Errorf(ENOTFOUND, "#%d has no unknown delivery to %s", id, target)
+		}
+		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "publish.resolve", PostID: o.PostID, Occurrence: id, Target: target, Place: place, Detail: state}); err != nil {
+			return err
+		}
+		ds, err := getDeliveries(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ev := EvResolved
+		for _, d := range ds {
+			switch d.State {
+			case DeliveryUnknown:
+				_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+				return err
+			case DeliveryFailed, DeliveryHeld:
+				ev = EvResolveFail
+			}
+		}
+		return s.setState(ctx, tx, o, ev, "resolved by "+actor, now)
+	})
+}

@@ -1,0 +1,405 @@
+package approvals
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Occurrence is one post × time.
+type Occurrence struct {
+	ID      int64     `json:"id"`
+	PostID  int64     `json:"post_id"`
+	At      time.Time `json:"at"`
+	State   State     `json:"state"`
+	Hash    string    `json:"hash"`
+	Note    string    `json:"note,omitempty"` // why it is held, missed, unknown, waiting
+	Dirty   int64     `json:"-"`
+	Updated time.Time `json:"updated"`
+}
+
+// Delivery is one occurrence × target on its way out.
+type Delivery struct {
+	Target      string    `json:"target"`
+	State       string    `json:"state"` // publishing, retry, published, failed, unknown, held
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Key         string    `json:"idempotency_key"`
+	RemoteID    string    `json:"remote_id,omitempty"`
+	URL         string    `json:"url,omitempty"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Delivery states.
+const (
+	DeliveryPublishing = "publishing"
+	DeliveryRetry      = "retry"
+	DeliveryPublished  = "published"
+	DeliveryFailed     = "failed"
+	DeliveryUnknown    = "unknown"
+	DeliveryHeld       = "held"
+)
+
+// View is an occurrence with everything needed to render its card or
+// decide on it.
+type View struct {
+	Occurrence
+	Post       Post                `json:"post"`
+	Payloads   []Payload           `json:"payloads"`
+	Hashes     map[string]string   `json:"hashes"`
+	Verdict    Verdict             `json:"-"`
+	Deliveries []Delivery          `json:"deliveries,omitempty"`
+	Problems   map[string][]string `json:"problems,omitempty"` // per target
+}
+
+const occColumns = `id, post_id, at, state, hash, note, dirty, updated_at`
+
+func scanOcc(r scanner) (Occurrence, error) {
+	var o Occurrence
+	var at, updated int64
+	err := r.Scan(&o.ID, &o.PostID, &at, &o.State, &o.Hash, &o.Note, &o.Dirty, &updated)
+	o.At, o.Updated = fromMS(at), fromMS(updated)
+	return o, err
+}
+
+func getOcc(ctx context.Context, q querier, id int64) (Occurrence, error) {
+	o, err := scanOcc(q.QueryRowContext(ctx, `SELECT `+occColumns+` FROM occurrences WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, Errorf(ENOTFOUND, "no card #%d (type queue to see the open ones)", id)
+	}
+	return o, err
+}
+
+func liveReactions(ctx context.Context, q querier, occ int64) ([]Reaction, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, user, user_name, emoji, hashes, at, from_bot, from_self, reaction_id, source
+		FROM reactions WHERE occurrence_id = ? AND withdrawn_at IS NULL ORDER BY at, id`, occ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Reaction
+	for rows.Next() {
+		r := Reaction{Occurrence: occ}
+		var hashes string
+		var at int64
+		if err := rows.Scan(&r.ID, &r.User, &r.UserName, &r.Emoji, &hashes, &at, &r.FromBot, &r.FromSelf, &r.ReactionID, &r.Source); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(hashes), &r.Hashes)
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func getDeliveries(ctx context.Context, q querier, occ int64) ([]Delivery, error) {
+	rows, err := q.QueryContext(ctx, `SELECT target, state, attempts, coalesce(next_attempt_at, 0), idempotency_key, remote_id, url, error
+		FROM deliveries WHERE occurrence_id = ? ORDER BY target`, occ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		var next int64
+		if err := rows.Scan(&d.Target, &d.State, &d.Attempts, &next, &d.Key, &d.RemoteID, &d.URL, &d.Error); err != nil {
+			return nil, err
+		}
+		d.NextAttempt = fromMS(next)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// view loads an occurrence with its post, payloads, verdict and deliveries.
+func (s *Service) view(ctx context.Context, q querier, id int64) (View, error) {
+	o, err := getOcc(ctx, q, id)
+	if err != nil {
+		return View{}, err
+	}
+	p, err := getPost(ctx, q, o.PostID)
+	if err != nil {
+		return View{}, err
+	}
+	v := View{Occurrence: o, Post: p, Payloads: Payloads(&p, o.At)}
+	v.Hashes = Hashes(v.Payloads)
+	for _, pl := range v.Payloads {
+		if probs := s.Targets.Problems(pl); len(probs) > 0 {
+			if v.Problems == nil {
+				v.Problems = map[string][]string{}
+			}
+			v.Problems[pl.Target] = probs
+		}
+	}
+	rs, err := liveReactions(ctx, q, id)
+	if err != nil {
+		return View{}, err
+	}
+	v.Verdict = Tally(s.policy(p.Room), p.Author, v.Hashes, rs)
+	for t := range v.Problems {
+		v.Verdict.PerTarget[t] = 0 // a payload a network would refuse cannot be approved
+	}
+	v.Deliveries, err = getDeliveries(ctx, q, id)
+	return v, err
+}
+
+func (s *Service) policy(room string) Policy {
+	if s.Policy == nil {
+		return Policy{}.WithDefaults()
+	}
+	return s.Policy(room).WithDefaults()
+}
+
+// Occurrence returns the view of one occurrence.
+func (s *Service) Occurrence(ctx context.Context, id int64) (View, error) { return s.view(ctx, s.db, id) }
+
+// setState applies ev through the state machine and records the change.
+func (s *Service) setState(ctx context.Context, tx *sql.Tx, o Occurrence, ev Event, note string, now time.Time) error {
+	to, err := Transition(o.State, ev)
+	if err != nil {
+		return Errorf(ECONFLICT, "#%d: %v", o.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET state = ?, note = ?, dirty = dirty + 1, updated_at = ? WHERE id = ?`,
+		to, note, ms(now), o.ID); err != nil {
+		return err
+	}
+	if to != o.State {
+		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: "heed", Action: "state." + string(to), PostID: o.PostID, Occurrence: o.ID, Detail: note})
+	}
+	return nil
+}
+
+// refresh recomputes an occurrence's hash and derives its state from the
+// current valid decisions. It is the only place approval state changes.
+func (s *Service) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (View, error) {
+	v, err := s.view(ctx, tx, id)
+	if err != nil {
+		return v, err
+	}
+	hash := CombinedHash(v.Hashes)
+	state := v.State
+	switch v.State {
+	case StateInReview, StateApproved, StateRejected:
+		ev := v.Verdict.Event()
+		if ev == EvApproved && len(v.Problems) > 0 {
+			ev = EvUndecided
+		}
+		if state, err = Transition(v.State, ev); err != nil {
+			return v, err
+		}
+	}
+	if hash == v.Hash && state == v.State {
+		_, err = tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+		return v, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET state = ?, hash = ?, dirty = dirty + 1, updated_at = ? WHERE id = ?`,
+		state, hash, ms(now), id); err != nil {
+		return v, err
+	}
+	if state != v.State {
+		detail := v.Verdict.summary()
+		if hash != v.Hash {
+			detail = "content changed; " + detail
+		}
+		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: "heed", Action: "state." + string(state), PostID: v.PostID, Occurrence: id, Detail: detail}); err != nil {
+			return v, err
+		}
+	}
+	v.State, v.Hash = state, hash
+	return v, nil
+}
+
+func (v Verdict) summary() string {
+	return fmt.Sprintf("%d approval(s) of %d needed, %d rejection(s)", len(v.Approvals), v.Required, len(v.Rejections))
+}
+
+// moveOcc gives an occurrence a new time. The time is part of every
+// payload, so earlier approvals no longer match and a fresh decision is
+// needed.
+func (s *Service) moveOcc(ctx context.Context, tx *sql.Tx, o Occurrence, at time.Time, now time.Time, why string) error {
+	if !at.After(now) && !at.Equal(now) {
+		return Errorf(EINVALID, "#%d: new time %s is in the past", o.ID, at.Format(time.RFC3339))
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET at = ? WHERE id = ?`, ms(at), o.ID); err != nil {
+		if isUniqueViolation(err) {
+			return Errorf(ECONFLICT, "#%d: its post already has an occurrence at %s", o.ID, at.Format(time.RFC3339))
+		}
+		return err
+	}
+	// Deliveries that were held never went out: they start again. Published
+	// ones stay published and are never sent twice.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE occurrence_id = ? AND state = 'held'`, o.ID); err != nil {
+		return err
+	}
+	if o.State != StateScheduled {
+		if err := s.setState(ctx, tx, o, EvReschedule, why, now); err != nil {
+			return err
+		}
+	}
+	_, err := s.refresh(ctx, tx, o.ID, now)
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// Delay moves an occurrence by d. Its approvals are void: the time is part of
+// the payload.
+func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, place string) (View, error) {
+	now := s.now()
+	var v View
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !o.State.Open() && o.State != StateMissed {
+			return Errorf(ECONFLICT, "#%d is %s: it can no longer be moved", id, o.State)
+		}
+		at := o.At.Add(d)
+		if o.State == StateHeld || o.State == StateMissed {
+			at = now.Add(d) // its time has passed: a delay counts from now
+		}
+		if !at.After(now) {
+			return Errorf(EINVALID, "#%d would move to %s, which is in the past", id, at.Format(time.RFC3339))
+		}
+		if err := s.moveOcc(ctx, tx, o, at, now, fmt.Sprintf("delayed by %s by %s; needs a fresh approval", d, actor)); err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "occurrence.delay", PostID: o.PostID, Occurrence: id, Place: place, Detail: "to " + at.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+		v, err = s.view(ctx, tx, id)
+		return err
+	})
+	return v, err
+}
+
+// Reschedule moves an occurrence to a given time, as Delay does.
+func (s *Service) Reschedule(ctx context.Context, id int64, at time.Time, actor, place string) (View, error) {
+	o, err := getOcc(ctx, s.db, id)
+	if err != nil {
+		return View{}, err
+	}
+	base := o.At
+	if o.State == StateHeld || o.State == StateMissed {
+		base = s.now()
+	}
+	return s.Delay(ctx, id, at.Sub(base), actor, place)
+}
+
+// CancelOccurrence drops one occurrence.
+func (s *Service) CancelOccurrence(ctx context.Context, id int64, actor, place string) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.setState(ctx, tx, o, EvCancel, "canceled by "+actor, now); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "occurrence.cancel", PostID: o.PostID, Occurrence: id, Place: place})
+	})
+}
+
+// OpenReview marks an occurrence as under review once its card is posted.
+func (s *Service) OpenReview(ctx context.Context, id int64) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil || o.State != StateScheduled {
+			return err
+		}
+		if err := s.setState(ctx, tx, o, EvOpenReview, "", now); err != nil {
+			return err
+		}
+		_, err = s.refresh(ctx, tx, id, now)
+		return err
+	})
+}
+
+// Summary is one line of the queue.
+type Summary struct {
+	ID      int64     `json:"id"`
+	PostID  int64     `json:"post_id"`
+	At      time.Time `json:"at"`
+	State   State     `json:"state"`
+	Text    string    `json:"text"`
+	Targets []string  `json:"targets"`
+	Note    string    `json:"note,omitempty"`
+}
+
+// Queue lists the next open occurrences (and held ones), soonest first.
+func (s *Service) Queue(ctx context.Context, limit int) ([]Summary, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT o.id, o.post_id, o.at, o.state, o.note, p.text, p.targets
+		FROM occurrences o JOIN posts p ON p.id = o.post_id
+		WHERE o.state IN ('scheduled','in_review','approved','rejected','held','publishing','unknown')
+		ORDER BY o.at LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Summary
+	for rows.Next() {
+		var sm Summary
+		var at int64
+		var targets string
+		if err := rows.Scan(&sm.ID, &sm.PostID, &at, &sm.State, &sm.Note, &sm.Text, &targets); err != nil {
+			return nil, err
+		}
+		sm.At = fromMS(at)
+		_ = json.Unmarshal([]byte(targets), &sm.Targets)
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
+
+// Occurrences lists the occurrences of a post.
+func (s *Service) Occurrences(ctx context.Context, postID int64, limit int) ([]Occurrence, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+occColumns+` FROM occurrences WHERE post_id = ? ORDER BY at LIMIT ?`, postID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Occurrence
+	for rows.Next() {
+		o, err := scanOcc(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Counts returns how many occurrences are in each state.
+func (s *Service) Counts(ctx context.Context) (map[State]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM occurrences GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[State]int{}
+	for rows.Next() {
+		var st State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

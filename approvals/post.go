@@ -1,0 +1,220 @@
+package approvals
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Post is what a person scheduled: text, targets and a schedule.
+type Post struct {
+	ID  int64  `json:"id"`
+	Key string `json:"key,omitempty"` // stable key of a calendar entry; empty for posts made by hand
+	// Text is the default text; Variants overrides it per target.
+	Text     string            `json:"text"`
+	Variants map[string]string `json:"variants,omitempty"`
+	Link     string            `json:"link,omitempty"`
+	Media    []Media           `json:"media,omitempty"`
+	Targets  []string          `json:"targets"`
+	Author   string            `json:"author"`
+	Room     string            `json:"room,omitempty"` // review room name; empty means the default room
+	Schedule Schedule          `json:"schedule"`
+	Canceled bool              `json:"canceled,omitempty"`
+	Created  time.Time         `json:"created"`
+	Updated  time.Time         `json:"updated"`
+}
+
+// Media is an attachment with its alt text.
+type Media struct {
+	Path string `json:"path"`
+	Alt  string `json:"alt,omitempty"`
+}
+
+// TextFor returns the exact text for one target.
+func (p *Post) TextFor(target string) string {
+	if v, ok := p.Variants[target]; ok {
+		return v
+	}
+	return p.Text
+}
+
+// Schedule is one time, or a cron spec in a zone with an optional end.
+type Schedule struct {
+	At    time.Time `json:"at,omitzero"`    // one-shot
+	Cron  string    `json:"cron,omitempty"` // recurring: a standard 5-field spec or a descriptor (@daily)
+	TZ    string    `json:"tz"`             // IANA zone the schedule is read in
+	Until time.Time `json:"until,omitzero"` // recurring: no occurrence after this
+}
+
+// Recurring reports whether the schedule is a cron spec.
+func (s Schedule) Recurring() bool { return s.Cron != "" }
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Next returns the first time of the schedule strictly after `after`, or
+// false when there is none.
+func (s Schedule) Next(after time.Time) (time.Time, bool) {
+	if !s.Recurring() {
+		if s.At.After(after) {
+			return s.At, true
+		}
+		return time.Time{}, false
+	}
+	loc, err := time.LoadLocation(s.TZ)
+	if err != nil {
+		return time.Time{}, false
+	}
+	sched, err := cronParser.Parse(s.Cron)
+	if err != nil {
+		return time.Time{}, false
+	}
+	next := sched.Next(after.In(loc))
+	if next.IsZero() || (!s.Until.IsZero() && next.After(s.Until)) {
+		return time.Time{}, false
+	}
+	return next.UTC(), true
+}
+
+// ParseTime reads a time a person typed: RFC 3339, "2006-01-02 15:04",
+// "2006-01-02T15:04" (in zone tz), or a relative "in 5m" / "+5m" from now.
+func ParseTime(s, tz string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	loc, err := LoadZone(tz)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if rel, ok := strings.CutPrefix(s, "in "); ok {
+		s = "+" + strings.TrimSpace(rel)
+	}
+	if rel, ok := strings.CutPrefix(s, "+"); ok {
+		d, err := time.ParseDuration(strings.ReplaceAll(rel, " ", ""))
+		if err != nil || d <= 0 {
+			return time.Time{}, Errorf(EINVALID, "time %q: a relative time is a positive duration such as +5m, +2h30m or \"in 90s\"", s)
+		}
+		return now.Add(d).Truncate(time.Second).UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.Truncate(time.Second).UTC(), nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, Errorf(EINVALID, "time %q: use RFC 3339 (2026-12-01T09:00:00+01:00), \"2026-12-01 09:00\" with --tz, or a relative time such as +5m", s)
+}
+
+// LoadZone loads an IANA zone, with an error that says what to use.
+func LoadZone(tz string) (*time.Location, error) {
+	if tz == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil || strings.EqualFold(tz, "local") {
+		return nil, Errorf(EINVALID, "unknown time zone %q: use an IANA name such as Europe/Berlin or America/New_York", tz)
+	}
+	return loc, nil
+}
+
+// ValidateSchedule checks a schedule as a person gave it, relative to now.
+func ValidateSchedule(s Schedule, now time.Time) error {
+	if _, err := LoadZone(s.TZ); err != nil {
+		return err
+	}
+	if !s.Recurring() {
+		if s.At.IsZero() {
+			return Errorf(EINVALID, "no time given: set a time (--at) or a cron spec (--cron)")
+		}
+		if !s.At.After(now) {
+			return Errorf(EINVALID, "time %s is in the past (now %s): pick a time in the future",
+				s.At.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		}
+		return nil
+	}
+	if !s.At.IsZero() {
+		return Errorf(EINVALID, "give either a time or a cron spec, not both")
+	}
+	if _, err := cronParser.Parse(s.Cron); err != nil {
+		return Errorf(EINVALID, "cron spec %q: %v; use five fields (minute hour day-of-month month day-of-week), e.g. \"0 9 * * MON\"", s.Cron, err)
+	}
+	if strings.Contains(s.Cron, "TZ=") {
+		return Errorf(EINVALID, "cron spec %q: give the zone with tz, not inside the spec", s.Cron)
+	}
+	if _, ok := s.Next(now); !ok {
+		if !s.Until.IsZero() {
+			return Errorf(EINVALID, "cron spec %q never fires between now and its end %s", s.Cron, s.Until.Format(time.RFC3339))
+		}
+		return Errorf(EINVALID, "cron spec %q never fires (is it a date that does not exist, such as 30 February?)", s.Cron)
+	}
+	return nil
+}
+
+// Payload is what an approval is given for: per target, the exact text,
+// link, media and scheduled time.
+type Payload struct {
+	Target string    `json:"target"`
+	Text   string    `json:"text"`
+	Link   string    `json:"link,omitempty"`
+	Media  []Media   `json:"media,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Hash is the payload's content hash. Any change to text, link, media,
+// target or time changes it.
+func (p Payload) Hash() string {
+	b, _ := json.Marshal(struct {
+		Target string  `json:"target"`
+		Text   string  `json:"text"`
+		Link   string  `json:"link"`
+		Media  []Media `json:"media"`
+		At     int64   `json:"at"`
+	}{p.Target, p.Text, p.Link, p.Media, p.At.Unix()})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// Payloads returns one payload per target of post p at time at.
+func Payloads(p *Post, at time.Time) []Payload {
+	out := make([]Payload, 0, len(p.Targets))
+	for _, t := range p.Targets {
+		out = append(out, Payload{Target: t, Text: p.TextFor(t), Link: p.Link, Media: p.Media, At: at.UTC()})
+	}
+	return out
+}
+
+// Hashes maps each target to its payload hash.
+func Hashes(ps []Payload) map[string]string {
+	m := make(map[string]string, len(ps))
+	for _, p := range ps {
+		m[p.Target] = p.Hash()
+	}
+	return m
+}
+
+// CombinedHash is one hash over all targets' hashes: the occurrence's
+// payload hash as a whole.
+func CombinedHash(hashes map[string]string) string {
+	keys := make([]string, 0, len(hashes))
+	for k := range hashes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k + "=" + hashes[k] + "\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// IdempotencyKey is derived from the installation, the occurrence, the
+// target and the approved payload hash: the same publish always carries the
+// same key, and a different installation never collides.
+func IdempotencyKey(installID string, occurrenceID int64, target, payloadHash string) string {
+	h := sha256.Sum256([]byte(strings.Join([]string{"heed", installID, itoa(occurrenceID), target, payloadHash}, "\x00")))
+	return "heed-" + hex.EncodeToString(h[:16])
+}

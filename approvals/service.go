@@ -1,0 +1,529 @@
+package approvals
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// TargetCatalog is what the domain knows of publish targets: their names,
+// and the problems a payload has for each (over length, missing alt text).
+// The publish side implements it; the domain imports no network.
+type TargetCatalog interface {
+	Known(target string) bool
+	Names() []string
+	Problems(p Payload) []string
+}
+
+// Service is the approval domain over a Store.
+type Service struct {
+	*Store
+	Targets TargetCatalog
+	// Policy returns the policy of a review room ("" is the default room).
+	Policy func(room string) Policy
+	// Window is how far ahead occurrences get a card (default 7 days).
+	Window time.Duration
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// NewService returns a service with defaults for what is unset.
+func NewService(st *Store, targets TargetCatalog, policy func(room string) Policy) *Service {
+	return &Service{Store: st, Targets: targets, Policy: policy, Window: 7 * 24 * time.Hour, Now: time.Now, Log: slog.Default()}
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// NewPost is a post as a person or a calendar gives it.
+type NewPost struct {
+	Key      string
+	Text     string
+	Variants map[string]string
+	Link     string
+	Media    []Media
+	Targets  []string
+	Author   string
+	Room     string
+	Schedule Schedule
+}
+
+// Validate checks a new post, naming what to fix.
+func (s *Service) Validate(p NewPost, now time.Time) error {
+	if strings.TrimSpace(p.Text) == "" {
+		return Errorf(EINVALID, "the post has no text: give it some (--text)")
+	}
+	if len(p.Targets) == 0 {
+		return Errorf(EINVALID, "the post has no target: name at least one (--to); known targets: %s", strings.Join(s.Targets.Names(), ", "))
+	}
+	seen := map[string]bool{}
+	for _, t := range p.Targets {
+		if !s.Targets.Known(t) {
+			return Errorf(EINVALID, "unknown target %q: known targets are %s", t, strings.Join(s.Targets.Names(), ", "))
+		}
+		if seen[t] {
+			return Errorf(EINVALID, "target %q is named twice", t)
+		}
+		seen[t] = true
+	}
+	for t, v := range p.Variants {
+		if !seen[t] {
+			return Errorf(EINVALID, "text variant for %q, which is not one of the post's targets (%s)", t, strings.Join(p.Targets, ", "))
+		}
+		if strings.TrimSpace(v) == "" {
+			return Errorf(EINVALID, "the text variant for %q is empty", t)
+		}
+	}
+	if p.Link != "" {
+		u, err := url.Parse(p.Link)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return Errorf(EINVALID, "link %q is not an http(s) URL", p.Link)
+		}
+	}
+	if strings.TrimSpace(p.Author) == "" {
+		return Errorf(EINVALID, "the post has no author (--author)")
+	}
+	if err := ValidateSchedule(p.Schedule, now); err != nil {
+		return err
+	}
+	first, _ := p.Schedule.Next(now)
+	post := Post{Text: p.Text, Variants: p.Variants, Link: p.Link, Media: p.Media, Targets: p.Targets}
+	for _, pl := range Payloads(&post, first) {
+		if probs := s.Targets.Problems(pl); len(probs) > 0 {
+			return Errorf(EINVALID, "target %q: %s", pl.Target, strings.Join(probs, "; "))
+		}
+	}
+	return nil
+}
+
+// AddPost validates and stores a new post, and returns it with its id.
+func (s *Service) AddPost(ctx context.Context, p NewPost, actor, place string) (Post, error) {
+	now := s.now()
+	p = normalizeNewPost(p)
+	if err := s.Validate(p, now); err != nil {
+		return Post{}, err
+	}
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if p.Key != "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM posts WHERE key = ?`, p.Key).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return Errorf(ECONFLICT, "a post with key %q exists already", p.Key)
+			}
+		}
+		var err error
+		id, err = insertPost(ctx, tx, p, now)
+		if err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "post.add", PostID: id, Place: place, Detail: summary(p)})
+	})
+	if err != nil {
+		return Post{}, err
+	}
+	return s.GetPost(ctx, id)
+}
+
+func normalizeNewPost(p NewPost) NewPost {
+	p.Text = strings.TrimRight(p.Text, " \t\r\n")
+	p.Author = strings.TrimSpace(p.Author)
+	p.Schedule.At = p.Schedule.At.UTC().Truncate(time.Second)
+	if p.Schedule.Cron != "" {
+		p.Schedule.Cron = strings.TrimSpace(p.Schedule.Cron)
+	}
+	if p.Variants == nil {
+		p.Variants = map[string]string{}
+	}
+	return p
+}
+
+func summary(p NewPost) string {
+	when := p.Schedule.At.Format(time.RFC3339)
+	if p.Schedule.Recurring() {
+		when = "cron " + p.Schedule.Cron + " " + p.Schedule.TZ
+	}
+	return fmt.Sprintf("%s → %s: %q", when, strings.Join(p.Targets, ", "), clip(p.Text, 80))
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func nextID(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `UPDATE seq SET next = next + 1 WHERE id = 1 RETURNING next - 1`).Scan(&id)
+	return id, err
+}
+
+func insertPost(ctx context.Context, tx *sql.Tx, p NewPost, now time.Time) (int64, error) {
+	id, err := nextID(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	variants, _ := json.Marshal(p.Variants)
+	media, _ := json.Marshal(orEmpty(p.Media))
+	targets, _ := json.Marshal(p.Targets)
+	next, ok := p.Schedule.Next(now)
+	var nextAt any
+	if ok {
+		nextAt = ms(next)
+	}
+	var key any
+	if p.Key != "" {
+		key = p.Key
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO posts (id, key, text, variants, link, media, targets, author, room, at, cron, tz, until, next_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, key, p.Text, string(variants), p.Link, string(media), string(targets), p.Author, p.Room,
+		nullMS(p.Schedule.At), p.Schedule.Cron, p.Schedule.TZ, nullMS(p.Schedule.Until), nextAt, ms(now), ms(now))
+	return id, err
+}
+
+func orEmpty(m []Media) []Media {
+	if m == nil {
+		return []Media{}
+	}
+	return m
+}
+
+const postColumns = `id, coalesce(key, ''), text, variants, link, media, targets, author, room, coalesce(at, 0), cron, tz, coalesce(until, 0), canceled, created_at, updated_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanPost(r scanner) (Post, error) {
+	var p Post
+	var variants, media, targets string
+	var at, until, created, updated int64
+	err := r.Scan(&p.ID, &p.Key, &p.Text, &variants, &p.Link, &media, &targets, &p.Author, &p.Room,
+		&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated)
+	if err != nil {
+		return p, err
+	}
+	_ = json.Unmarshal([]byte(variants), &p.Variants)
+	_ = json.Unmarshal([]byte(media), &p.Media)
+	_ = json.Unmarshal([]byte(targets), &p.Targets)
+	p.Schedule.At, p.Schedule.Until = fromMS(at), fromMS(until)
+	p.Created, p.Updated = fromMS(created), fromMS(updated)
+	return p, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+func getPost(ctx context.Context, q querier, id int64) (Post, error) {
+	p, err := scanPost(q.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, Errorf(ENOTFOUND, "no post %d (heed post list shows them)", id)
+	}
+	return p, err
+}
+
+// GetPost returns one post.
+func (s *Service) GetPost(ctx context.Context, id int64) (Post, error) { return getPost(ctx, s.db, id) }
+
+// GetPostByKey returns the post imported with key.
+func (s *Service) GetPostByKey(ctx context.Context, key string) (Post, error) {
+	p, err := scanPost(s.db.QueryRowContext(ctx, `SELECT `+postColumns+` FROM posts WHERE key = ?`, key))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, Errorf(ENOTFOUND, "no post with key %q", key)
+	}
+	return p, err
+}
+
+// ListPosts returns posts, newest first; canceled ones only if asked.
+func (s *Service) ListPosts(ctx context.Context, includeCanceled bool, limit int) ([]Post, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+postColumns+` FROM posts WHERE canceled = 0 OR ? ORDER BY id DESC LIMIT ?`, includeCanceled, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Post
+	for rows.Next() {
+		p, err := scanPost(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PostEdit is a change to a post; nil fields stay as they are.
+type PostEdit struct {
+	Text     *string
+	Variants map[string]string // replaces all variants when non-nil
+	Link     *string
+	Media    []Media // replaces when non-nil
+	Targets  []string
+	Schedule *Schedule
+	Room     *string
+}
+
+// EditPost changes a post. Every open occurrence whose payload changes loses
+// the approvals given for the old payload; occurrences whose payload is
+// unchanged keep theirs.
+func (s *Service) EditPost(ctx context.Context, id int64, e PostEdit, actor, place string) (Post, error) {
+	now := s.now()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		p, err := getPost(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if p.Canceled {
+			return Errorf(ECONFLICT, "post %d is canceled", id)
+		}
+		np := NewPost{Key: p.Key, Text: p.Text, Variants: p.Variants, Link: p.Link, Media: p.Media, Targets: p.Targets, Author: p.Author, Room: p.Room, Schedule: p.Schedule}
+		if e.Text != nil {
+			np.Text = *e.Text
+		}
+		if e.Variants != nil {
+			np.Variants = e.Variants
+		}
+		if e.Link != nil {
+			np.Link = *e.Link
+		}
+		if e.Media != nil {
+			np.Media = e.Media
+		}
+		if e.Targets != nil {
+			np.Targets = e.Targets
+		}
+		if e.Room != nil {
+			np.Room = *e.Room
+		}
+		if e.Schedule != nil {
+			np.Schedule = *e.Schedule
+		}
+		np = normalizeNewPost(np)
+		if err := s.Validate(np, now); err != nil {
+			return err
+		}
+		changed, err := s.updatePost(ctx, tx, p, np, now)
+		if err != nil || !changed {
+			return err
+		}
+		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "post.edit", PostID: id, Place: place, Detail: summary(np)})
+	})
+	if err != nil {
+		return Post{}, err
+	}
+	return s.GetPost(ctx, id)
+}
+
+// updatePost writes np over p and re-derives every open occurrence. It
+// reports whether anything changed.
+func (s *Service) updatePost(ctx context.Context, tx *sql.Tx, p Post, np NewPost, now time.Time) (bool, error) {
+	old := NewPost{Key: p.Key, Text: p.Text, Variants: p.Variants, Link: p.Link, Media: p.Media, Targets: p.Targets, Author: p.Author, Room: p.Room, Schedule: p.Schedule}
+	if samePost(old, np) {
+		return false, nil
+	}
+	variants, _ := json.Marshal(np.Variants)
+	media, _ := json.Marshal(orEmpty(np.Media))
+	targets, _ := json.Marshal(np.Targets)
+	scheduleChanged := old.Schedule != np.Schedule
+	var nextAt any
+	if scheduleChanged {
+		if next, ok := np.Schedule.Next(now); ok {
+			nextAt = ms(next)
+		}
+	} else {
+		_ = tx.QueryRowContext(ctx, `SELECT next_at FROM posts WHERE id = ?`, p.ID).Scan(&nextAt)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE posts SET text = ?, variants = ?, link = ?, media = ?, targets = ?, room = ?,
+		at = ?, cron = ?, tz = ?, until = ?, next_at = ?, updated_at = ? WHERE id = ?`,
+		np.Text, string(variants), np.Link, string(media), string(targets), np.Room,
+		nullMS(np.Schedule.At), np.Schedule.Cron, np.Schedule.TZ, nullMS(np.Schedule.Until), nextAt, ms(now), p.ID); err != nil {
+		return false, err
+	}
+	ids, err := openOccurrences(ctx, tx, p.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, oid := range ids {
+		o, err := getOcc(ctx, tx, oid)
+		if err != nil {
+			return false, err
+		}
+		if scheduleChanged {
+			if !np.Schedule.Recurring() {
+				// A one-shot post's single occurrence follows its new time.
+				if err := s.moveOcc(ctx, tx, o, np.Schedule.At, now, "the post's time changed"); err != nil {
+					return false, err
+				}
+				continue
+			}
+			if !onSchedule(np.Schedule, o.At) {
+				if err := s.setState(ctx, tx, o, EvCancel, "the post's schedule no longer includes this time", now); err != nil {
+					return false, err
+				}
+				continue
+			}
+		}
+		if _, err := s.refresh(ctx, tx, oid, now); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func samePost(a, b NewPost) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// onSchedule reports whether t is one of the schedule's times.
+func onSchedule(s Schedule, t time.Time) bool {
+	next, ok := s.Next(t.Add(-time.Second))
+	return ok && next.Equal(t)
+}
+
+// CancelPost cancels a post and every open occurrence of it.
+func (s *Service) CancelPost(ctx context.Context, id int64, actor, place string) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		p, err := getPost(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if p.Canceled {
+			return Errorf(ECONFLICT, "post %d is canceled already", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE posts SET canceled = 1, next_at = NULL, updated_at = ? WHERE id = ?`, ms(now), id); err != nil {
+			return err
+		}
+		ids, err := openOccurrences(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		for _, oid := range ids {
+			o, err := getOcc(ctx, tx, oid)
+			if err != nil {
+				return err
+			}
+			if err := s.setState(ctx, tx, o, EvCancel, "canceled by "+actor, now); err != nil {
+				return err
+			}
+		}
+		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "post.cancel", PostID: id, Place: place})
+	})
+}
+
+func openOccurrences(ctx context.Context, tx *sql.Tx, postID int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE post_id = ? AND state IN ('scheduled','in_review','approved','rejected','held')`, postID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Materialize turns the schedule of every post whose next time is within the
+// review window into occurrences. It works in batches and reports how many
+// it made.
+func (s *Service) Materialize(ctx context.Context) (int, error) {
+	now := s.now()
+	horizon := now.Add(s.Window)
+	total := 0
+	for {
+		n, more, err := s.materializeBatch(ctx, now, horizon, 500)
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+}
+
+func (s *Service) materializeBatch(ctx context.Context, now, horizon time.Time, limit int) (made int, more bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+postColumns+`, next_at FROM posts WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at LIMIT ?`, ms(horizon), limit)
+		if err != nil {
+			return err
+		}
+		type item struct {
+			p    Post
+			next int64
+		}
+		var items []item
+		for rows.Next() {
+			var it item
+			var variants, media, targets string
+			var at, until, created, updated int64
+			p := &it.p
+			if err := rows.Scan(&p.ID, &p.Key, &p.Text, &variants, &p.Link, &media, &targets, &p.Author, &p.Room,
+				&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated, &it.next); err != nil {
+				rows.Close()
+				return err
+			}
+			_ = json.Unmarshal([]byte(variants), &p.Variants)
+			_ = json.Unmarshal([]byte(media), &p.Media)
+			_ = json.Unmarshal([]byte(targets), &p.Targets)
+			p.Schedule.At, p.Schedule.Until = fromMS(at), fromMS(until)
+			items = append(items, it)
+		}
+		rows.Close()
+		more = len(items) == limit
+		for _, it := range items {
+			at := fromMS(it.next)
+			if floor := now.Add(-24 * time.Hour); at.Before(floor) && it.p.Schedule.Recurring() {
+				// After a long stop, only the last day's times become (missed)
+				// occurrences, not every one since.
+				at, _ = it.p.Schedule.Next(floor)
+			}
+			for !at.IsZero() && !at.After(horizon) {
+				id := it.p.ID // a one-shot post's occurrence takes the post's id
+				if it.p.Schedule.Recurring() {
+					if id, err = nextID(ctx, tx); err != nil {
+						return err
+					}
+				}
+				hash := CombinedHash(Hashes(Payloads(&it.p, at)))
+				res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO occurrences (id, post_id, at, state, hash, updated_at) VALUES (?, ?, ?, 'scheduled', ?, ?)`,
+					id, it.p.ID, ms(at), hash, ms(now))
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n > 0 {
+					made++
+				}
+				next, ok := it.p.Schedule.Next(at)
+				if !ok {
+					at = time.Time{}
+					break
+				}
+				at = next
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE posts SET next_at = ? WHERE id = ?`, nullMS(at), it.p.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return made, more, err
+}

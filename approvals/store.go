@@ -1,0 +1,214 @@
+package approvals
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver, pure Go
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is heed's SQLite database. The daemon and the CLI open the same file
+// from separate processes; every write runs in a BEGIN IMMEDIATE transaction
+// so that checks and changes are never interleaved.
+type Store struct {
+	db        *sql.DB
+	path      string
+	installID string
+}
+
+// DSN returns the data source name for path. The pragmas are in the DSN so
+// that every pooled connection gets them, not only the first.
+func DSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) and migrates the database at path. It
+// refuses a database whose schema is newer than this binary knows.
+func Open(ctx context.Context, path string) (*Store, error) {
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadInstallID(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the handle for benchmarks and tests in other packages.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// InstallID identifies this database; idempotency keys include it.
+func (s *Store) InstallID() string { return s.installID }
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectSQLite3, s.db, sub)
+}
+
+// SchemaVersions reports the database's schema version and the newest this
+// binary knows.
+func (s *Store) SchemaVersions(ctx context.Context) (current, known int64, err error) {
+	p, err := s.provider()
+	if err != nil {
+		return 0, 0, err
+	}
+	return p.GetVersions(ctx)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	current, known, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version of %s: %w (is it a heed database?)", s.path, err)
+	}
+	if current > known {
+		return Errorf(ECONFLICT, "database %s has schema version %d, newer than this heed knows (%d): upgrade heed, or use a backup made by this version; nothing was changed",
+			s.path, current, known)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) loadInstallID(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'install_id'`).Scan(&s.installID)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		s.installID = hex.EncodeToString(b)
+		_, err = tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('install_id', ?)`, s.installID)
+		return err
+	})
+}
+
+// tx runs fn in one write transaction (BEGIN IMMEDIATE through the DSN).
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// KV is adapters' persistent state (sync tokens, device ids).
+func (s *Store) GetKV(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// SetKV stores an adapter's state value.
+func (s *Store) SetKV(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+// AcquireLease takes or renews the named lease for holder until now+ttl. It
+// fails with ECONFLICT while another holder's lease is live.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var cur string
+		var exp int64
+		err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&cur, &exp)
+		if err == nil && cur != holder && exp > ms(now) {
+			return Errorf(ECONFLICT, "another heed run (%s) is using %s; stop it first, or wait %s if it crashed",
+				cur, s.path, time.Until(fromMS(exp)).Round(time.Second))
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`,
+			name, holder, ms(now.Add(ttl)))
+		return err
+	})
+}
+
+// ReleaseLease gives the lease up if holder has it.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	return err
+}
+
+// DataVersion changes whenever another connection (another process: the
+// CLI) commits. The daemon polls it to notice changes within a second.
+func (s *Store) DataVersion(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var v int64
+	err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
+	return v, err
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
