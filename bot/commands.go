@@ -1,0 +1,119 @@
+package bot
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Command is a parsed chat message addressed to heed.
+type Command struct {
+	Name   string // pause, resume, status, queue, cancel, delay, resolve, help
+	Target string // pause/resume: one target, or "" for all
+	Reason string // pause: the rest of the message
+	N      int64  // cancel/delay/resolve: the card number
+	Delay  time.Duration
+	Arg    string // resolve: published|failed
+	URL    string // resolve: the post's URL, if given
+}
+
+// ParseError is a message that looks like a command but is malformed.
+type ParseError struct{ Msg string }
+
+func (e *ParseError) Error() string { return e.Msg }
+
+// ParseCommand reads a chat message. It reports false for ordinary chat
+// (anything whose first word is not a command). A message whose first word
+// is "pause", in any case, is always a pause: the brake must never depend on
+// getting the syntax right. isTarget tells target names from reason words.
+func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error) {
+	fields := strings.Fields(text)
+	if len(fields) == 0 {
+		return Command{}, false, nil
+	}
+	name := strings.ToLower(strings.Trim(fields[0], ":,.!"))
+	args := fields[1:]
+	rest := func(from int) string {
+		if from >= len(args) {
+			return ""
+		}
+		return strings.Join(args[from:], " ")
+	}
+	switch name {
+	case "pause":
+		c := Command{Name: "pause"}
+		if len(args) > 0 && isTarget != nil && isTarget(args[0]) {
+			c.Target, c.Reason = args[0], rest(1)
+		} else {
+			c.Reason = rest(0)
+		}
+		return c, true, nil
+	case "resume":
+		c := Command{Name: "resume"}
+		if len(args) > 0 {
+			if isTarget == nil || !isTarget(args[0]) {
+				return c, true, &ParseError{fmt.Sprintf("resume: %q is not a target; type `resume` to lift every pause, or `resume TARGET`", args[0])}
+			}
+			c.Target = args[0]
+		}
+		return c, true, nil
+	case "status", "queue", "help":
+		return Command{Name: name}, true, nil
+	case "cancel", "delay", "resolve":
+		c := Command{Name: name}
+		if len(args) == 0 {
+			return c, true, &ParseError{usage(name)}
+		}
+		n, err := strconv.ParseInt(strings.TrimPrefix(args[0], "#"), 10, 64)
+		if err != nil || n <= 0 {
+			return c, true, &ParseError{fmt.Sprintf("%s: %q is not a card number. %s", name, args[0], usage(name))}
+		}
+		c.N = n
+		switch name {
+		case "delay":
+			if len(args) < 2 {
+				return c, true, &ParseError{usage(name)}
+			}
+			d, err := time.ParseDuration(args[1])
+			if err != nil || d <= 0 {
+				return c, true, &ParseError{fmt.Sprintf("delay: %q is not a duration. %s", args[1], usage(name))}
+			}
+			c.Delay = d
+		case "resolve":
+			if len(args) < 2 || (args[1] != "published" && args[1] != "failed") {
+				return c, true, &ParseError{usage(name)}
+			}
+			c.Arg = args[1]
+			if len(args) > 2 {
+				c.URL = args[2]
+			}
+		}
+		return c, true, nil
+	}
+	return Command{}, false, nil
+}
+
+func usage(name string) string {
+	switch name {
+	case "cancel":
+		return "Usage: `cancel N` drops card #N."
+	case "delay":
+		return "Usage: `delay N 2h` moves card #N by a duration such as 30m or 2h; it then needs a fresh approval."
+	case "resolve":
+		return "Usage: `resolve N published [URL]` or `resolve N failed`, after checking the account by hand."
+	}
+	return HelpText
+}
+
+// HelpText lists the commands.
+const HelpText = "heed commands:\n" +
+	"  pause [reason]            stop all publishing at once (anyone)\n" +
+	"  pause TARGET [reason]     stop one target\n" +
+	"  resume [TARGET]           lift the pause (approvers)\n" +
+	"  status                    pauses and counts\n" +
+	"  queue                     the next occurrences\n" +
+	"  cancel N                  drop card #N\n" +
+	"  delay N 2h                move card #N; it needs a fresh approval\n" +
+	"  resolve N published|failed [URL]   settle an unknown outcome\n" +
+	"React on a card to approve or reject it; take the reaction back to withdraw."

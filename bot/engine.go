@@ -1,0 +1,655 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+// Room is one review room: where cards go and whose policy decides.
+type Room struct {
+	Name    string // the name posts use; "" or the first room is the default
+	Adapter string // the adapter's Name()
+	ID      string // the room/channel id in the adapter's terms
+	Policy  approvals.Policy
+}
+
+// Targets is what the engine needs to show targets on cards.
+type Targets interface {
+	Kind(name string) string
+	Preview(p approvals.Payload) string
+	Known(name string) bool
+}
+
+// Engine connects chat adapters to the approval domain: it posts and edits
+// cards, turns reactions and messages into domain calls, and answers.
+type Engine struct {
+	Service  *approvals.Service
+	Targets  Targets
+	Adapters []Adapter
+	Rooms    []Room
+	Zone     *time.Location // the team's zone, for cards
+	// DeafAfter is how long an adapter may go without a sign of life
+	// before publishing holds (default 2 minutes).
+	DeafAfter time.Duration
+	// Wake, when set, is called after anything that may make work for the
+	// dispatcher (an approval, a resume).
+	Wake func()
+	Now  func() time.Time
+	Log  *slog.Logger
+
+	mu      sync.Mutex // serialises card posting so no card is posted twice
+	initErr error
+	once    sync.Once
+	started time.Time
+}
+
+func (e *Engine) init() error {
+	e.once.Do(func() {
+		if e.Now == nil {
+			e.Now = time.Now
+		}
+		if e.Log == nil {
+			e.Log = slog.Default()
+		}
+		if e.Zone == nil {
+			e.Zone = time.UTC
+		}
+		if e.DeafAfter == 0 {
+			e.DeafAfter = 2 * time.Minute
+		}
+		e.started = e.Now()
+		if len(e.Rooms) == 0 {
+			e.initErr = errors.New("no review room configured")
+		}
+		for _, r := range e.Rooms {
+			if e.adapter(r.Adapter) == nil {
+				e.initErr = fmt.Errorf("room %q names adapter %q, which is not configured", r.Name, r.Adapter)
+			}
+		}
+	})
+	return e.initErr
+}
+
+func (e *Engine) adapter(name string) Adapter {
+	for _, a := range e.Adapters {
+		if a.Name() == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// room returns the review room of a post ("" is the first room).
+func (e *Engine) room(name string) Room {
+	for _, r := range e.Rooms {
+		if r.Name == name {
+			return r
+		}
+	}
+	return e.Rooms[0]
+}
+
+func (e *Engine) roomByID(adapter, id string) (Room, bool) {
+	for _, r := range e.Rooms {
+		if r.Adapter == adapter && r.ID == id {
+			return r, true
+		}
+	}
+	return Room{}, false
+}
+
+// PolicyFor is the approvals.Service's policy lookup: the room's policy,
+// with the adapter's own approver source (user groups, power levels) asked
+// about anyone not listed.
+func (e *Engine) PolicyFor(roomName string) approvals.Policy {
+	r := e.room(roomName)
+	p := r.Policy
+	if src, ok := e.adapter(r.Adapter).(ApproverSource); ok && p.ExtraApprover == nil {
+		p.ExtraApprover = func(user string) (bool, string) {
+			ok, why, err := src.IsApprover(context.Background(), r.ID, user)
+			if err != nil {
+				return false, "could not check: " + err.Error()
+			}
+			return ok, why
+		}
+	}
+	return p
+}
+
+// Deaf says why publishing must hold because a review room cannot be heard,
+// or "" when every adapter with a review room has shown signs of life
+// within DeafAfter. It is the dispatcher's Liveness.
+func (e *Engine) Deaf(now time.Time) string {
+	if err := e.init(); err != nil {
+		return err.Error()
+	}
+	seen := map[string]bool{}
+	for _, r := range e.Rooms {
+		if seen[r.Adapter] {
+			continue
+		}
+		seen[r.Adapter] = true
+		a := e.adapter(r.Adapter)
+		alive := a.Alive()
+		if alive.IsZero() {
+			return fmt.Sprintf("the %s chat has not connected yet", a.Name())
+		}
+		if gap := now.Sub(alive); gap > e.DeafAfter {
+			return fmt.Sprintf("the %s chat has not been heard from since %s (%s)", a.Name(), alive.In(e.Zone).Format("15:04:05"), gap.Round(time.Second))
+		}
+	}
+	return ""
+}
+
+// HandleEvent implements Handler: one chat event becomes a domain call.
+func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	room, ok := e.roomByID(ev.Adapter, ev.Room)
+	if !ok {
+		e.Log.Debug("event from a room that is not a review room", "adapter", ev.Adapter, "room", ev.Room)
+		return nil
+	}
+	if dup, err := e.Service.SeenEvent(ctx, ev.Adapter, ev.ID); err != nil || dup {
+		return err
+	}
+	var err error
+	switch ev.Kind {
+	case Reaction:
+		err = e.onReaction(ctx, room, ev)
+	case Unreaction:
+		err = e.onUnreaction(ctx, room, ev)
+	case Message:
+		err = e.onMessage(ctx, room, ev)
+	}
+	if err != nil {
+		return err
+	}
+	return e.SyncCards(ctx)
+}
+
+func (e *Engine) place(r Room) string { return r.Adapter + ":" + r.ID }
+
+func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
+	occ, ok, err := e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+	if err != nil || !ok {
+		return err
+	}
+	res, err := e.Service.React(ctx, approvals.ReactionInput{
+		Occurrence: occ, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
+		FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID,
+		Source: e.place(room), At: ev.At,
+	})
+	if err != nil {
+		return e.replyError(ctx, room, ev.Card, err)
+	}
+	if res.Changed && e.Wake != nil {
+		e.Wake()
+	}
+	return nil
+}
+
+func (e *Engine) onUnreaction(ctx context.Context, room Room, ev Event) error {
+	in := approvals.UnreactionInput{User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji, ReactionID: ev.ReactionID, Source: e.place(room), At: ev.At}
+	if ev.Card != "" {
+		occ, ok, err := e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+		if err != nil || !ok {
+			return err
+		}
+		in.Occurrence = occ
+	} else if ev.ReactionID == "" {
+		return nil
+	}
+	_, err := e.Service.Unreact(ctx, in)
+	return err
+}
+
+func (e *Engine) replyError(ctx context.Context, room Room, thread MessageRef, err error) error {
+	if approvals.ErrorCode(err) == approvals.EINTERNAL {
+		e.Log.Error("handling chat event", "err", err)
+	}
+	return e.reply(ctx, room, thread, approvals.ErrorMessage(err))
+}
+
+func (e *Engine) reply(ctx context.Context, room Room, thread MessageRef, text string) error {
+	if err := e.adapter(room.Adapter).Reply(ctx, room.ID, thread, text); err != nil {
+		e.Log.Warn("reply failed", "adapter", room.Adapter, "err", err)
+	}
+	return nil
+}
+
+func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
+	if ev.FromSelf || ev.FromBot {
+		return nil // heed's own receipts, and other bots, never command it
+	}
+	cmd, isCmd, perr := ParseCommand(ev.Text, e.Targets.Known)
+	if !isCmd {
+		return nil
+	}
+	who := ev.UserName
+	if who == "" {
+		who = ev.User
+	}
+	if perr != nil {
+		return e.reply(ctx, room, ev.Card, perr.Error())
+	}
+	isApprover := func() (bool, string) { return e.PolicyFor(room.Name).IsApprover(ev.User) }
+	switch cmd.Name {
+	case "pause":
+		rc, err := e.Service.PauseAll(ctx, who, cmd.Target, cmd.Reason, e.place(room))
+		if err != nil {
+			return e.replyError(ctx, room, ev.Card, err)
+		}
+		return e.reply(ctx, room, ev.Card, PauseReceipt(rc))
+	case "resume":
+		if ok, why := isApprover(); !ok {
+			_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: "resume.refused", Target: cmd.Target, Place: e.place(room), Detail: why})
+			return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot resume: %s. Only approvers can resume; anyone can pause.", who, why))
+		}
+		rc, err := e.Service.Resume(ctx, who, cmd.Target, e.place(room))
+		if err != nil {
+			return e.replyError(ctx, room, ev.Card, err)
+		}
+		if e.Wake != nil {
+			e.Wake()
+		}
+		return e.reply(ctx, room, ev.Card, ResumeReceipt(who, rc))
+	case "status":
+		return e.reply(ctx, room, ev.Card, e.statusText(ctx))
+	case "queue":
+		return e.reply(ctx, room, ev.Card, e.queueText(ctx))
+	case "help":
+		return e.reply(ctx, room, ev.Card, HelpText)
+	case "cancel", "delay", "resolve":
+		v, err := e.Service.Occurrence(ctx, cmd.N)
+		if err != nil {
+			return e.replyError(ctx, room, ev.Card, err)
+		}
+		if ok, why := isApprover(); !ok && !(cmd.Name != "resolve" && v.Post.Author == ev.User) {
+			return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s #%d: %s", who, cmd.Name, cmd.N, why))
+		}
+		var msg string
+		switch cmd.Name {
+		case "cancel":
+			err = e.Service.CancelOccurrence(ctx, cmd.N, who, e.place(room))
+			msg = fmt.Sprintf("#%d canceled by %s.", cmd.N, who)
+		case "delay":
+			var nv approvals.View
+			nv, err = e.Service.Delay(ctx, cmd.N, cmd.Delay, who, e.place(room))
+			msg = fmt.Sprintf("#%d moved to %s by %s; it needs a fresh approval.", cmd.N, nv.At.In(e.Zone).Format("Mon 2 Jan 15:04 MST"), who)
+		case "resolve":
+			err = e.Service.Resolve(ctx, cmd.N, "", cmd.Arg == "published", cmd.URL, who, e.place(room))
+			msg = fmt.Sprintf("#%d resolved as %s by %s.", cmd.N, cmd.Arg, who)
+		}
+		if err != nil {
+			return e.replyError(ctx, room, ev.Card, err)
+		}
+		return e.reply(ctx, room, ev.Card, msg)
+	}
+	return nil
+}
+
+// PauseReceipt is the bot's answer to a pause.
+func PauseReceipt(rc approvals.PauseReceipt) string {
+	scope := "all publishing"
+	if rc.Pause.Target != "" {
+		scope = "publishing to " + rc.Pause.Target
+	}
+	s := fmt.Sprintf("⏸ Paused %s. By %s, reason: %s. %d upcoming occurrence(s) now held back: none goes out until an approver types `resume`, and each then needs a fresh decision.",
+		scope, rc.Pause.By, reasonOr(rc.Pause.Reason), rc.Waiting)
+	if rc.Publishing > 0 {
+		s += fmt.Sprintf(" %d publish call(s) already under way finish; nothing new starts.", rc.Publishing)
+	}
+	return s
+}
+
+// ResumeReceipt is the bot's answer to a resume.
+func ResumeReceipt(who string, rc approvals.ResumeReceipt) string {
+	s := fmt.Sprintf("▶ Resumed by %s.", who)
+	if len(rc.Held) > 0 {
+		ids := make([]string, len(rc.Held))
+		for i, id := range rc.Held {
+			ids[i] = fmt.Sprintf("#%d", id)
+		}
+		s += fmt.Sprintf(" Held during the pause: %s. None goes out by itself: approve each again to publish now, `delay N 1h`, or `cancel N`.", strings.Join(ids, ", "))
+	}
+	return s
+}
+
+func reasonOr(r string) string {
+	if r == "" {
+		return "none given"
+	}
+	return r
+}
+
+func (e *Engine) statusText(ctx context.Context) string {
+	var b strings.Builder
+	pauses, err := e.Service.ActivePauses(ctx)
+	if err != nil {
+		return approvals.ErrorMessage(err)
+	}
+	if len(pauses) == 0 {
+		b.WriteString("▶ Not paused.")
+	}
+	for _, p := range pauses {
+		scope := "everything"
+		if p.Target != "" {
+			scope = p.Target
+		}
+		fmt.Fprintf(&b, "⏸ %s paused by %s at %s: %s\n", scope, p.By, p.At.In(e.Zone).Format("Mon 15:04"), reasonOr(p.Reason))
+	}
+	if why := e.Deaf(e.Now()); why != "" {
+		b.WriteString("\n⚠ publishing holds: " + why)
+	}
+	counts, err := e.Service.Counts(ctx)
+	if err == nil {
+		var parts []string
+		for _, st := range approvals.States {
+			if counts[st] > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", st, counts[st]))
+			}
+		}
+		if len(parts) > 0 {
+			b.WriteString("\n" + strings.Join(parts, " · "))
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func (e *Engine) queueText(ctx context.Context) string {
+	q, err := e.Service.Queue(ctx, 15)
+	if err != nil {
+		return approvals.ErrorMessage(err)
+	}
+	if len(q) == 0 {
+		return "The queue is empty."
+	}
+	now := e.Now()
+	var b strings.Builder
+	for _, s := range q {
+		fmt.Fprintf(&b, "#%d %s %s (%s) → %s: %s\n", s.ID, s.State, s.At.In(e.Zone).Format("Mon 2 Jan 15:04"), Relative(s.At, now),
+			strings.Join(s.Targets, ", "), oneLine(clip(s.Text, 60)))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// RunOnce makes occurrences for what entered the review window and brings
+// every changed card up to date. Tests drive time through it.
+func (e *Engine) RunOnce(ctx context.Context) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	if _, err := e.Service.Materialize(ctx); err != nil {
+		return err
+	}
+	return e.SyncCards(ctx)
+}
+
+// SyncCards posts cards for new occurrences and edits changed ones.
+func (e *Engine) SyncCards(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		dirty, err := e.Service.Dirty(ctx, 200)
+		if err != nil {
+			return err
+		}
+		if len(dirty) == 0 {
+			return nil
+		}
+		ids := make([]int64, 0, len(dirty))
+		for id := range dirty {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		failed := 0
+		for _, id := range ids {
+			if err := e.syncCard(ctx, id); err != nil {
+				e.Log.Warn("card not synced; will retry", "occurrence", id, "err", err)
+				failed++
+				continue
+			}
+			if err := e.Service.MarkRendered(ctx, id, dirty[id]); err != nil {
+				return err
+			}
+		}
+		if failed > 0 {
+			return nil // the chat is failing: try again next cycle
+		}
+	}
+}
+
+func (e *Engine) syncCard(ctx context.Context, id int64) error {
+	v, err := e.Service.Occurrence(ctx, id)
+	if err != nil {
+		return err
+	}
+	room := e.room(v.Post.Room)
+	a := e.adapter(room.Adapter)
+	ref, ok, err := e.Service.Card(ctx, id, room.Adapter, room.ID)
+	if err != nil {
+		return err
+	}
+	if !ok && v.State == approvals.StateScheduled {
+		// Post the card, then open the review, then render the card again
+		// with its new state.
+		pauses, _ := e.Service.ActivePauses(ctx)
+		mref, err := a.PostCard(ctx, room.ID, e.BuildCard(v, room, pauses))
+		if err != nil {
+			return err
+		}
+		if err := e.Service.SetCard(ctx, approvals.CardRef{Occurrence: id, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
+			return err
+		}
+		if err := e.Service.OpenReview(ctx, id); err != nil {
+			return err
+		}
+		return e.Service.Touch(ctx, id)
+	}
+	pauses, err := e.Service.ActivePauses(ctx)
+	if err != nil {
+		return err
+	}
+	card := e.BuildCard(v, room, pauses)
+	if !ok {
+		mref, err := a.PostCard(ctx, room.ID, card)
+		if err != nil {
+			return err
+		}
+		return e.Service.SetCard(ctx, approvals.CardRef{Occurrence: id, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)})
+	}
+	return a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card)
+}
+
+// BuildCard renders an occurrence into the adapter-neutral card model.
+func (e *Engine) BuildCard(v approvals.View, room Room, pauses []approvals.Pause) Card {
+	pol := room.Policy.WithDefaults()
+	c := Card{
+		Number: v.ID, PostID: v.PostID, State: v.State, Text: v.Post.Text, Link: v.Post.Link,
+		At: v.At, Zone: e.Zone, Now: e.Now(), Required: v.Verdict.Required,
+	}
+	delivered := map[string]approvals.Delivery{}
+	for _, d := range v.Deliveries {
+		delivered[d.Target] = d
+	}
+	for _, pl := range v.Payloads {
+		p := Preview{Target: pl.Target, Kind: e.Targets.Kind(pl.Target), Text: e.Targets.Preview(pl), Problems: v.Problems[pl.Target]}
+		if d, ok := delivered[pl.Target]; ok {
+			p.URL = d.URL
+			if d.State != approvals.DeliveryPublished {
+				p.Error = d.Error
+			}
+		}
+		c.Targets = append(c.Targets, p)
+	}
+	for _, r := range v.Verdict.Approvals {
+		c.Approvals = append(c.Approvals, Decision{User: r.UserName, Emoji: r.Emoji, At: r.At})
+	}
+	for _, r := range v.Verdict.Rejections {
+		c.Rejections = append(c.Rejections, Decision{User: r.UserName, Emoji: r.Emoji, At: r.At})
+	}
+	for _, ig := range v.Verdict.Ignored {
+		c.Ignored = append(c.Ignored, Ignored{User: ig.Reaction.UserName, Emoji: ig.Reaction.Emoji, Reason: ig.Reason})
+	}
+	if v.State.Open() {
+		for _, p := range pauses {
+			scope := "all publishing"
+			if p.Target != "" {
+				scope = p.Target
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is paused by %s (%s)", scope, p.By, reasonOr(p.Reason)))
+		}
+	}
+	if v.Note != "" {
+		c.Notes = append(c.Notes, strings.Split(v.Note, "\n")...)
+	}
+	approve := strings.Join(pol.ApproveEmoji, " or ")
+	reject := strings.Join(pol.RejectEmoji, " or ")
+	switch v.State {
+	case approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved, approvals.StateRejected:
+		c.HowTo = fmt.Sprintf("React %s to approve, %s to reject; take your reaction back to withdraw. `delay %d 1h`, `cancel %d`. Anyone can type `pause`.", approve, reject, v.ID, v.ID)
+	case approvals.StateHeld:
+		c.HowTo = fmt.Sprintf("Held. React %s to publish it now (after resume), `delay %d 1h` to move it, or `cancel %d` to drop it.", approve, v.ID, v.ID)
+	case approvals.StateUnknown:
+		c.HowTo = fmt.Sprintf("Check the account, then `resolve %d published [URL]` or `resolve %d failed`. heed never retries this by itself.", v.ID, v.ID)
+	}
+	return c
+}
+
+// Announce replies in a card's thread with a publish outcome. It is the
+// dispatcher's Notify.
+func (e *Engine) Announce(ctx context.Context, occ int64, target string, url, kind, errMsg string) {
+	if e.init() != nil {
+		return
+	}
+	v, err := e.Service.Occurrence(ctx, occ)
+	if err != nil {
+		return
+	}
+	room := e.room(v.Post.Room)
+	ref, ok, err := e.Service.Card(ctx, occ, room.Adapter, room.ID)
+	if err != nil || !ok {
+		return
+	}
+	var text string
+	switch kind {
+	case "":
+		text = fmt.Sprintf("✅ #%d published to %s", occ, target)
+		if url != "" {
+			text += ": " + url
+		}
+	case "retryable":
+		text = fmt.Sprintf("⏳ #%d → %s: %s; heed will retry", occ, target, errMsg)
+	case "permanent":
+		text = fmt.Sprintf("❌ #%d → %s failed: %s", occ, target, errMsg)
+	default:
+		text = fmt.Sprintf("❓ #%d → %s: outcome unknown (%s). Check the account, then `resolve %d published` or `resolve %d failed`.", occ, target, errMsg, occ, occ)
+	}
+	_ = e.reply(ctx, room, MessageRef(ref.Ref), text)
+	_ = e.SyncCards(ctx)
+}
+
+// Reconcile reads every open card's reactions back from the chat and makes
+// the stored decisions match, so that reactions added or taken back while
+// heed was down count exactly once. adapter "" reconciles every adapter.
+func (e *Engine) Reconcile(ctx context.Context, adapter string) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	cards, err := e.Service.OpenCards(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cards {
+		if adapter != "" && c.Adapter != adapter {
+			continue
+		}
+		rec, ok := e.adapter(c.Adapter).(Reconciler)
+		if !ok {
+			continue
+		}
+		room, ok := e.roomByID(c.Adapter, c.Room)
+		if !ok {
+			continue
+		}
+		evs, err := rec.CardReactions(ctx, c.Room, MessageRef(c.Ref))
+		if err != nil {
+			e.Log.Warn("reconcile: cannot read reactions", "occurrence", c.Occurrence, "adapter", c.Adapter, "err", err)
+			continue
+		}
+		in := make([]approvals.ReactionInput, 0, len(evs))
+		for _, ev := range evs {
+			in = append(in, approvals.ReactionInput{Occurrence: c.Occurrence, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
+				FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID, Source: e.place(room), At: ev.At})
+		}
+		added, withdrawn, err := e.Service.Reconcile(ctx, c.Occurrence, in)
+		if err != nil {
+			return err
+		}
+		if added+withdrawn > 0 {
+			e.Log.Info("reconciled card", "occurrence", c.Occurrence, "added", added, "withdrawn", withdrawn)
+		}
+	}
+	return e.SyncCards(ctx)
+}
+
+// Run starts every adapter and keeps cards in step until ctx is done.
+// poll bounds how long a change made by another process (the CLI) goes
+// unnoticed.
+func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	errc := make(chan error, len(e.Adapters))
+	for _, a := range e.Adapters {
+		go func() {
+			if err := a.Run(ctx, e); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", a.Name(), err)
+			}
+		}()
+	}
+	reconciled := map[string]bool{}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		// Each adapter is reconciled once, as soon as it first shows life:
+		// before that its history cannot be read.
+		for _, a := range e.Adapters {
+			if !reconciled[a.Name()] && !a.Alive().IsZero() {
+				if err := e.Reconcile(ctx, a.Name()); err != nil {
+					e.Log.Error("reconcile", "adapter", a.Name(), "err", err)
+					continue
+				}
+				reconciled[a.Name()] = true
+			}
+		}
+		if err := e.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			e.Log.Error("engine cycle", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,194 @@
+// Package heedtest wires a whole heed for tests: the store on a real SQLite
+// file, the chat engine, the dispatcher and a recording publisher, with an
+// injected clock. Tests drive time one cycle at a time and never sleep:
+//
+//	s := heedtest.New(t, heedtest.Options{})
+//	p := s.Add("hello", 10*time.Minute)          // a post due in 10 min to "rec"
+//	s.Cycle()                                     // the card is posted
+//	s.Chat.React("alice", p.ID, "✅")              // alice approves (MemChat)
+//	s.Clock.Advance(10 * time.Minute)
+//	s.Cycle()                                     // due: published
+//	s.Rec.Texts()                                 // ["hello"]
+//
+// A chat adapter under test (Matrix, Slack) is passed in Options.Adapters
+// with its Rooms; the stack then starts nothing itself: the test runs the
+// adapter (go adapter.Run(ctx, s.Engine)) and calls s.Cycle() when it
+// wants the engine and dispatcher to act.
+package heedtest
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/publish"
+)
+
+// Clock is a settable clock.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock starts a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t.UTC()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// Set puts the clock at t.
+func (c *Clock) Set(t time.Time) { c.mu.Lock(); c.t = t.UTC(); c.mu.Unlock() }
+
+// Options configure a Stack. Zero values give: a MemChat room "review"
+// whose approvers are alice, bob and carol; a recording target "rec"; a
+// clock at 2030-01-07 09:00 UTC (a Monday).
+type Options struct {
+	Adapters []bot.Adapter
+	Rooms    []bot.Room
+	Targets  []publish.Target // in addition to "rec"
+	Start    time.Time
+	DBPath   string // reuse a database file (restart tests); default: a new file in t.TempDir()
+	Clock    *Clock // share a clock across restarts
+	Zone     *time.Location
+	Log      *slog.Logger
+}
+
+// Stack is a whole heed under test.
+type Stack struct {
+	T          testing.TB
+	Ctx        context.Context
+	Clock      *Clock
+	Store      *approvals.Store
+	Service    *approvals.Service
+	Engine     *bot.Engine
+	Dispatcher *publish.Dispatcher
+	Catalog    *publish.Catalog
+	Rec        *Recorder
+	Chat       *MemChat // nil when Options.Adapters were given
+	DBPath     string
+}
+
+// DefaultApprovers are the approvers of the default MemChat room.
+var DefaultApprovers = []string{"alice", "bob", "carol"}
+
+// New builds a stack; it is closed when the test ends.
+func New(t testing.TB, o Options) *Stack {
+	t.Helper()
+	ctx := t.Context()
+	if o.Clock == nil {
+		start := o.Start
+		if start.IsZero() {
+			start = time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+		}
+		o.Clock = NewClock(start)
+	}
+	if o.DBPath == "" {
+		o.DBPath = filepath.Join(t.TempDir(), "heed.db")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	st, err := approvals.Open(ctx, o.DBPath)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s := &Stack{T: t, Ctx: ctx, Clock: o.Clock, Store: st, DBPath: o.DBPath, Rec: NewRecorder()}
+	targets := append([]publish.Target{{Name: "rec", Kind: "recorder", Publisher: s.Rec}}, o.Targets...)
+	s.Catalog = publish.NewCatalog(targets...)
+	if len(o.Adapters) == 0 {
+		s.Chat = NewMemChat(o.Clock.Now)
+		o.Adapters = []bot.Adapter{s.Chat}
+		if len(o.Rooms) == 0 {
+			o.Rooms = []bot.Room{{Name: "review", Adapter: s.Chat.Name(), ID: "review", Policy: approvals.Policy{Approvers: DefaultApprovers}}}
+		}
+	}
+	s.Engine = &bot.Engine{Targets: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Zone: o.Zone, Now: o.Clock.Now, Log: o.Log}
+	s.Service = approvals.NewService(st, s.Catalog, s.Engine.PolicyFor)
+	s.Service.Now, s.Service.Log = o.Clock.Now, o.Log
+	s.Engine.Service = s.Service
+	s.Dispatcher = &publish.Dispatcher{
+		Service: s.Service, Targets: s.Catalog, Runner: "heedtest", Liveness: s.Engine.Deaf,
+		Now: o.Clock.Now, Log: o.Log,
+		Notify: func(ctx context.Context, c approvals.Claim, out approvals.Outcome) {
+			s.Engine.Announce(ctx, c.Occurrence, c.Target, out.URL, out.Kind, out.Err)
+		},
+	}
+	if s.Chat != nil {
+		s.Chat.handler = s.Engine
+	}
+	if _, err := st.DB().ExecContext(ctx, `SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Cycle runs one engine cycle (occurrences, cards) and one dispatch cycle
+// at the clock's time, then brings cards up to date again.
+func (s *Stack) Cycle() publish.Stats {
+	s.T.Helper()
+	if err := s.Engine.RunOnce(s.Ctx); err != nil {
+		s.T.Fatalf("engine cycle: %v", err)
+	}
+	st, err := s.Dispatcher.RunOnce(s.Ctx, s.Clock.Now())
+	if err != nil {
+		s.T.Fatalf("dispatch cycle: %v", err)
+	}
+	if err := s.Engine.SyncCards(s.Ctx); err != nil {
+		s.T.Fatalf("sync cards: %v", err)
+	}
+	return st
+}
+
+// Add schedules a one-shot post by "author" due `in` from now, to the
+// given targets (default "rec"), in the default room.
+func (s *Stack) Add(text string, in time.Duration, targets ...string) approvals.Post {
+	s.T.Helper()
+	if len(targets) == 0 {
+		targets = []string{"rec"}
+	}
+	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{
+		Text: text, Targets: targets, Author: "author",
+		Schedule: approvals.Schedule{At: s.Clock.Now().Add(in), TZ: "UTC"},
+	}, "author", "test")
+	if err != nil {
+		s.T.Fatalf("add post: %v", err)
+	}
+	return p
+}
+
+// State returns an occurrence's state.
+func (s *Stack) State(occ int64) approvals.State {
+	s.T.Helper()
+	v, err := s.Service.Occurrence(s.Ctx, occ)
+	if err != nil {
+		s.T.Fatalf("occurrence %d: %v", occ, err)
+	}
+	return v.State
+}
+
+// View returns an occurrence's view.
+func (s *Stack) View(occ int64) approvals.View {
+	s.T.Helper()
+	v, err := s.Service.Occurrence(s.Ctx, occ)
+	if err != nil {
+		s.T.Fatalf("occurrence %d: %v", occ, err)
+	}
+	return v
+}
+
+// WantState fails the test unless occ is in state want.
+func (s *Stack) WantState(occ int64, want approvals.State) {
+	s.T.Helper()
+	if got := s.State(occ); got != want {
+		s.T.Fatalf("#%d is %s, want %s (note: %q)", occ, got, want, s.View(occ).Note)
+	}
+}

@@ -1,0 +1,322 @@
+package publish
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+// Dispatcher publishes approved occurrences at their time. It keeps no
+// schedule of its own: each cycle asks the store what is due, and between
+// cycles it sleeps until the store's next due time or until woken.
+type Dispatcher struct {
+	Service *approvals.Service
+	Targets *Catalog
+	Runner  string // the lease holder's name, recorded on claims
+	// Liveness says why the chat cannot be heard ("" when it can). While it
+	// is deaf, nothing is claimed: a bot that cannot hear pause must not post.
+	Liveness    func(now time.Time) string
+	LateGrace   time.Duration // how late a deaf-delayed occurrence may still go out (default 10m)
+	MaxAttempts int           // per target, for retryable errors (default 5)
+	Workers     int           // publishes under way at once (default 32)
+	Timeout     time.Duration // per publish call (default 60s)
+	Batch       int           // due occurrences settled per cycle (default 1000)
+	// Notify is told every outcome, so the chat can reply in the card's thread.
+	Notify func(ctx context.Context, c approvals.Claim, out approvals.Outcome)
+	Log    *slog.Logger
+	Now    func() time.Time
+
+	wake chan struct{}
+	once sync.Once
+}
+
+func (d *Dispatcher) init() {
+	d.once.Do(func() {
+		d.wake = make(chan struct{}, 1)
+		if d.LateGrace == 0 {
+			d.LateGrace = 10 * time.Minute
+		}
+		if d.MaxAttempts == 0 {
+			d.MaxAttempts = 5
+		}
+		if d.Workers == 0 {
+			d.Workers = 32
+		}
+		if d.Timeout == 0 {
+			d.Timeout = 60 * time.Second
+		}
+		if d.Batch == 0 {
+			d.Batch = 1000
+		}
+		if d.Log == nil {
+			d.Log = slog.Default()
+		}
+		if d.Now == nil {
+			d.Now = time.Now
+		}
+	})
+}
+
+// Wake makes a sleeping Run cycle at once.
+func (d *Dispatcher) Wake() {
+	d.init()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats counts what one cycle did.
+type Stats struct {
+	Claimed, Published, Retry, Failed, Unknown, Held, Missed, Waiting int
+}
+
+// RunOnce runs one dispatch cycle at `now`: settles every due occurrence,
+// claims due retries, publishes the claims and records the outcomes. Tests
+// drive time through it.
+func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) {
+	d.init()
+	var st Stats
+	deaf := ""
+	if d.Liveness != nil {
+		deaf = d.Liveness(now)
+	}
+	opt := approvals.SettleOptions{Runner: d.Runner, Deaf: deaf, LateGrace: d.LateGrace}
+	var claims []approvals.Claim
+	ids, err := d.Service.Due(ctx, now, d.Batch)
+	if err != nil {
+		return st, err
+	}
+	for _, id := range ids {
+		res, err := d.Service.Settle(ctx, id, now, opt)
+		if err != nil {
+			d.Log.Error("settle", "occurrence", id, "err", err)
+			continue
+		}
+		switch res.Outcome {
+		case approvals.OutcomeHeld:
+			st.Held++
+			d.Log.Warn("held", "occurrence", id, "why", res.Note)
+		case approvals.OutcomeMissed:
+			st.Missed++
+			d.Log.Warn("missed", "occurrence", id, "why", res.Note)
+		case approvals.OutcomeWaiting:
+			st.Waiting++
+			d.Log.Warn("holding publish: chat is deaf", "occurrence", id, "why", deaf)
+		}
+		claims = append(claims, res.Claims...)
+	}
+	retries, err := d.Service.RetriesDue(ctx, now, d.Batch)
+	if err != nil {
+		return st, err
+	}
+	for _, ref := range retries {
+		c, ok, err := d.Service.ClaimRetry(ctx, ref, now, opt)
+		if err != nil {
+			d.Log.Error("claim retry", "occurrence", ref.Occurrence, "target", ref.Target, "err", err)
+			continue
+		}
+		if ok {
+			claims = append(claims, c)
+		}
+	}
+	st.Claimed = len(claims)
+	outs := d.publishAll(ctx, claims)
+	for i, c := range claims {
+		out := outs[i]
+		switch out.Kind {
+		case "":
+			st.Published++
+		case "retryable":
+			if out.NextAttempt.IsZero() {
+				st.Failed++
+			} else {
+				st.Retry++
+			}
+		case "permanent":
+			st.Failed++
+		default:
+			st.Unknown++
+		}
+		if err := d.Service.RecordPublish(ctx, c, out, d.Now()); err != nil {
+			d.Log.Error("record publish", "occurrence", c.Occurrence, "target", c.Target, "err", err)
+			continue
+		}
+		if d.Notify != nil {
+			d.Notify(ctx, c, out)
+		}
+	}
+	return st, nil
+}
+
+// publishAll runs the claims through a bounded worker pool.
+func (d *Dispatcher) publishAll(ctx context.Context, claims []approvals.Claim) []approvals.Outcome {
+	outs := make([]approvals.Outcome, len(claims))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(d.Workers, len(claims)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				outs[i] = d.publish(ctx, claims[i])
+			}
+		}()
+	}
+	for i := range claims {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return outs
+}
+
+func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.Outcome {
+	t, ok := d.Targets.Get(c.Target)
+	if !ok {
+		return approvals.Outcome{Kind: "permanent", Err: "target " + c.Target + " is no longer configured"}
+	}
+	req := Request{
+		OccurrenceID: c.Occurrence, Target: c.Target, Text: c.Payload.Text, Link: c.Payload.Link,
+		ScheduledAt: c.Payload.At, IdempotencyKey: c.Key,
+	}
+	for _, m := range c.Payload.Media {
+		req.Media = append(req.Media, Media{Path: m.Path, Alt: m.Alt})
+	}
+	pctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	defer cancel()
+	res, err := t.Publisher.Publish(pctx, req)
+	if err == nil {
+		d.Log.Info("published", "occurrence", c.Occurrence, "target", c.Target, "url", res.URL, "remote_id", res.RemoteID)
+		return approvals.Outcome{RemoteID: res.RemoteID, URL: res.URL}
+	}
+	kind, after := Classify(err)
+	out := approvals.Outcome{Kind: kind.String(), Err: err.Error()}
+	if kind == Retryable && c.Attempt < d.MaxAttempts {
+		out.NextAttempt = d.Now().Add(max(after, retryDelay(c.Attempt)))
+	}
+	d.Log.Warn("publish failed", "occurrence", c.Occurrence, "target", c.Target, "kind", out.Kind, "attempt", c.Attempt, "err", err)
+	return out
+}
+
+// retryDelay is the backoff before attempt+1: exponential from 10 s, capped
+// at 10 min, with jitter.
+func retryDelay(attempt int) time.Duration {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     10 * time.Second,
+		RandomizationFactor: 0.2,
+		Multiplier:          2,
+		MaxInterval:         10 * time.Minute,
+	}
+	b.Reset()
+	var d time.Duration
+	for i := 0; i < attempt; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+// Run cycles until ctx is done: it sleeps until the store's next due time,
+// a wake-up, or `poll` (which bounds how long a change made by another
+// process, such as the CLI, can go unnoticed).
+func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
+	d.init()
+	for {
+		if _, err := d.RunOnce(ctx, d.Now()); err != nil && ctx.Err() == nil {
+			d.Log.Error("dispatch cycle", "err", err)
+		}
+		wait := poll
+		if next, ok, err := d.Service.NextWake(ctx); err == nil && ok {
+			if until := time.Until(next); until < wait {
+				wait = max(until, 0)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-d.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Catalog holds the configured targets. It implements approvals.TargetCatalog.
+type Catalog struct {
+	targets map[string]Target
+}
+
+var _ approvals.TargetCatalog = (*Catalog)(nil)
+
+// NewCatalog returns a catalog of the given targets.
+func NewCatalog(ts ...Target) *Catalog {
+	c := &Catalog{targets: map[string]Target{}}
+	for _, t := range ts {
+		c.targets[t.Name] = t
+	}
+	return c
+}
+
+// Get returns a target by name.
+func (c *Catalog) Get(name string) (Target, bool) {
+	t, ok := c.targets[name]
+	return t, ok
+}
+
+// Known reports whether a target is configured.
+func (c *Catalog) Known(name string) bool { _, ok := c.targets[name]; return ok }
+
+// Names lists the configured targets, sorted.
+func (c *Catalog) Names() []string {
+	out := make([]string, 0, len(c.targets))
+	for n := range c.targets {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Kind returns a target's publisher kind.
+func (c *Catalog) Kind(name string) string { return c.targets[name].Kind }
+
+// Problems asks the target's publisher, if it can validate, what it would
+// refuse in p.
+func (c *Catalog) Problems(p approvals.Payload) []string {
+	t, ok := c.targets[p.Target]
+	if !ok {
+		return []string{"target " + p.Target + " is not configured"}
+	}
+	v, ok := t.Publisher.(Validator)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, pr := range v.Validate(requestFor(p)) {
+		out = append(out, pr.Message)
+	}
+	return out
+}
+
+// Preview returns exactly what the target will send for p.
+func (c *Catalog) Preview(p approvals.Payload) string {
+	if pv, ok := c.targets[p.Target].Publisher.(Previewer); ok {
+		return pv.Preview(requestFor(p))
+	}
+	return p.Text
+}
+
+func requestFor(p approvals.Payload) Request {
+	req := Request{Target: p.Target, Text: p.Text, Link: p.Link, ScheduledAt: p.At}
+	for _, m := range p.Media {
+		req.Media = append(req.Media, Media{Path: m.Path, Alt: m.Alt})
+	}
+	return req
+}
