@@ -156,7 +156,9 @@ func (s *Service) policy(room string) Policy {
 }
 
 // Occurrence returns the view of one occurrence.
-func (s *Service) Occurrence(ctx context.Context, id int64) (View, error) { return s.view(ctx, s.db, id) }
+func (s *Service) Occurrence(ctx context.Context, id int64) (View, error) {
+	return s.view(ctx, s.db, id)
+}
 
 // setState applies ev through the state machine and records the change.
 func (s *Service) setState(ctx context.Context, tx *sql.Tx, o Occurrence, ev Event, note string, now time.Time) error {

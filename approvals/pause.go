@@ -18,8 +18,8 @@ type Pause struct {
 // PauseReceipt is what a pause did, for the bot's answer.
 type PauseReceipt struct {
 	Pause      Pause
-	Waiting    int   // open occurrences in the review window that will be held if their time comes during the pause
-	Publishing int   // deliveries already under way (they finish; nothing new starts)
+	Waiting    int // open occurrences in the review window that will be held if their time comes during the pause
+	Publishing int // deliveries already under way (they finish; nothing new starts)
 	Already    []Pause
 }
 

@@ -25,11 +25,10 @@ var States = []State{
 	StateRejected, StateMissed, StateHeld, StateCanceled, StateFailed, StateUnknown,
 }
 
-// Terminal reports whether no further transition can leave s except a
-// person's explicit resolution.
+// Terminal reports whether no transition leaves s.
 func (s State) Terminal() bool {
 	switch s {
-	case StatePublished, StateMissed, StateCanceled, StateFailed:
+	case StatePublished, StateCanceled, StateFailed:
 		return true
 	}
 	return false
