@@ -56,6 +56,27 @@
 // answers a second request with a known key with the post it already holds
 // (Recorder.Record does the bookkeeping).
 //
+// # What the suite expects of the publisher
+//
+//   - Success: a Result with a RemoteID, a URL or both (a RemoteID must match
+//     the backend's id for the post); the backend holds exactly the request's
+//     text, or the publisher's Preview of it if it is a publish.Previewer;
+//     Validate, if implemented, finds no problem with the ordinary text.
+//   - Every error is a *publish.Error of the right kind. httpx.Do classifies
+//     HTTP answers this way; a publisher over a client library classifies
+//     with publish.RetryableError, PermanentError and AmbiguousError.
+//   - A Retryable error carries RetryAfter from the network's Retry-After.
+//   - A Permanent error passes on PermanentMessage; an Auth one says
+//     "refresh the token".
+//   - With OverLimitText: Validate reports OverLimitProblem, and Publish
+//     refuses with a Permanent error stating it, without any backend call.
+//   - The Token never appears in a Result, an error's text or Logs, in any
+//     escaping httpx.Redact knows.
+//
+// The requests come from Request; their texts include non-ASCII characters
+// and an emoji. publishtest_test.go holds a complete reference network (fake
+// and publisher) that passes, and flawed variants the suite must catch.
+//
 // # Subtests
 //
 // Success, RetryableThenSuccess, Permanent, Auth, AmbiguousTimeout,
