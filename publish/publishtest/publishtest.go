@@ -36,6 +36,9 @@
 //   - a logger writing to the harness's Logs (LogBuffer.Logger does this);
 //   - the harness's Token as its credential.
 //
+// Against a real server, NewProxy gives a Backend that passes requests
+// through and injects the failures.
+//
 // # What the fake must do
 //
 // The fake records every post the network would show, with the text as the

@@ -187,6 +187,26 @@ func TestReferenceNetworkConforms(t *testing.T) {
 	publishtest.Run(t, refHarness(""))
 }
 
+// TestProxyConforms runs the suite through a Proxy in front of a refnet
+// backend that is never told to fail, as a real server would be.
+func TestProxyConforms(t *testing.T) {
+	var logs publishtest.LogBuffer
+	h := refHarness("")
+	h.Logs = logs.String
+	h.New = func(t *testing.T) (publish.Publisher, publishtest.Backend) {
+		upstream := newRefBackend(t)
+		proxy := publishtest.NewProxy(t, upstream.srv.URL,
+			func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Path == "/api/posts" },
+			upstream.Posts)
+		return &refPublisher{
+			base:   proxy.URL,
+			client: &http.Client{Timeout: publishtest.ClientTimeout},
+			log:    logs.Logger(),
+		}, proxy
+	}
+	publishtest.Run(t, h)
+}
+
 const flawEnv = "HEED_PUBLISHTEST_FLAW"
 
 // TestFlawed runs the suite against a deliberately broken publisher. It only
