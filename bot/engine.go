@@ -179,8 +179,22 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 
 func (e *Engine) place(r Room) string { return r.Adapter + ":" + r.ID }
 
-func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
+// cardOccurrence finds the occurrence of a card. A reaction can arrive
+// before this engine's cycle posted a card just added from elsewhere (the
+// CLI): cards are brought up to date once before giving up.
+func (e *Engine) cardOccurrence(ctx context.Context, ev Event) (int64, bool, error) {
 	occ, ok, err := e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+	if err != nil || ok {
+		return occ, ok, err
+	}
+	if err := e.RunOnce(ctx); err != nil {
+		return 0, false, err
+	}
+	return e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+}
+
+func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
+	occ, ok, err := e.cardOccurrence(ctx, ev)
 	if err != nil || !ok {
 		return err
 	}
@@ -201,7 +215,7 @@ func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 func (e *Engine) onUnreaction(ctx context.Context, room Room, ev Event) error {
 	in := approvals.UnreactionInput{User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji, ReactionID: ev.ReactionID, Source: e.place(room), At: ev.At}
 	if ev.Card != "" {
-		occ, ok, err := e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+		occ, ok, err := e.cardOccurrence(ctx, ev)
 		if err != nil || !ok {
 			return err
 		}
@@ -449,20 +463,14 @@ func (e *Engine) syncCard(ctx context.Context, id int64) error {
 		return err
 	}
 	if !ok && v.State == approvals.StateScheduled {
-		// Post the card, then open the review, then render the card again
-		// with its new state.
-		pauses, _ := e.Service.ActivePauses(ctx)
-		mref, err := a.PostCard(ctx, room.ID, e.BuildCard(v, room, pauses))
-		if err != nil {
-			return err
-		}
-		if err := e.Service.SetCard(ctx, approvals.CardRef{Occurrence: id, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
-			return err
-		}
+		// The card goes up already in review, so that its first version is
+		// the one people act on. If posting fails, the next cycle posts it.
 		if err := e.Service.OpenReview(ctx, id); err != nil {
 			return err
 		}
-		return e.Service.Touch(ctx, id)
+		if v, err = e.Service.Occurrence(ctx, id); err != nil {
+			return err
+		}
 	}
 	pauses, err := e.Service.ActivePauses(ctx)
 	if err != nil {

@@ -32,8 +32,8 @@ type Adapter struct {
 	Out io.Writer
 	// User is who types at first (default "you").
 	User string
-	// Shell runs `heed ARGS...` lines, when set.
-	Shell func(ctx context.Context, args []string, out io.Writer) error
+	// Shell runs `heed ARGS...` lines as user, when set.
+	Shell func(ctx context.Context, user string, args []string, out io.Writer) error
 	Now   func() time.Time
 
 	mu     sync.Mutex
@@ -161,7 +161,11 @@ func (a *Adapter) Line(ctx context.Context, h bot.Handler, line string) error {
 		if a.Shell == nil {
 			return fmt.Errorf("heed commands cannot run from here: use another terminal")
 		}
-		return a.Shell(ctx, strings.Fields(line)[1:], &lockedWriter{a: a})
+		args, err := SplitArgs(line)
+		if err != nil {
+			return err
+		}
+		return a.Shell(ctx, user, args[1:], &lockedWriter{a: a})
 	default:
 		ev.Kind, ev.Text = bot.Message, line
 	}
@@ -175,4 +179,44 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.a.mu.Lock()
 	defer w.a.mu.Unlock()
 	return w.a.Out.Write(p)
+}
+
+// SplitArgs splits a command line as a shell would for simple cases: words
+// separated by spaces, "double" or 'single' quotes keep spaces, and a
+// backslash escapes the next character outside single quotes.
+func SplitArgs(line string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	inWord, quote, escaped := false, rune(0), false
+	for _, r := range line {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\' && quote != '\'':
+			escaped, inWord = true, true
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '"' || r == '\'':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unclosed %c quote", quote)
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	return args, nil
 }

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot"
+)
+
+func pauseCmd(a *app) *cobra.Command {
+	var target, reason string
+	cmd := &cobra.Command{
+		Use:   "pause [--target T] [--reason R]",
+		Short: "Stop all publishing at once (a running heed stops within a second)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			svc, _, done, err := a.service(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rc, err := svc.PauseAll(ctx, a.who(), target, reason, "cli")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), bot.PauseReceipt(rc))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&target, "target", "", "pause only this target")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the team and the audit log")
+	return cmd
+}
+
+func resumeCmd(a *app) *cobra.Command {
+	var target string
+	cmd := &cobra.Command{
+		Use:   "resume [--target T]",
+		Short: "Lift the pause; held occurrences still need a fresh decision",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			svc, _, done, err := a.service(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rc, err := svc.Resume(ctx, a.who(), target, "cli")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), bot.ResumeReceipt(a.who(), rc))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&target, "target", "", "resume only this target")
+	return cmd
+}
+
+func statusCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show pauses, counts per state and the next occurrences",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			svc, _, done, err := a.service(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			pauses, err := svc.ActivePauses(ctx)
+			if err != nil {
+				return err
+			}
+			counts, err := svc.Counts(ctx)
+			if err != nil {
+				return err
+			}
+			queue, err := svc.Queue(ctx, 10)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if pauses == nil {
+					pauses = []approvals.Pause{}
+				}
+				if queue == nil {
+					queue = []approvals.Summary{}
+				}
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"paused": len(pauses) > 0, "pauses": pauses, "counts": counts, "next": queue})
+			}
+			w := cmd.OutOrStdout()
+			loc, _ := approvals.LoadZone(a.cfg.Zone)
+			if len(pauses) == 0 {
+				fmt.Fprintln(w, "▶ not paused")
+			}
+			for _, p := range pauses {
+				scope := "everything"
+				if p.Target != "" {
+					scope = p.Target
+				}
+				fmt.Fprintf(w, "⏸ %s paused by %s at %s: %s\n", scope, p.By, p.At.In(loc).Format("2006-01-02 15:04 MST"), p.Reason)
+			}
+			var parts []string
+			for _, st := range approvals.States {
+				if counts[st] > 0 {
+					parts = append(parts, fmt.Sprintf("%s %d", st, counts[st]))
+				}
+			}
+			if len(parts) > 0 {
+				fmt.Fprintln(w, strings.Join(parts, " · "))
+			}
+			now := svc.Now()
+			for _, s := range queue {
+				fmt.Fprintf(w, "#%d %-10s %s (%s) → %s: %s\n", s.ID, s.State, s.At.In(loc).Format("2006-01-02 15:04 MST"),
+					bot.Relative(s.At, now), strings.Join(s.Targets, ","), clipLine(s.Text, 50))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func resolveCmd(a *app) *cobra.Command {
+	var target, url string
+	cmd := &cobra.Command{
+		Use:   "resolve N published|failed",
+		Short: "Settle an occurrence whose publish outcome is unknown, after checking the account",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			if args[1] != "published" && args[1] != "failed" {
+				return approvals.Errorf(approvals.EINVALID, "%q: say published or failed", args[1])
+			}
+			svc, _, done, err := a.service(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := svc.Resolve(ctx, id, target, args[1] == "published", url, a.who(), "cli"); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "#%d resolved as %s\n", id, args[1])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&target, "target", "", "only this target (default: every unknown one)")
+	cmd.Flags().StringVar(&url, "url", "", "the post's URL, if it went out")
+	return cmd
+}
+
+func auditCmd(a *app) *cobra.Command {
+	var asJSON, asCSV bool
+	var occ int64
+	cmd := &cobra.Command{
+		Use:   "audit [--json|--csv]",
+		Short: "Export the append-only audit log: who did what, when and where",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if asJSON && asCSV {
+				return approvals.Errorf(approvals.EINVALID, "choose --json or --csv, not both")
+			}
+			svc, _, done, err := a.service(ctx)
+			if err != nil {
+				return err
+			}
+			defer done()
+			w := cmd.OutOrStdout()
+			var cw *csv.Writer
+			if asCSV {
+				cw = csv.NewWriter(w)
+				_ = cw.Write([]string{"id", "at", "actor", "action", "post_id", "occurrence", "target", "place", "detail"})
+			}
+			var all []approvals.AuditEntry
+			for after := int64(0); ; {
+				page, err := svc.Audit(ctx, after, occ, 5000)
+				if err != nil {
+					return err
+				}
+				if len(page) == 0 {
+					break
+				}
+				after = page[len(page)-1].ID
+				for _, e := range page {
+					switch {
+					case asJSON:
+						all = append(all, e)
+					case asCSV:
+						_ = cw.Write([]string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Actor, e.Action,
+							strconv.FormatInt(e.PostID, 10), strconv.FormatInt(e.Occurrence, 10), e.Target, e.Place, e.Detail})
+					default:
+						fmt.Fprintf(w, "%s  %-18s %-12s", e.At.Format(time.RFC3339), e.Action, e.Actor)
+						if e.Occurrence != 0 {
+							fmt.Fprintf(w, " #%d", e.Occurrence)
+						} else if e.PostID != 0 {
+							fmt.Fprintf(w, " post %d", e.PostID)
+						}
+						if e.Target != "" {
+							fmt.Fprintf(w, " → %s", e.Target)
+						}
+						if e.Place != "" {
+							fmt.Fprintf(w, " [%s]", e.Place)
+						}
+						if e.Detail != "" {
+							fmt.Fprintf(w, " %s", e.Detail)
+						}
+						fmt.Fprintln(w)
+					}
+				}
+			}
+			if asCSV {
+				cw.Flush()
+				return cw.Error()
+			}
+			if asJSON {
+				if all == nil {
+					all = []approvals.AuditEntry{}
+				}
+				return writeJSON(w, all)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON array")
+	cmd.Flags().BoolVar(&asCSV, "csv", false, "CSV with a header row")
+	cmd.Flags().Int64Var(&occ, "occurrence", 0, "only this occurrence")
+	return cmd
+}
+
+func configCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Check the configuration"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Load the config, build every target and chat, and report problems",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			cat, err := c.catalog(c.logger())
+			if err != nil {
+				return err
+			}
+			for _, ch := range c.Chats {
+				if kindOf(ch) == "console" {
+					continue
+				}
+				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: decoder(ch), Log: c.logger()}); err != nil {
+					return err
+				}
+			}
+			w := cmd.OutOrStdout()
+			src := a.cfgPath
+			if src == "" {
+				src = "(no file: built-in defaults)"
+			}
+			fmt.Fprintf(w, "config %s is valid\ndatabase: %s\nzone: %s\n", src, c.Database, c.Zone)
+			for _, ch := range c.Chats {
+				fmt.Fprintf(w, "chat: %s (%s)\n", nameOf(ch), kindOf(ch))
+			}
+			for _, r := range c.Rooms {
+				p := r.Policy().WithDefaults()
+				who := strings.Join(r.Approvers, ", ")
+				if r.Everyone {
+					who = "everyone"
+				}
+				fmt.Fprintf(w, "room: %s in %s %s; approvers: %s; %d needed; approve %s; reject %s\n",
+					r.Name, r.Chat, r.ID, who, p.Required, strings.Join(p.ApproveEmoji, " "), strings.Join(p.RejectEmoji, " "))
+			}
+			for _, n := range cat.Names() {
+				fmt.Fprintf(w, "target: %s (%s)\n", n, cat.Kind(n))
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+func migrateCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Bring the database schema up to date and print its version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			st, err := approvals.Open(ctx, c.Database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			cur, known, err := st.SchemaVersions(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d (this heed knows up to %d)\n", c.Database, cur, known)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+// Config is heed's configuration file. Every field has a default, so heed
+// runs with no file at all: heed.db, the console chat, the log target.
+type Config struct {
+	Database string `yaml:"database"`
+	// Zone is the team's time zone, for cards and for times typed without one.
+	Zone string `yaml:"zone"`
+	Log  struct {
+		Format string `yaml:"format"` // text (default) or json
+		Level  string `yaml:"level"`  // debug, info (default), warn, error
+	} `yaml:"log"`
+	ReviewWindow Duration `yaml:"review_window"` // how far ahead cards appear (default 168h)
+	DeafAfter    Duration `yaml:"deaf_after"`    // publishing holds when the chat is silent this long (default 2m)
+	LateGrace    Duration `yaml:"late_grace"`    // how late a post held by a deaf chat may still go out (default 10m)
+	Poll         Duration `yaml:"poll"`          // how often the daemon looks for changes from the CLI (default 500ms)
+	MaxAttempts  int      `yaml:"max_attempts"`  // per target for retryable errors (default 5)
+	Workers      int      `yaml:"workers"`       // publishes at once (default 32)
+
+	Chats   []map[string]any `yaml:"chats"`
+	Rooms   []RoomConfig     `yaml:"rooms"`
+	Targets []map[string]any `yaml:"targets"`
+}
+
+// RoomConfig is one review room and its policy.
+type RoomConfig struct {
+	Name             string   `yaml:"name"`
+	Chat             string   `yaml:"chat"` // the chat's name (default: the only chat)
+	ID               string   `yaml:"id"`   // room/channel id in that chat
+	Approvers        []string `yaml:"approvers"`
+	Everyone         bool     `yaml:"everyone"` // every member may approve (except the author, unless allowed)
+	Required         int      `yaml:"required"`
+	AuthorMayApprove bool     `yaml:"author_may_approve"`
+	ApproveEmoji     []string `yaml:"approve_emoji"`
+	RejectEmoji      []string `yaml:"reject_emoji"`
+}
+
+// Duration reads "90s", "2m", "168h".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	var s string
+	if err := yaml.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: use forms such as 90s, 2m or 168h", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) or(def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME} with the environment's value. An unset
+// variable is an error naming the line, so a missing secret is caught at
+// start, not at the first publish.
+func expandEnv(src []byte) ([]byte, error) {
+	var errs []error
+	lines := bytes.Split(src, []byte("\n"))
+	for i, line := range lines {
+		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			continue
+		}
+		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
+			name := string(envRef.FindSubmatch(m)[1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				errs = append(errs, fmt.Errorf("line %d: ${%s} is not set in the environment", i+1, name))
+			}
+			return []byte(v)
+		})
+	}
+	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
+}
+
+// LoadConfig reads path, or returns the defaults when path is "".
+func LoadConfig(path string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		src, err := expandEnv(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := yaml.UnmarshalWithOptions(src, c, yaml.Strict()); err != nil {
+			return nil, fmt.Errorf("%s:\n%s", path, yaml.FormatError(err, false, true))
+		}
+	}
+	c.defaults()
+	if err := c.check(); err != nil {
+		if path == "" {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) defaults() {
+	if c.Database == "" {
+		c.Database = "heed.db"
+	}
+	if c.Zone == "" {
+		c.Zone = "UTC"
+		if tz := os.Getenv("TZ"); tz != "" {
+			c.Zone = tz
+		}
+	}
+	if len(c.Chats) == 0 {
+		c.Chats = []map[string]any{{"kind": "console"}}
+	}
+	if len(c.Targets) == 0 {
+		c.Targets = []map[string]any{{"name": "log", "kind": "log"}}
+	}
+	if len(c.Rooms) == 0 && len(c.Chats) == 1 && kindOf(c.Chats[0]) == "console" {
+		c.Rooms = []RoomConfig{{Name: "console", Everyone: true}}
+	}
+	for i := range c.Rooms {
+		if c.Rooms[i].Chat == "" && len(c.Chats) == 1 {
+			c.Rooms[i].Chat = nameOf(c.Chats[0])
+		}
+		if c.Rooms[i].ID == "" && c.Rooms[i].Chat == "console" {
+			c.Rooms[i].ID = "console"
+		}
+	}
+}
+
+func kindOf(m map[string]any) string { s, _ := m["kind"].(string); return s }
+
+func nameOf(m map[string]any) string {
+	if s, _ := m["name"].(string); s != "" {
+		return s
+	}
+	return kindOf(m)
+}
+
+func (c *Config) check() error {
+	if _, err := approvals.LoadZone(c.Zone); err != nil {
+		return fmt.Errorf("zone: %s", approvals.ErrorMessage(err))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("log.format %q: use text or json", c.Log.Format)
+	}
+	chats := map[string]bool{}
+	for i, ch := range c.Chats {
+		if kindOf(ch) == "" {
+			return fmt.Errorf("chats[%d]: no kind: use console, matrix or slack", i)
+		}
+		if chats[nameOf(ch)] {
+			return fmt.Errorf("chats: %q is named twice: give each a distinct name", nameOf(ch))
+		}
+		chats[nameOf(ch)] = true
+	}
+	if len(c.Rooms) == 0 {
+		return errors.New("rooms: no review room: add at least one (see heed.example.yaml)")
+	}
+	names := map[string]bool{}
+	for i, r := range c.Rooms {
+		if !chats[r.Chat] {
+			return fmt.Errorf("rooms[%d] (%s): chat %q is not configured under chats", i, r.Name, r.Chat)
+		}
+		if r.ID == "" {
+			return fmt.Errorf("rooms[%d] (%s): no id: give the room or channel id", i, r.Name)
+		}
+		if names[r.Name] {
+			return fmt.Errorf("rooms: %q is named twice", r.Name)
+		}
+		names[r.Name] = true
+		if _, err := approvals.NormalizeEmojiList(r.ApproveEmoji); err != nil {
+			return fmt.Errorf("rooms[%d] (%s) approve_emoji: %s", i, r.Name, approvals.ErrorMessage(err))
+		}
+		if _, err := approvals.NormalizeEmojiList(r.RejectEmoji); err != nil {
+			return fmt.Errorf("rooms[%d] (%s) reject_emoji: %s", i, r.Name, approvals.ErrorMessage(err))
+		}
+		if r.Required < 0 {
+			return fmt.Errorf("rooms[%d] (%s): required must be 1 or more", i, r.Name)
+		}
+		if !r.Everyone && len(r.Approvers) == 0 && r.Chat == "console" {
+			return fmt.Errorf("rooms[%d] (%s): nobody may approve: list approvers, or set everyone: true", i, r.Name)
+		}
+	}
+	targets := map[string]bool{}
+	for i, t := range c.Targets {
+		name, _ := t["name"].(string)
+		if name == "" || kindOf(t) == "" {
+			return fmt.Errorf("targets[%d]: every target needs a name and a kind", i)
+		}
+		if strings.ContainsAny(name, " \t") {
+			return fmt.Errorf("targets[%d]: name %q has spaces; people type it in chat", i, name)
+		}
+		if targets[name] {
+			return fmt.Errorf("targets: %q is named twice", name)
+		}
+		targets[name] = true
+	}
+	return nil
+}
+
+// Policy builds the approval policy of a room.
+func (r RoomConfig) Policy() approvals.Policy {
+	approve, _ := approvals.NormalizeEmojiList(r.ApproveEmoji)
+	reject, _ := approvals.NormalizeEmojiList(r.RejectEmoji)
+	return approvals.Policy{Approvers: r.Approvers, Everyone: r.Everyone, Required: r.Required,
+		AuthorMayApprove: r.AuthorMayApprove, ApproveEmoji: approve, RejectEmoji: reject}
+}
+
+// decoder returns a strict decoder for one chat's or target's own
+// settings: the mapping without its name and kind.
+func decoder(m map[string]any) func(v any) error {
+	return func(v any) error {
+		rest := map[string]any{}
+		for k, val := range m {
+			if k != "name" && k != "kind" {
+				rest[k] = val
+			}
+		}
+		b, err := yaml.Marshal(rest)
+		if err != nil {
+			return err
+		}
+		if err := yaml.UnmarshalWithOptions(b, v, yaml.Strict()); err != nil {
+			return errors.New(yaml.FormatError(err, false, false))
+		}
+		return nil
+	}
+}
+
+func (c *Config) logger() *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,162 @@
+// Command heed is a chat-ops approval gate for scheduled social-media posts.
+// See README.md; `heed help` lists the commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	_ "time/tzdata" // zone names work in images without zoneinfo
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/publish"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(&app{in: os.Stdin, out: os.Stdout, errOut: os.Stderr})
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "heed:", userMessage(err))
+		os.Exit(1)
+	}
+}
+
+// userMessage shows domain errors as they are, and anything else with its
+// detail (config and I/O errors already read well).
+func userMessage(err error) string {
+	if approvals.ErrorCode(err) != approvals.EINTERNAL {
+		return approvals.ErrorMessage(err)
+	}
+	return err.Error()
+}
+
+// app holds what every command shares.
+type app struct {
+	cfgPath string
+	dbPath  string
+	actor   string
+	in      io.Reader
+	out     io.Writer
+	errOut  io.Writer
+
+	cfg *Config
+}
+
+func newRoot(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "heed",
+		Short: "A chat-ops approval gate for scheduled social-media posts",
+		Long: "heed posts every upcoming scheduled post into the team's chat as a review card.\n" +
+			"A post is published only after a person approves that exact content with a reaction,\n" +
+			"and anyone can stop all publishing by typing `pause`.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(a.out)
+	root.SetErr(a.errOut)
+	root.SetIn(a.in)
+	root.PersistentFlags().StringVarP(&a.cfgPath, "config", "c", os.Getenv("HEED_CONFIG"), "config file (default: none: heed.db, console chat, log target; env HEED_CONFIG)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database file (overrides the config's database)")
+	root.PersistentFlags().StringVar(&a.actor, "as", "", "who you are, for the audit log and as a post's author (default: your user name)")
+	root.AddCommand(runCmd(a), postCmd(a), importCmd(a), pauseCmd(a), resumeCmd(a), statusCmd(a),
+		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a))
+	return root
+}
+
+func (a *app) config() (*Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	c, err := LoadConfig(a.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if a.dbPath != "" {
+		c.Database = a.dbPath
+	}
+	a.cfg = c
+	return c, nil
+}
+
+func (a *app) who() string {
+	if a.actor != "" {
+		return a.actor
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "cli"
+}
+
+// catalog builds every configured target.
+func (c *Config) catalog(log *slog.Logger) (*publish.Catalog, error) {
+	var ts []publish.Target
+	for _, t := range c.Targets {
+		name := nameOf(t)
+		p, err := publish.New(publish.Config{Name: name, Kind: kindOf(t), Decode: decoder(t), Logger: log.With("target", name)})
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, publish.Target{Name: name, Kind: kindOf(t), Publisher: p})
+	}
+	return publish.NewCatalog(ts...), nil
+}
+
+// roomPolicy returns the policy lookup for a CLI process: the rooms'
+// configured policies, without a chat to ask about groups or power levels.
+func (c *Config) roomPolicy(room string) approvals.Policy {
+	for _, r := range c.Rooms {
+		if r.Name == room {
+			return r.Policy()
+		}
+	}
+	return c.Rooms[0].Policy()
+}
+
+// service opens the store and the domain for a CLI command.
+func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog, func(), error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	log := slog.New(slog.DiscardHandler)
+	cat, err := c.catalog(log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := approvals.Open(ctx, c.Database)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc := approvals.NewService(st, cat, c.roomPolicy)
+	svc.Window = c.ReviewWindow.or(svc.Window)
+	svc.Log = log
+	return svc, cat, func() { st.Close() }, nil
+}
+
+func versionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print heed's version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "heed %s (publishers: %v)\n", version, publish.Kinds())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,6 @@
+package main
+
+// Every publisher kind heed ships registers itself here.
+import (
+	_ "github.com/heed-dev/heed/publish/logpub"
+)
