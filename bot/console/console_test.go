@@ -8,8 +8,8 @@ import (
 func TestSplitArgs(t *testing.T) {
 	cases := map[string][]string{
 		`heed post add --at +5s --to log --text "Hello world"`: {"heed", "post", "add", "--at", "+5s", "--to", "log", "--text", "Hello world"},
-		`a 'b c' "d \"e\"" f\ g`:                                {"a", "b c", `d "e"`, "f g"},
-		`  spaced   out  `:                                      {"spaced", "out"},
+		`a 'b c' "d \"e\"" f\ g`:                               {"a", "b c", `d "e"`, "f g"},
+		`  spaced   out  `:                                     {"spaced", "out"},
 		`empty "" arg`:                                         {"empty", "", "arg"},
 	}
 	for in, want := range cases {

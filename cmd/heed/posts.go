@@ -17,8 +17,8 @@ import (
 // postFlags are the flags shared by post add and post edit.
 type postFlags struct {
 	at, tz, cron, until, text, link, room, key string
-	to, variants, media                         []string
-	alt                                         []string
+	to, variants, media                        []string
+	alt                                        []string
 }
 
 func (f *postFlags) register(cmd *cobra.Command) {
