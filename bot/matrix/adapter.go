@@ -1,0 +1,409 @@
+// Package matrix is heed's Matrix adapter, on mautrix-go. It posts review
+// cards as m.notice messages with HTML, edits them in place (m.replace),
+// answers in the card's thread (m.thread), and turns reactions
+// (m.annotation), their redactions and typed messages into bot.Events. It
+// reads a card's reactions back through the relations API for
+// reconciliation, and knows approvers from explicit user ids and from
+// power levels in the room. It keeps its device, access token and sync
+// token in heed's database, so a restart neither replays nor misses events.
+//
+// End-to-end encrypted review rooms are refused, at start-up and with a
+// message in the room: heed does not decrypt, and an encrypted room would
+// let cards, reactions and `pause` go unseen.
+package matrix
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/heed-dev/heed/bot"
+)
+
+// Adapter is the Matrix chat adapter.
+type Adapter struct {
+	name  string
+	cfg   Config
+	rooms map[id.RoomID]RoomConfig // every room served, with its settings
+	state bot.StateStore
+	log   *slog.Logger
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+	// http is for every request but /sync; syncHTTP allows for the long poll.
+	http, syncHTTP *http.Client
+	syncTimeout    time.Duration
+	timelineLimit  int
+
+	mu        sync.Mutex
+	cli       *mautrix.Client // nil until logged in
+	tr        translator
+	power     map[id.RoomID]*event.PowerLevelsEventContent
+	encrypted map[id.RoomID]bool
+	refused   map[id.RoomID]bool
+	lastCard  map[id.EventID]string // the content last sent per card, so unchanged edits are skipped
+	seen      *seenSet
+	alive     atomic.Int64 // unix nanoseconds of the last successful /sync
+	startedMS int64        // wall clock at Run, in ms, for the first sync
+}
+
+var (
+	_ bot.Adapter        = (*Adapter)(nil)
+	_ bot.Reconciler     = (*Adapter)(nil)
+	_ bot.ApproverSource = (*Adapter)(nil)
+)
+
+// Option adjusts an Adapter, mostly for tests.
+type Option func(*Adapter)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(a *Adapter) { a.log = l } }
+
+// WithClock sets the clock behind Alive.
+func WithClock(now func() time.Time) Option { return func(a *Adapter) { a.now = now } }
+
+// WithSleep replaces the wait between retries (rate limits, reconnects).
+func WithSleep(f func(context.Context, time.Duration) error) Option {
+	return func(a *Adapter) { a.sleep = f }
+}
+
+// WithHTTPClient sets the HTTP client for everything but the /sync long poll.
+func WithHTTPClient(c *http.Client) Option { return func(a *Adapter) { a.http = c } }
+
+// WithSyncTimeout sets how long one /sync long poll waits for events
+// (default 30 s). Alive advances at least this often while the homeserver
+// answers.
+func WithSyncTimeout(d time.Duration) Option { return func(a *Adapter) { a.syncTimeout = d } }
+
+// WithTimelineLimit sets how many events one /sync returns per room before
+// it reports a gap, which the adapter then fills through /messages
+// (default 100).
+func WithTimelineLimit(n int) Option { return func(a *Adapter) { a.timelineLimit = n } }
+
+// WithName sets the adapter's name (default "matrix").
+func WithName(name string) Option { return func(a *Adapter) { a.name = name } }
+
+func init() {
+	bot.RegisterAdapter("matrix", func(ac bot.AdapterConfig) (bot.Adapter, error) {
+		var cfg Config
+		if ac.Decode != nil {
+			if err := ac.Decode(&cfg); err != nil {
+				return nil, err
+			}
+		}
+		opts := []Option{WithName(ac.Name)}
+		if ac.Log != nil {
+			opts = append(opts, WithLogger(ac.Log))
+		}
+		if ac.Now != nil {
+			opts = append(opts, WithClock(ac.Now))
+		}
+		return New(cfg, ac.RoomIDs, ac.State, opts...)
+	})
+}
+
+// New builds the adapter. roomIDs are the review rooms heed's configuration
+// names for this chat; rooms in cfg.Rooms are served too. state keeps the
+// device, access token and sync token; it is required.
+func New(cfg Config, roomIDs []string, state bot.StateStore, opts ...Option) (*Adapter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if state == nil {
+		return nil, errors.New("matrix: a state store is required to keep the sync token")
+	}
+	a := &Adapter{
+		name:          "matrix",
+		cfg:           cfg,
+		rooms:         map[id.RoomID]RoomConfig{},
+		state:         state,
+		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now:           time.Now,
+		sleep:         sleepCtx,
+		syncTimeout:   30 * time.Second,
+		timelineLimit: 100,
+		power:         map[id.RoomID]*event.PowerLevelsEventContent{},
+		encrypted:     map[id.RoomID]bool{},
+		refused:       map[id.RoomID]bool{},
+		lastCard:      map[id.EventID]string{},
+		seen:          newSeenSet(10000),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.name == "" {
+		a.name = "matrix"
+	}
+	if a.http == nil {
+		a.http = &http.Client{Timeout: 30 * time.Second}
+	}
+	a.syncHTTP = &http.Client{Transport: a.http.Transport, Timeout: a.syncTimeout + 30*time.Second}
+	for _, r := range roomIDs {
+		if !roomIDRe.MatchString(r) {
+			return nil, fmt.Errorf("matrix: review room %q is not a room id (!abc:server; in Element: room settings → Advanced)", r)
+		}
+		a.rooms[id.RoomID(r)] = RoomConfig{ID: r}
+	}
+	for _, r := range cfg.Rooms {
+		a.rooms[id.RoomID(r.ID)] = r
+	}
+	if len(a.rooms) == 0 {
+		return nil, errors.New("matrix: no review room: name at least one room id")
+	}
+	bots := map[string]bool{}
+	for _, b := range cfg.Bots {
+		bots[b] = true
+	}
+	a.tr = translator{adapter: a.name, bots: bots}
+	return a, nil
+}
+
+// Name is the adapter's name in the configuration.
+func (a *Adapter) Name() string { return a.name }
+
+// Alive is the time of the last successful /sync: the only proof that heed
+// still hears the review rooms.
+func (a *Adapter) Alive() time.Time {
+	n := a.alive.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// UserID is the bot's user id once it has logged in.
+func (a *Adapter) UserID() id.UserID {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.tr.self
+}
+
+var errNotConnected = errors.New("matrix: not logged in yet")
+
+func (a *Adapter) client() (*mautrix.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cli == nil {
+		return nil, errNotConnected
+	}
+	return a.cli, nil
+}
+
+func (a *Adapter) served(room string) (id.RoomID, error) {
+	r := id.RoomID(room)
+	if _, ok := a.rooms[r]; !ok {
+		return "", fmt.Errorf("matrix: %s is not a configured review room", room)
+	}
+	return r, nil
+}
+
+// PostCard posts a new card. Its transaction id is derived from the room
+// and the occurrence, so if the engine posts the same card again after an
+// answer was lost, the homeserver returns the first event instead of
+// posting a second card.
+func (a *Adapter) PostCard(ctx context.Context, room string, c bot.Card) (bot.MessageRef, error) {
+	cli, err := a.client()
+	if err != nil {
+		return "", err
+	}
+	roomID, err := a.served(room)
+	if err != nil {
+		return "", err
+	}
+	content := cardContent(c)
+	sum := sha256.Sum256([]byte(room + "\x00" + strconv.FormatInt(c.Number, 10) + "\x00" +
+		strconv.FormatInt(c.PostID, 10) + "\x00" + strconv.FormatInt(c.At.Unix(), 10)))
+	txn := "heed-card-" + hex.EncodeToString(sum[:12])
+	var resp *mautrix.RespSendEvent
+	err = a.call(ctx, "post card", func(ctx context.Context) (err error) {
+		resp, err = cli.SendMessageEvent(ctx, roomID, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: txn})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("matrix: post card #%d: %w", c.Number, err)
+	}
+	a.remember(resp.EventID, content)
+	return bot.MessageRef(resp.EventID), nil
+}
+
+// UpdateCard edits the card in place with an m.replace edit. An edit that
+// would show exactly what the card already shows is not sent.
+func (a *Adapter) UpdateCard(ctx context.Context, room string, ref bot.MessageRef, c bot.Card) error {
+	cli, err := a.client()
+	if err != nil {
+		return err
+	}
+	roomID, err := a.served(room)
+	if err != nil {
+		return err
+	}
+	content := cardContent(c)
+	evID := id.EventID(ref)
+	a.mu.Lock()
+	same := a.lastCard[evID] == contentKey(content)
+	a.mu.Unlock()
+	if same {
+		return nil
+	}
+	txn := cli.TxnID() // one id across rate-limit retries of this edit
+	err = a.call(ctx, "edit card", func(ctx context.Context) error {
+		_, err := cli.SendMessageEvent(ctx, roomID, event.EventMessage, editContent(evID, content), mautrix.ReqSendEvent{TransactionID: txn})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("matrix: edit card #%d: %w", c.Number, err)
+	}
+	a.remember(evID, content)
+	return nil
+}
+
+func contentKey(c *event.MessageEventContent) string { return c.Body + "\x00" + c.FormattedBody }
+
+func (a *Adapter) remember(ref id.EventID, c *event.MessageEventContent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.lastCard) > 5000 {
+		clear(a.lastCard) // only an optimisation: forgetting costs one redundant edit
+	}
+	a.lastCard[ref] = contentKey(c)
+}
+
+// Reply posts text in the thread of thread, or in the room.
+func (a *Adapter) Reply(ctx context.Context, room string, thread bot.MessageRef, text string) error {
+	cli, err := a.client()
+	if err != nil {
+		return err
+	}
+	roomID, err := a.served(room)
+	if err != nil {
+		return err
+	}
+	txn := cli.TxnID()
+	err = a.call(ctx, "reply", func(ctx context.Context) error {
+		_, err := cli.SendMessageEvent(ctx, roomID, event.EventMessage, replyContent(id.EventID(thread), text), mautrix.ReqSendEvent{TransactionID: txn})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("matrix: reply: %w", err)
+	}
+	return nil
+}
+
+// CardReactions reads the card's current reactions through the relations
+// API (/relations/{card}/m.annotation), following every page. Redacted
+// reactions are gone from it, so what it returns is what counts now.
+func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.MessageRef) ([]bot.Event, error) {
+	cli, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	roomID, err := a.served(room)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	tr := a.tr
+	a.mu.Unlock()
+	card := id.EventID(ref)
+	var out []bot.Event
+	from := ""
+	for page := 0; ; page++ {
+		if page == 1000 {
+			return nil, fmt.Errorf("matrix: card %s has more reaction pages than heed reads", card)
+		}
+		var resp *mautrix.RespGetRelations
+		err := a.call(ctx, "read reactions", func(ctx context.Context) (err error) {
+			resp, err = cli.GetRelations(ctx, roomID, card, &mautrix.ReqGetRelations{RelationType: event.RelAnnotation, From: from, Limit: 100})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("matrix: read reactions of %s: %w", card, err)
+		}
+		for _, evt := range resp.Chunk {
+			evt.RoomID = roomID
+			if ev, ok := tr.reactionEvent(roomID, card, evt); ok {
+				out = append(out, ev)
+			}
+		}
+		if resp.NextBatch == "" || len(resp.Chunk) == 0 {
+			break
+		}
+		from = resp.NextBatch
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, nil
+}
+
+// IsApprover answers from memory (the engine asks inside store
+// transactions): the room's explicit approvers, then its power levels as
+// last seen in /sync.
+func (a *Adapter) IsApprover(ctx context.Context, room, user string) (bool, string, error) {
+	rc, ok := a.rooms[id.RoomID(room)]
+	if !ok {
+		return false, "not a review room", nil
+	}
+	if slices.Contains(rc.Approvers, user) {
+		return true, "", nil
+	}
+	if rc.ApproverPowerLevel == nil {
+		return false, "", nil
+	}
+	need := *rc.ApproverPowerLevel
+	a.mu.Lock()
+	pl := a.power[id.RoomID(room)]
+	var level int
+	if pl != nil {
+		level = pl.GetUserLevel(id.UserID(user))
+	}
+	a.mu.Unlock()
+	if pl == nil {
+		return false, "the room's power levels have not been read yet", nil
+	}
+	if level >= need {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("power level %d, needs %d", level, need), nil
+}
+
+// seenSet remembers the last n event ids, to drop events delivered twice
+// (a repeated /sync after a failure, a gap filled through /messages).
+type seenSet struct {
+	mu   sync.Mutex
+	ids  map[id.EventID]bool
+	ring []id.EventID
+	next int
+}
+
+func newSeenSet(n int) *seenSet {
+	return &seenSet{ids: map[id.EventID]bool{}, ring: make([]id.EventID, n)}
+}
+
+// add records evID and reports whether it was new.
+func (s *seenSet) add(evID id.EventID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids[evID] {
+		return false
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.ids, old)
+	}
+	s.ring[s.next] = evID
+	s.next = (s.next + 1) % len(s.ring)
+	s.ids[evID] = true
+	return true
+}
