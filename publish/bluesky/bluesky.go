@@ -28,8 +28,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -83,8 +85,9 @@ type Publisher struct {
 	log      publish.Logger
 	now      func() time.Time
 
-	mu   sync.Mutex
-	sess *session
+	mu      sync.Mutex
+	sess    *session
+	renewMu sync.Mutex
 }
 
 var (
@@ -181,14 +184,24 @@ func (p *Publisher) Validate(req publish.Request) []publish.Problem {
 	}
 	for i, m := range req.Media {
 		name := mediaName(i, m)
-		if !strings.HasPrefix(m.MIME, "image/") {
-			add("%s is %q: heed posts only images to Bluesky", name, m.MIME)
+		if t := mediaType(m); !strings.HasPrefix(t, "image/") {
+			add("%s is %q: heed posts only images to Bluesky", name, t)
 		}
 		if strings.TrimSpace(m.Alt) == "" {
 			add("%s has no alt text: Bluesky posts need alt text for every image", name)
 		}
 	}
 	return probs
+}
+
+// mediaType is the attachment's MIME type, from its file name if the
+// request does not say.
+func mediaType(m publish.Media) string {
+	if m.MIME != "" {
+		return m.MIME
+	}
+	t, _, _ := strings.Cut(mime.TypeByExtension(filepath.Ext(m.Path)), ";")
+	return t
 }
 
 func mediaName(i int, m publish.Media) string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +215,37 @@ func TestSessionRefreshOnExpiredToken(t *testing.T) {
 	}
 }
 
+func TestConcurrentPublishesRefreshOnce(t *testing.T) {
+	s := newSetup(t, "")
+	ctx := context.Background()
+	if _, err := s.pub.Publish(ctx, request("first")); err != nil {
+		t.Fatal(err)
+	}
+	s.fake.Advance(s.fake.AccessTTL + time.Minute)
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.pub.Publish(ctx, request("concurrent-"+strconv.Itoa(i)))
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("Publish: %v", err)
+		}
+	}
+	if got := s.fake.Count("com.atproto.server.refreshSession"); got != 1 {
+		t.Errorf("%d refreshSession calls, want 1: a refresh token is single-use", got)
+	}
+	if got := s.fake.Count("com.atproto.server.createSession"); got != 1 {
+		t.Errorf("%d createSession calls, want 1", got)
+	}
+	if got := len(s.fake.Records(did)); got != n+1 {
+		t.Errorf("%d records, want %d", got, n+1)
+	}
+}
+
 func TestSessionLoginAgainWhenRefreshExpired(t *testing.T) {
 	s := newSetup(t, "")
 	ctx := context.Background()
@@ -361,6 +393,7 @@ func TestValidate(t *testing.T) {
 		{"not an image", publish.Request{Text: "x", Media: []publish.Media{{Path: "/tmp/a.mp4", MIME: "video/mp4", Alt: "a"}}},
 			[]string{`image 1 (a.mp4) is "video/mp4": heed posts only images to Bluesky`}},
 		{"too many images", publish.Request{Text: "x", Media: make([]publish.Media, 5)}, []string{"5/4 images on Bluesky"}},
+		{"type from the file name", publish.Request{Text: "x", Media: []publish.Media{{Path: "/tmp/photo.jpg", Alt: "a cat"}}}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var got []string

@@ -185,8 +185,11 @@ func loginError(err error) error {
 }
 
 // renew replaces the expired session old, unless another publish already
-// did.
+// did. Renewals are serialised: refresh tokens are single-use, so two at
+// once would spend the session.
 func (p *Publisher) renew(ctx context.Context, old *session) (*session, error) {
+	p.renewMu.Lock()
+	defer p.renewMu.Unlock()
 	p.mu.Lock()
 	cur := p.sess
 	p.mu.Unlock()
@@ -318,7 +321,7 @@ func readImages(media []publish.Media) ([]image, error) {
 		if len(data) > MaxImageBytes {
 			return nil, publish.PermanentError(fmt.Errorf("%s is %d bytes; Bluesky takes images up to %d bytes", mediaName(i, m), len(data), MaxImageBytes))
 		}
-		out = append(out, image{alt: m.Alt, mime: m.MIME, data: data})
+		out = append(out, image{alt: m.Alt, mime: mediaType(m), data: data})
 	}
 	return out, nil
 }

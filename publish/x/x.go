@@ -68,7 +68,9 @@ type Config struct {
 type Publisher struct {
 	// OnTokenRefresh, if set, is called with the new token pair after each
 	// refresh, so it can be stored: X's refresh tokens are single-use. Set
-	// it before the first Publish. It must not log the tokens.
+	// it before the first Publish. It runs while the publisher holds its
+	// token lock, so it must not call back into the publisher, and it must
+	// not log the tokens.
 	OnTokenRefresh func(access, refresh string)
 
 	target       string
