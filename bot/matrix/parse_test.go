@@ -67,7 +67,7 @@ func TestReaction(t *testing.T) {
 	want := bot.Event{
 		ID: "$react-check:heed.test", Kind: bot.Reaction, Adapter: "matrix", Room: string(testRoom),
 		User: "@alice:heed.test", UserName: "@alice:heed.test", Card: "$card1:heed.test", Emoji: "✅",
-		ReactionID: "$react-check:heed.test", At: time.UnixMilli(1893920400000),
+		ReactionID: "$react-check:heed.test", At: time.UnixMilli(1735722000000),
 	}
 	if ev != want {
 		t.Errorf("got  %+v\nwant %+v", ev, want)
