@@ -632,3 +632,16 @@ func findAction(blocks json.RawMessage, actionID string) (string, map[string]any
 	}
 	return "", nil
 }
+
+// Sync delivers an event the app has no use for (member_joined_channel)
+// and waits for its ack: once it returns, the app has handled every frame
+// sent before, its hello included.
+func (f *Fake) Sync(tb testing.TB) {
+	tb.Helper()
+	f.mu.Lock()
+	p, id := f.wrapLocked(map[string]any{"type": "member_joined_channel", "user": f.opt.BotUserID,
+		"channel": "CFAKESYNC", "channel_type": "C", "team": f.opt.TeamID, "event_ts": f.eventTSLocked()})
+	d := f.out.enqueue("events_api", p, id)
+	f.mu.Unlock()
+	d.Wait(tb, f.opt.Wait)
+}

@@ -1,0 +1,279 @@
+// Package slack is heed's Slack adapter: it posts review cards with Block
+// Kit, turns reactions, messages, button clicks and the /heed slash command
+// into bot.Events, reads reactions back for reconciliation, and knows
+// approvers from user ids and Slack user groups. It connects either over
+// Socket Mode (an outbound websocket, the default) or through the Events API
+// (signed HTTP requests to /slack/events). It holds no policy: the engine
+// decides what every event means.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/heed-dev/heed/bot"
+)
+
+// Adapter is the Slack chat adapter. It implements bot.Adapter,
+// bot.Reconciler and bot.ApproverSource.
+type Adapter struct {
+	cfg      Config
+	channels map[string]ChannelConfig
+	api      *webAPI
+	http     *http.Client
+	log      *slog.Logger
+	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
+	ping     time.Duration
+	queue    chan inbound
+	seen     *dedup
+	groups   groupCache
+	users    userCache
+	idMu     sync.Mutex
+	id       *identity
+	// lastHeard is the unix nano time of the last proof of hearing: a byte
+	// read on a live socket, or a signed request.
+	lastHeard atomic.Int64
+	// liveConn is the socket that said hello, until it is lost; lastDial
+	// the connection dialed last.
+	liveConn atomic.Pointer[hearingConn]
+	lastDial atomic.Pointer[hearingConn]
+}
+
+var (
+	_ bot.Adapter        = (*Adapter)(nil)
+	_ bot.Reconciler     = (*Adapter)(nil)
+	_ bot.ApproverSource = (*Adapter)(nil)
+)
+
+// Option adjusts an Adapter, mostly for tests.
+type Option func(*Adapter)
+
+// WithClock sets the clock for signature timestamps, liveness and the
+// user-group refresh.
+func WithClock(now func() time.Time) Option { return func(a *Adapter) { a.now = now } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(a *Adapter) { a.log = l } }
+
+// WithHTTPClient sets the HTTP client for the Web API and response URLs.
+func WithHTTPClient(c *http.Client) Option { return func(a *Adapter) { a.http = c } }
+
+// WithSleep replaces the wait between retries (Retry-After, reconnects).
+func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
+	return func(a *Adapter) { a.sleep = f }
+}
+
+// WithPingTimeout sets how long a socket may stay silent (no ping from
+// Slack) before it is considered dead and reopened; default 30 s.
+func WithPingTimeout(d time.Duration) Option { return func(a *Adapter) { a.ping = d } }
+
+// WithQueueSize bounds the inbound queue between acknowledging an event
+// and handing it to the engine; default 1024.
+func WithQueueSize(n int) Option { return func(a *Adapter) { a.queue = make(chan inbound, n) } }
+
+// New builds the adapter from its configuration.
+func New(cfg Config, opts ...Option) (*Adapter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	a := &Adapter{
+		cfg:      cfg,
+		channels: map[string]ChannelConfig{},
+		http:     &http.Client{Timeout: 30 * time.Second},
+		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now:      time.Now,
+		sleep:    sleepCtx,
+		ping:     30 * time.Second,
+		queue:    make(chan inbound, 1024),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	a.log = a.log.WithGroup("slack")
+	for _, ch := range cfg.Channels {
+		a.channels[ch.ID] = ch
+	}
+	a.seen = newDedup(a.now, 20000, time.Hour)
+	a.api = &webAPI{
+		c: slackapi.New(cfg.BotToken, slackapi.OptionAPIURL(cfg.APIURL), slackapi.OptionHTTPClient(a.http),
+			slackapi.OptionAppLevelToken(cfg.AppToken), slackapi.OptionLog(discardLog{})),
+		sleep:   func(ctx context.Context, d time.Duration) error { return a.sleep(ctx, d) },
+		log:     a.log,
+		secrets: []string{cfg.BotToken, cfg.AppToken, cfg.SigningSecret},
+	}
+	a.users.ttl = time.Hour
+	return a, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// discardLog keeps slack-go's own logger quiet; heed logs through slog.
+type discardLog struct{}
+
+func (discardLog) Output(int, string) error { return nil }
+
+// Name is "slack".
+func (a *Adapter) Name() string { return "slack" }
+
+// Alive is the last time the adapter had proof it can hear Slack: in
+// Socket Mode, any frame (ping, envelope) read on a connected socket whose
+// acks go out; in events mode, a request with a valid signature.
+func (a *Adapter) Alive() time.Time {
+	n := a.lastHeard.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (a *Adapter) heard() { a.lastHeard.Store(a.now().UnixNano()) }
+
+// identity is who the app is in the workspace.
+type identity struct {
+	UserID string // the bot user (U…)
+	BotID  string // the bot (B…)
+}
+
+// self returns the bot's identity, asking auth.test once.
+func (a *Adapter) self(ctx context.Context) (identity, error) {
+	a.idMu.Lock()
+	defer a.idMu.Unlock()
+	if a.id != nil {
+		return *a.id, nil
+	}
+	var res *slackapi.AuthTestResponse
+	err := a.api.call(ctx, "auth.test", func(ctx context.Context) (err error) {
+		res, err = a.api.c.AuthTestContext(ctx)
+		return err
+	})
+	if err != nil {
+		return identity{}, fmt.Errorf("slack: auth.test: %w", err)
+	}
+	a.id = &identity{UserID: res.UserID, BotID: res.BotID}
+	return *a.id, nil
+}
+
+// Run connects and hands events to h until ctx ends. A bad token ends it
+// with an error; anything else is retried inside.
+func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
+	for backoff := time.Second; ; backoff = min(2*backoff, time.Minute) {
+		_, err := a.self(ctx)
+		var se slackapi.SlackErrorResponse
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil
+		case errors.As(err, &se):
+			return fmt.Errorf("%w (check bot_token)", err) // Slack refused the token
+		default:
+			a.log.Warn("cannot reach Slack; trying again", "err", err, "in", backoff)
+			if a.sleep(ctx, backoff) != nil {
+				return nil
+			}
+			continue
+		}
+		break
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.work(ctx, h)
+	}()
+	var err error
+	switch a.cfg.Mode {
+	case ModeEvents:
+		err = a.serveEvents(ctx)
+	default:
+		err = a.runSocket(ctx)
+	}
+	cancel()
+	<-done
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// webAPI makes Web API calls one at a time, in order, and waits out rate
+// limits (HTTP 429 with Retry-After, or a "ratelimited" answer) before
+// trying the same call again, so that nothing is lost or reordered.
+type webAPI struct {
+	c       *slackapi.Client
+	mu      sync.Mutex
+	sleep   func(ctx context.Context, d time.Duration) error
+	log     *slog.Logger
+	secrets []string
+}
+
+func (w *webAPI) call(ctx context.Context, method string, f func(context.Context) error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		err := f(ctx)
+		wait, limited := rateLimited(err)
+		if !limited {
+			return w.scrub(err)
+		}
+		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
+		if err := w.sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// rateLimited reports whether err is Slack's rate limit and how long to wait.
+func rateLimited(err error) (time.Duration, bool) {
+	var rl *slackapi.RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter, true
+	}
+	var se slackapi.SlackErrorResponse
+	if errors.As(err, &se) && (se.Err == "ratelimited" || se.Err == "rate_limited") {
+		return time.Second, true
+	}
+	return 0, false
+}
+
+// scrub removes any secret from an error's text; slack-go never puts one
+// there today, and this keeps it so.
+func (w *webAPI) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range w.secrets {
+		if s != "" && strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
+}

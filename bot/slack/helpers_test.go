@@ -1,0 +1,209 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/bot/slack/slackfake"
+)
+
+// Test workspace: #social-review (CREVIEW) with approver alice, group
+// SSOCIAL (carol), plain member bob, and a bot user deploybot.
+const (
+	chReview  = "CREVIEW"
+	chOther   = "COTHER"
+	alice     = "UALICE"
+	bob       = "UBOB"
+	carol     = "UCAROL"
+	deploybot = "UDEPLOY"
+	groupSocial   = "SSOCIAL"
+)
+
+// testClock is a clock tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *testClock { return &testClock{t: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// recorder is a stand-in engine: it records every event it is handed.
+type recorder struct {
+	ch    chan bot.Event
+	block chan struct{} // when non-nil, HandleEvent waits for it to close
+}
+
+func newRecorder() *recorder { return &recorder{ch: make(chan bot.Event, 1000)} }
+
+func (r *recorder) HandleEvent(ctx context.Context, ev bot.Event) error {
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.ch <- ev
+	return nil
+}
+
+// next returns the next event that is not the bot's own echo.
+func (r *recorder) next(t testing.TB) bot.Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-r.ch:
+			if !ev.FromSelf {
+				return ev
+			}
+		case <-deadline:
+			t.Fatal("no event reached the engine within 10s")
+		}
+	}
+}
+
+// nextAny returns the next event, the bot's own included.
+func (r *recorder) nextAny(t testing.TB) bot.Event {
+	t.Helper()
+	select {
+	case ev := <-r.ch:
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event reached the engine within 10s")
+	}
+	return bot.Event{}
+}
+
+type env struct {
+	f     *slackfake.Fake
+	a     *Adapter
+	rec   *recorder
+	clock *testClock
+	logs  *syncBuffer
+	srv   *httptest.Server // events mode
+	stop  func()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type setup struct {
+	mode    string
+	fake    slackfake.Options
+	opts    []Option
+	noRun   bool
+	refresh time.Duration
+}
+
+func newEnv(t testing.TB, s setup) *env {
+	t.Helper()
+	f := slackfake.New(t, s.fake)
+	f.AddUser(slackfake.User{ID: alice, Name: "alice"})
+	f.AddUser(slackfake.User{ID: bob, Name: "bob"})
+	f.AddUser(slackfake.User{ID: carol, Name: "carol"})
+	f.AddUser(slackfake.User{ID: deploybot, Name: "deploybot", IsBot: true, BotID: "BDEPLOY"})
+	f.AddChannel(chReview, "social-review", alice, bob, carol, deploybot)
+	f.AddChannel(chOther, "random", alice, bob)
+	f.SetGroup(groupSocial, carol)
+	o := f.Options()
+	cfg := Config{Mode: s.mode, BotToken: o.BotToken, AppToken: o.AppToken, SigningSecret: o.SigningSecret,
+		APIURL: f.APIURL(), GroupRefresh: s.refresh,
+		Channels: []ChannelConfig{{ID: chReview, Approvers: []string{alice}, ApproverGroups: []string{groupSocial}}}}
+	e := &env{f: f, rec: newRecorder(), clock: newClock(), logs: &syncBuffer{}}
+	opts := append([]Option{WithClock(e.clock.Now), WithPingTimeout(10 * time.Second),
+		WithLogger(slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))}, s.opts...)
+	a, err := New(cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a = a
+	if s.mode == ModeEvents {
+		e.srv = httptest.NewServer(a.EventsHandler())
+		t.Cleanup(e.srv.Close)
+		f.DeliverTo(e.srv.URL)
+	}
+	if s.noRun {
+		return e
+	}
+	e.start(t)
+	return e
+}
+
+// start runs the adapter until the test ends.
+func (e *env) start(t testing.TB) {
+	t.Helper()
+	conns := e.f.Connections()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.a.Run(ctx, e.rec) }()
+	e.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if e.stop != nil {
+			e.stop()
+		}
+	})
+	if e.a.cfg.Mode == ModeSocket {
+		e.f.WaitConnections(t, conns+1)
+		e.f.Sync(t)
+	}
+}
+
+// card posts a card through the adapter and returns the fake's message.
+func (e *env) card(t testing.TB, c bot.Card) slackfake.Message {
+	t.Helper()
+	ref, err := e.a.PostCard(context.Background(), chReview, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := e.f.Message(chReview, string(ref))
+	if !ok {
+		t.Fatalf("card %s not in the fake", ref)
+	}
+	return m
+}
+
+func sampleCard(n int64) bot.Card {
+	at := time.Date(2026, 11, 23, 9, 30, 0, 0, time.UTC)
+	berlin := time.FixedZone("CET", 3600)
+	return bot.Card{Number: n, PostID: n, State: "in_review", Text: "Launch *day*! <!channel> & more\nsecond line",
+		Targets: []bot.Preview{{Target: "mastodon-main", Kind: "mastodon", Text: "Launch *day*! <!channel> & more\nsecond line"}},
+		At:      at, Zone: berlin, Now: at.Add(-13 * time.Hour), Required: 1}
+}

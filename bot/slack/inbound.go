@@ -1,0 +1,419 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/heed-dev/heed/bot"
+)
+
+// inbound is one event between its acknowledgement and the engine. The
+// worker completes it (who the user is, whether a button press turns a
+// decision on or off) before handing it over.
+type inbound struct {
+	ev    bot.Event
+	botID string // the sender's bot_id, for messages
+	click bool   // a button press; ev.Emoji is the button's emoji
+	// responseURL answers a button press privately.
+	responseURL string
+}
+
+// eventCallback is the Events API envelope (the same payload arrives over
+// Socket Mode). Only the fields heed reads are decoded.
+type eventCallback struct {
+	Type      string          `json:"type"`
+	Challenge string          `json:"challenge"`
+	EventID   string          `json:"event_id"`
+	Event     json.RawMessage `json:"event"`
+}
+
+type innerEvent struct {
+	Type     string `json:"type"`
+	Subtype  string `json:"subtype"`
+	User     string `json:"user"`
+	BotID    string `json:"bot_id"`
+	Text     string `json:"text"`
+	Channel  string `json:"channel"`
+	TS       string `json:"ts"`
+	ThreadTS string `json:"thread_ts"`
+	EventTS  string `json:"event_ts"`
+	Reaction string `json:"reaction"`
+	ItemUser string `json:"item_user"`
+	Item     struct {
+		Type    string `json:"type"`
+		Channel string `json:"channel"`
+		TS      string `json:"ts"`
+	} `json:"item"`
+}
+
+// blockActions is an interactivity payload, as far as heed reads it.
+type blockActions struct {
+	Type string `json:"type"`
+	User struct {
+		ID       string `json:"id"`
+		Username string `json:"username"`
+	} `json:"user"`
+	Container struct {
+		MessageTS string `json:"message_ts"`
+		ChannelID string `json:"channel_id"`
+	} `json:"container"`
+	Channel struct {
+		ID string `json:"id"`
+	} `json:"channel"`
+	Message struct {
+		TS string `json:"ts"`
+	} `json:"message"`
+	ResponseURL string `json:"response_url"`
+	Actions     []struct {
+		ActionID string `json:"action_id"`
+		ActionTS string `json:"action_ts"`
+	} `json:"actions"`
+}
+
+// slashCommand is a slash command, from a form (HTTP) or JSON (socket).
+type slashCommand struct {
+	Command     string `json:"command"`
+	Text        string `json:"text"`
+	ChannelID   string `json:"channel_id"`
+	UserID      string `json:"user_id"`
+	UserName    string `json:"user_name"`
+	TriggerID   string `json:"trigger_id"`
+	ResponseURL string `json:"response_url"`
+}
+
+// fromCallback translates one event_callback into what to queue, with the
+// keys that identify it for de-duplication. ok is false for events heed
+// does not act on (other channels, edits, joins, reactions on messages
+// that are not cards).
+func (a *Adapter) fromCallback(cb eventCallback) (in inbound, keys []string, ok bool) {
+	var e innerEvent
+	if cb.Type != "event_callback" || json.Unmarshal(cb.Event, &e) != nil {
+		return inbound{}, nil, false
+	}
+	keys = []string{"ev:" + cb.EventID}
+	switch e.Type {
+	case "reaction_added", "reaction_removed":
+		if e.Item.Type != "message" || !a.isReviewChannel(e.Item.Channel) || e.User == "" || e.Reaction == "" {
+			return inbound{}, nil, false
+		}
+		// Cards are the bot's own messages; a reaction on anything else
+		// is not a decision.
+		if me := a.knownSelf(); me != nil && e.ItemUser != "" && e.ItemUser != me.UserID {
+			return inbound{}, nil, false
+		}
+		kind := bot.Reaction
+		if e.Type == "reaction_removed" {
+			kind = bot.Unreaction
+		}
+		return inbound{ev: bot.Event{ID: cb.EventID, Kind: kind, Adapter: "slack", Room: e.Item.Channel,
+			User: e.User, Card: bot.MessageRef(e.Item.TS), Emoji: e.Reaction, At: tsTime(e.EventTS)}}, keys, true
+	case "message", "app_mention":
+		if !a.isReviewChannel(e.Channel) || e.TS == "" {
+			return inbound{}, nil, false
+		}
+		switch e.Subtype {
+		case "", "bot_message", "thread_broadcast":
+		default:
+			return inbound{}, nil, false // edits, deletions, joins, topic changes
+		}
+		// A message that mentions the app arrives twice, as message and
+		// as app_mention; the channel and ts make them one.
+		keys = append(keys, "msg:"+e.Channel+":"+e.TS)
+		ev := bot.Event{ID: cb.EventID, Kind: bot.Message, Adapter: "slack", Room: e.Channel, User: e.User,
+			FromBot: e.BotID != "" || e.Subtype == "bot_message", Text: a.stripMention(unescape(e.Text)), At: tsTime(e.TS)}
+		if ev.User == "" {
+			ev.User = e.BotID
+		}
+		if e.ThreadTS != "" && e.ThreadTS != e.TS {
+			ev.Card = bot.MessageRef(e.ThreadTS)
+		}
+		return inbound{ev: ev, botID: e.BotID}, keys, true
+	}
+	return inbound{}, nil, false
+}
+
+// fromBlockActions translates a button press on a card.
+func (a *Adapter) fromBlockActions(p blockActions) (inbound, bool) {
+	if p.Type != "block_actions" || len(p.Actions) == 0 || p.User.ID == "" {
+		return inbound{}, false
+	}
+	room := p.Container.ChannelID
+	if room == "" {
+		room = p.Channel.ID
+	}
+	ts := p.Container.MessageTS
+	if ts == "" {
+		ts = p.Message.TS
+	}
+	var emoji string
+	switch p.Actions[0].ActionID {
+	case actionApprove:
+		emoji = emojiApprove
+	case actionReject:
+		emoji = emojiReject
+	default:
+		return inbound{}, false
+	}
+	if !a.isReviewChannel(room) || ts == "" {
+		return inbound{}, false
+	}
+	return inbound{click: true, responseURL: p.ResponseURL, ev: bot.Event{Kind: bot.Reaction, Adapter: "slack",
+		Room: room, User: p.User.ID, Card: bot.MessageRef(ts), Emoji: emoji,
+		ReactionID: buttonReactionID(room, ts, p.User.ID, emoji), At: tsTime(p.Actions[0].ActionTS)}}, true
+}
+
+// fromSlash translates "/heed pause breaking news" into the message
+// "pause breaking news" from that user in that channel. A bare "/heed"
+// asks for help.
+func (a *Adapter) fromSlash(c slashCommand) (inbound, string, bool) {
+	if !a.isReviewChannel(c.ChannelID) {
+		return inbound{}, "heed only listens in its review channels. Use " + c.Command + " there.", false
+	}
+	text := strings.TrimSpace(c.Text)
+	if text == "" {
+		text = "help"
+	}
+	return inbound{ev: bot.Event{ID: "cmd:" + c.TriggerID, Kind: bot.Message, Adapter: "slack", Room: c.ChannelID,
+		User: c.UserID, UserName: "@" + c.UserName, Text: text, At: a.now()}}, "", true
+}
+
+func buttonReactionID(room, ts, user, emoji string) string {
+	return "slack-button:" + room + ":" + ts + ":" + user + ":" + emoji
+}
+
+func (a *Adapter) isReviewChannel(id string) bool {
+	_, ok := a.channels[id]
+	return ok
+}
+
+func (a *Adapter) knownSelf() *identity {
+	a.idMu.Lock()
+	defer a.idMu.Unlock()
+	return a.id
+}
+
+var mention = regexp.MustCompile(`^\s*<@([A-Z0-9]+)(\|[^>]*)?>[\s:,]*`)
+
+// stripMention removes a leading mention of the bot ("<@U0BOT> pause").
+func (a *Adapter) stripMention(text string) string {
+	me := a.knownSelf()
+	if m := mention.FindStringSubmatchIndex(text); m != nil && me != nil && text[m[2]:m[3]] == me.UserID {
+		return strings.TrimSpace(text[m[1]:])
+	}
+	return strings.TrimSpace(text)
+}
+
+// tsTime turns a Slack ts ("1795219200.000100") into a time; zero if it
+// is not one.
+func tsTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || s <= 0 {
+		return time.Time{}
+	}
+	var us int64
+	if frac != "" {
+		frac = (frac + "000000")[:6]
+		us, _ = strconv.ParseInt(frac, 10, 64)
+	}
+	return time.Unix(s, us*1000)
+}
+
+// accept de-duplicates and queues in. It reports false when the queue is
+// full: the caller then refuses the delivery so that Slack retries it.
+func (a *Adapter) accept(in inbound, keys []string) bool {
+	if !a.seen.claim(keys) {
+		return true // a retry of something already queued
+	}
+	select {
+	case a.queue <- in:
+		return true
+	default:
+		a.seen.release(keys)
+		a.log.Warn("inbound queue full; refusing the delivery so that Slack retries it")
+		return false
+	}
+}
+
+// work hands queued events to the engine, one at a time, in order.
+func (a *Adapter) work(ctx context.Context, h bot.Handler) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-a.queue:
+			evs, err := a.resolve(ctx, in)
+			if err != nil {
+				a.log.Error("could not read the event's context from Slack; event dropped", "kind", in.ev.Kind,
+					"room", in.ev.Room, "user", in.ev.User, "err", err)
+				continue
+			}
+			for _, ev := range evs {
+				if err := h.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
+					a.log.Warn("engine refused event", "kind", ev.Kind, "room", ev.Room, "card", ev.Card, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// resolve completes an inbound event with who sent it, and settles button
+// presses against the card's thread.
+func (a *Adapter) resolve(ctx context.Context, in inbound) ([]bot.Event, error) {
+	ev := in.ev
+	if err := a.fillUser(ctx, &ev, in.botID); err != nil {
+		return nil, err
+	}
+	switch {
+	case in.click && !ev.FromBot:
+		return a.settleClick(ctx, ev, in.responseURL)
+	case ev.Kind == bot.Unreaction && (ev.Emoji == emojiApprove || ev.Emoji == emojiReject) && !ev.FromBot:
+		// Taking back a reaction also ends a button decision with the
+		// same emoji: the engine counts them as one.
+		if err := a.endButton(ctx, ev, "took back "+emojiText(ev.Emoji)); err != nil {
+			a.log.Warn("could not record the end of a button decision", "room", ev.Room, "card", ev.Card, "err", err)
+		}
+	}
+	return []bot.Event{ev}, nil
+}
+
+// fillUser sets UserName, FromBot and FromSelf.
+func (a *Adapter) fillUser(ctx context.Context, ev *bot.Event, botID string) error {
+	me, err := a.self(ctx)
+	if err != nil {
+		return err
+	}
+	if ev.User == me.UserID || (botID != "" && botID == me.BotID) {
+		ev.FromSelf, ev.FromBot = true, true
+		ev.UserName = "@heed"
+		return nil
+	}
+	if botID != "" {
+		ev.FromBot = true
+	}
+	if ev.User == "" || ev.User == botID {
+		ev.UserName = ev.User
+		return nil
+	}
+	u, err := a.userInfo(ctx, ev.User)
+	if err != nil {
+		return err
+	}
+	ev.UserName = "@" + u.name
+	if u.isBot {
+		ev.FromBot = true
+	}
+	return nil
+}
+
+type userEntry struct {
+	name  string
+	isBot bool
+	at    time.Time
+}
+
+// userCache remembers users.info answers for a while.
+type userCache struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[string]userEntry
+}
+
+func (a *Adapter) userInfo(ctx context.Context, id string) (userEntry, error) {
+	now := a.now()
+	a.users.mu.Lock()
+	e, ok := a.users.m[id]
+	a.users.mu.Unlock()
+	if ok && now.Sub(e.at) < a.users.ttl {
+		return e, nil
+	}
+	var u *slackapi.User
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = a.api.call(ctx, "users.info", func(ctx context.Context) (err error) {
+			u, err = a.api.c.GetUserInfoContext(ctx, id)
+			return err
+		})
+		var se slackapi.SlackErrorResponse
+		if err == nil || asSlackError(err, &se) || ctx.Err() != nil {
+			break // a clear answer from Slack is not worth asking again
+		}
+		if serr := a.sleep(ctx, time.Duration(1<<attempt)*time.Second); serr != nil {
+			return userEntry{}, serr
+		}
+	}
+	if err != nil {
+		return userEntry{}, fmt.Errorf("users.info %s: %w", id, err)
+	}
+	e = userEntry{name: u.Name, isBot: u.IsBot || u.Profile.BotID != "", at: now}
+	if u.Profile.DisplayName != "" {
+		e.name = u.Profile.DisplayName
+	}
+	a.users.mu.Lock()
+	if a.users.m == nil {
+		a.users.m = map[string]userEntry{}
+	}
+	a.users.m[id] = e
+	a.users.mu.Unlock()
+	return e, nil
+}
+
+// dedup remembers keys of events already queued, for a while and up to a
+// bound, so that Slack's retries (same event_id) count once.
+type dedup struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	ttl   time.Duration
+	max   int
+	seen  map[string]time.Time
+	order []string
+}
+
+func newDedup(now func() time.Time, max int, ttl time.Duration) *dedup {
+	return &dedup{now: now, ttl: ttl, max: max, seen: map[string]time.Time{}}
+}
+
+// claim marks keys as seen; it reports false if any was seen already.
+// Empty keys ("ev:" without an id) never match.
+func (d *dedup) claim(keys []string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	for len(d.order) > 0 && (len(d.order) > d.max || now.Sub(d.seen[d.order[0]]) > d.ttl) {
+		delete(d.seen, d.order[0])
+		d.order = d.order[1:]
+	}
+	for _, k := range keys {
+		if _, ok := d.seen[k]; ok && !emptyKey(k) {
+			return false
+		}
+	}
+	for _, k := range keys {
+		if emptyKey(k) {
+			continue
+		}
+		if _, ok := d.seen[k]; !ok {
+			d.order = append(d.order, k)
+		}
+		d.seen[k] = now
+	}
+	return true
+}
+
+func (d *dedup) release(keys []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range keys {
+		delete(d.seen, k)
+	}
+}
+
+func emptyKey(k string) bool { return strings.HasSuffix(k, ":") }
