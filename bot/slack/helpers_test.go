@@ -16,13 +16,13 @@ import (
 // Test workspace: #social-review (CREVIEW) with approver alice, group
 // SSOCIAL (carol), plain member bob, and a bot user deploybot.
 const (
-	chReview  = "CREVIEW"
-	chOther   = "COTHER"
-	alice     = "UALICE"
-	bob       = "UBOB"
-	carol     = "UCAROL"
-	deploybot = "UDEPLOY"
-	groupSocial   = "SSOCIAL"
+	chReview    = "CREVIEW"
+	chOther     = "COTHER"
+	alice       = "UALICE"
+	bob         = "UBOB"
+	carol       = "UCAROL"
+	deploybot   = "UDEPLOY"
+	groupSocial = "SSOCIAL"
 )
 
 // testClock is a clock tests move by hand.
