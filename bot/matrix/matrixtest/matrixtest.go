@@ -1,0 +1,381 @@
+// Package matrixtest runs heed's Matrix tests against a real homeserver:
+// Dendrite, built and started by scripts/dendrite.sh on 127.0.0.1 with a
+// throwaway configuration. Tests register random users through the
+// shared-secret registration endpoint and get logged-in mautrix clients.
+//
+// Wire it into a test binary with
+//
+//	func TestMain(m *testing.M) { os.Exit(matrixtest.Main(m)) }
+//
+// Shared(t) then starts one homeserver for the whole binary on first use
+// (or uses HEED_DENDRITE_URL and HEED_DENDRITE_SECRET when both are set),
+// and Main stops it when the tests are done. Start(t) gives a test a
+// homeserver of its own, which it may stop and start again.
+//
+// If Dendrite cannot be built or started, the tests that need it fail with
+// the script's message. They never skip: a Matrix tier that did not run
+// must not look like one that passed.
+package matrixtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+	"maunium.net/go/mautrix/synapseadmin"
+)
+
+// Server is a running homeserver.
+type Server struct {
+	URL    string
+	Secret string // the shared registration secret
+	// Dir holds the server's state when this process started it; it is
+	// empty for a server named by the environment.
+	Dir string
+}
+
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Main runs the tests, then stops the shared homeserver if this binary
+// started one. Call it from TestMain.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared.srv != nil && shared.srv.Dir != "" {
+		if out, err := script("stop", shared.srv.Dir); err != nil {
+			fmt.Fprintf(os.Stderr, "matrixtest: stopping Dendrite: %v\n%s", err, out)
+		}
+		os.RemoveAll(shared.srv.Dir)
+	}
+	return code
+}
+
+// Shared returns the homeserver shared by every test in the binary.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() {
+		url, secret := os.Getenv("HEED_DENDRITE_URL"), os.Getenv("HEED_DENDRITE_SECRET")
+		if url != "" && secret != "" {
+			shared.srv = &Server{URL: url, Secret: secret}
+			return
+		}
+		dir, err := os.MkdirTemp("", "heed-dendrite-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.srv, shared.err = start(dir)
+	})
+	if shared.err != nil {
+		t.Fatalf("matrixtest: the Dendrite homeserver could not be built or started, so this Matrix test cannot run: %v", shared.err)
+	}
+	return shared.srv
+}
+
+// Start starts a homeserver for this test alone; it is stopped when the
+// test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := start(dir)
+	if err != nil {
+		t.Fatalf("matrixtest: the Dendrite homeserver could not be built or started, so this Matrix test cannot run: %v", err)
+	}
+	t.Cleanup(func() {
+		if out, err := script("stop", dir); err != nil {
+			t.Errorf("stopping Dendrite: %v\n%s", err, out)
+		}
+	})
+	return s
+}
+
+// Stop stops a homeserver this process started; its data stays.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	if s.Dir == "" {
+		t.Fatal("matrixtest: cannot stop a homeserver named by HEED_DENDRITE_URL")
+	}
+	if out, err := script("stop", s.Dir); err != nil {
+		t.Fatalf("stopping Dendrite: %v\n%s", err, out)
+	}
+}
+
+// Restart starts a stopped homeserver again, on the same port with the
+// same data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.Dir == "" {
+		t.Fatal("matrixtest: cannot start a homeserver named by HEED_DENDRITE_URL")
+	}
+	again, err := start(s.Dir)
+	if err != nil {
+		t.Fatalf("restarting Dendrite: %v", err)
+	}
+	if again.URL != s.URL {
+		t.Fatalf("Dendrite came back at %s, not %s", again.URL, s.URL)
+	}
+}
+
+// start runs `scripts/dendrite.sh start dir` and reads dir/env.
+func start(dir string) (*Server, error) {
+	out, err := script("start", dir)
+	if err != nil {
+		return nil, fmt.Errorf("scripts/dendrite.sh start: %v\n%s", err, out)
+	}
+	env, err := readEnv(filepath.Join(dir, "env"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{URL: env["HEED_DENDRITE_URL"], Secret: env["HEED_DENDRITE_SECRET"], Dir: dir}
+	if s.URL == "" || s.Secret == "" {
+		return nil, fmt.Errorf("%s/env lacks HEED_DENDRITE_URL or HEED_DENDRITE_SECRET", dir)
+	}
+	return s, nil
+}
+
+// script runs scripts/dendrite.sh with a bound on a cold build.
+func script(args ...string) ([]byte, error) {
+	path, err := scriptPath()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", append([]string{path}, args...)...)
+	// The script stops the server if this test binary dies without Main's
+	// clean-up (a timeout panic, a kill).
+	cmd.Env = append(os.Environ(), "HEED_DENDRITE_WATCH_PID="+strconv.Itoa(os.Getpid()))
+	return cmd.CombinedOutput()
+}
+
+// scriptPath finds scripts/dendrite.sh above the working directory (go test
+// runs in the package directory).
+func scriptPath() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "scripts", "dendrite.sh")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("scripts/dendrite.sh not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func readEnv(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	return env, sc.Err()
+}
+
+// User is a registered account with a logged-in client.
+type User struct {
+	ID       id.UserID
+	Password string
+	Client   *mautrix.Client
+}
+
+// Random returns a random lowercase hex string of n bytes.
+func Random(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Register creates a user named prefix plus a random suffix through the
+// shared-secret registration endpoint (/_synapse/admin/v1/register, the
+// HMAC-SHA1 nonce flow) and returns it logged in.
+func (s *Server) Register(t testing.TB, prefix string) *User {
+	t.Helper()
+	anon, err := mautrix.NewClient(s.URL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := prefix + "-" + Random(4)
+	pw := Random(12)
+	admin := synapseadmin.Client{Client: anon}
+	resp, err := admin.SharedSecretRegister(context.Background(), s.Secret, synapseadmin.ReqSharedSecretRegister{Username: name, Password: pw})
+	if err != nil {
+		t.Fatalf("register %s through the shared-secret endpoint: %v", name, err)
+	}
+	cli, err := mautrix.NewClient(s.URL, resp.UserID, resp.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.DeviceID = resp.DeviceID
+	return &User{ID: resp.UserID, Password: pw, Client: cli}
+}
+
+// CreateRoom creates a private, unencrypted room and invites the users;
+// they are joined when join is true.
+func (u *User) CreateRoom(t testing.TB, join bool, invite ...*User) id.RoomID {
+	t.Helper()
+	ctx := context.Background()
+	var ids []id.UserID
+	for _, o := range invite {
+		ids = append(ids, o.ID)
+	}
+	resp, err := u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "heed review " + Random(2), Invite: ids})
+	if err != nil {
+		t.Fatalf("create room: %v", err)
+	}
+	if join {
+		for _, o := range invite {
+			if _, err := o.Client.JoinRoomByID(ctx, resp.RoomID); err != nil {
+				t.Fatalf("%s join: %v", o.ID, err)
+			}
+		}
+	}
+	return resp.RoomID
+}
+
+// SetPowerLevel sets user's power level in room.
+func (u *User) SetPowerLevel(t testing.TB, room id.RoomID, user id.UserID, level int) {
+	t.Helper()
+	ctx := context.Background()
+	var pl event.PowerLevelsEventContent
+	if err := u.Client.StateEvent(ctx, room, event.StatePowerLevels, "", &pl); err != nil {
+		t.Fatalf("read power levels: %v", err)
+	}
+	pl.SetUserLevel(user, level)
+	if _, err := u.Client.SendStateEvent(ctx, room, event.StatePowerLevels, "", &pl); err != nil {
+		t.Fatalf("set power level: %v", err)
+	}
+}
+
+// Seen is an event a Watcher received, and when.
+type Seen struct {
+	Event *event.Event
+	At    time.Time
+}
+
+// Watcher follows a user's /sync and keeps every room timeline event.
+type Watcher struct {
+	mu     sync.Mutex
+	seen   []Seen
+	notify chan struct{}
+	ready  chan struct{}
+	err    error
+}
+
+// Watch starts following u's /sync until the test ends. It returns once
+// the first sync is done, so events sent after Watch returns are seen.
+func (u *User) Watch(t testing.TB) *Watcher {
+	t.Helper()
+	w := &Watcher{notify: make(chan struct{}, 1), ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		since := ""
+		for ctx.Err() == nil {
+			timeout := 30000
+			if since == "" {
+				timeout = 0
+			}
+			resp, err := u.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: timeout, Since: since})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			now := time.Now()
+			w.mu.Lock()
+			for room, jr := range resp.Rooms.Join {
+				for _, evt := range jr.Timeline.Events {
+					evt.RoomID = room
+					w.seen = append(w.seen, Seen{Event: evt, At: now})
+				}
+			}
+			w.mu.Unlock()
+			select {
+			case w.notify <- struct{}{}:
+			default:
+			}
+			if since == "" {
+				close(w.ready)
+			}
+			since = resp.NextBatch
+		}
+	}()
+	select {
+	case <-w.ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the first /sync of %s did not return within 30 s", u.ID)
+	}
+	return w
+}
+
+// Wait returns the first event (in order of arrival) that matches pred,
+// waiting for it up to the deadline.
+func (w *Watcher) Wait(t testing.TB, what string, timeout time.Duration, pred func(*event.Event) bool) Seen {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		w.mu.Lock()
+		for _, s := range w.seen {
+			if pred(s.Event) {
+				w.mu.Unlock()
+				return s
+			}
+		}
+		err := w.err
+		w.mu.Unlock()
+		select {
+		case <-w.notify:
+		case <-deadline.C:
+			t.Fatalf("timed out after %v waiting for %s (last sync error: %v)", timeout, what, err)
+		}
+	}
+}
+
+// Events returns what the watcher has seen so far.
+func (w *Watcher) Events() []Seen {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Seen(nil), w.seen...)
+}
