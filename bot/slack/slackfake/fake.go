@@ -130,6 +130,7 @@ type Fake struct {
 	limitWait int // Retry-After seconds
 	failNext  map[string]string
 	breakNext map[string]bool
+	stallNext map[string]bool
 	responses []Response
 	seq       int
 
@@ -176,6 +177,7 @@ func New(tb testing.TB, opt Options) *Fake {
 		channels:  map[string]*channel{},
 		failNext:  map[string]string{},
 		breakNext: map[string]bool{},
+		stallNext: map[string]bool{},
 	}
 	f.users[opt.BotUserID] = &User{ID: opt.BotUserID, Name: "heed", RealName: "heed", IsBot: true, BotID: opt.BotID}
 	f.sock.init()
@@ -258,6 +260,14 @@ func (f *Fake) BreakNext(method string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.breakNext[method] = true
+}
+
+// StallNext makes the next call of method take effect and then never
+// answer: the fake holds the request until the client gives up.
+func (f *Fake) StallNext(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stallNext[method] = true
 }
 
 // Calls returns the Web API calls answered so far, for one method or all
@@ -367,8 +377,9 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	default:
 		res = f.callLocked(method, params)
 	}
-	broken := f.breakNext[method]
+	broken, stalled := f.breakNext[method], f.stallNext[method]
 	delete(f.breakNext, method)
+	delete(f.stallNext, method)
 	if e, ok := res.(apiError); ok {
 		rec.Error = string(e)
 		res = map[string]any{"ok": false, "error": string(e)}
@@ -377,6 +388,10 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	f.notifyLocked()
 	f.mu.Unlock()
 
+	if stalled {
+		<-r.Context().Done()
+		return
+	}
 	if broken {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
