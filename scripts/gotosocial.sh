@@ -11,6 +11,9 @@
 #                                      HEED_GTS_USER)
 #   scripts/gotosocial.sh stop DIR    stop the server started in DIR
 #
+# With HEED_GTS_WATCH_PID set, start also stops the server when that
+# process ends (tests pass their own pid, so a crashed run leaves nothing).
+#
 # Needs only Go and the Go module proxy (plus curl). Why the build is unusual:
 # v0.19.2 is the only version the proxy serves, its go.mod names another module
 # path (code.superseriousbusiness.org/gotosocial), so it is built from its
@@ -178,7 +181,11 @@ EOF
 	GTS_WAZERO_COMPILATION_CACHE="$GTS_HOME/wazero-cache" \
 		"$GTS_BIN" --config-path "$DIR/config.yaml" server start \
 		</dev/null >>"$DIR/gotosocial.log" 2>&1 &
-	echo $! >"$DIR/gotosocial.pid"
+	local pid=$!
+	echo "$pid" >"$DIR/gotosocial.pid"
+	if [ -n "${HEED_GTS_WATCH_PID:-}" ]; then
+		watch_parent "$HEED_GTS_WATCH_PID" "$pid"
+	fi
 
 	local deadline=$((SECONDS + START_DEADLINE))
 	until curl -fsS -o /dev/null "$url/api/v1/instance" 2>/dev/null; do
@@ -212,6 +219,20 @@ EOF
 		printf 'HEED_GTS_URL=%s\nHEED_GTS_TOKEN=%s\nHEED_GTS_USER=%s\n' "$url" "$token" "$user" >"$DIR/env"
 	)
 	log "account @$user ready after $((SECONDS - started))s; wrote $DIR/env"
+}
+
+# watch_parent PARENT PID stops the server PID once process PARENT is gone,
+# so a test run that dies before its cleanup leaves no server behind.
+watch_parent() {
+	local parent=$1 pid=$2 conf="$DIR/config.yaml"
+	(
+		while kill -0 "$parent" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do
+			sleep 1
+		done
+		if grep -qa -- "$conf" "/proc/$pid/cmdline" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null
+		fi
+	) </dev/null >/dev/null 2>&1 &
 }
 
 # fail_started stops the half-set-up server before failing, so a failed

@@ -29,7 +29,7 @@ import (
 type fakeMastodon struct {
 	publishtest.Recorder
 	*httptest.Server
-	t     *testing.T
+	t     testing.TB
 	token string
 
 	mu sync.Mutex
@@ -48,6 +48,7 @@ type fakeMastodon struct {
 	statuses map[string]*fakeStatus
 	media    map[string]*fakeMedia
 	requests []recorded // every status and media request, for inspection
+	files    map[string][]byte
 }
 
 type fakeStatus struct {
@@ -69,7 +70,7 @@ type recorded struct {
 	Body         []byte
 }
 
-func newFake(t *testing.T, token string) *fakeMastodon {
+func newFake(t testing.TB, token string) *fakeMastodon {
 	f := &fakeMastodon{
 		t:        t,
 		token:    token,
@@ -78,6 +79,7 @@ func newFake(t *testing.T, token string) *fakeMastodon {
 		nextID:   103270115826048975,
 		statuses: map[string]*fakeStatus{},
 		media:    map[string]*fakeMedia{},
+		files:    map[string][]byte{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v2/instance", f.instanceV2)
@@ -129,12 +131,18 @@ func mastodonError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// payload reads a testdata answer as a map for the fake to fill in.
+// payload reads a testdata answer as a map for the fake to fill in; f.mu
+// is held.
 func (f *fakeMastodon) payload(name string) map[string]any {
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		f.t.Errorf("fake: %v", err)
-		return map[string]any{}
+	data, ok := f.files[name]
+	if !ok {
+		var err error
+		data, err = os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.t.Errorf("fake: %v", err)
+			return map[string]any{}
+		}
+		f.files[name] = data
 	}
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {

@@ -106,8 +106,9 @@ type Publisher struct {
 	instMu sync.Mutex
 	inst   *instance // nil until read
 
-	sentMu sync.Mutex
-	sent   map[string]sentStatus
+	sentMu    sync.Mutex
+	sent      map[string]sentStatus
+	nextPrune time.Time
 }
 
 type sentStatus struct {
@@ -432,10 +433,15 @@ func (p *Publisher) remember(key string, res publish.Result) {
 	p.sentMu.Lock()
 	defer p.sentMu.Unlock()
 	now := p.now()
-	for k, s := range p.sent {
-		if now.Sub(s.at) > rememberFor {
-			delete(p.sent, k)
+	// Forgetting old keys walks the whole map, so it is done at most once
+	// an hour, keeping a publish O(1).
+	if now.After(p.nextPrune) {
+		for k, s := range p.sent {
+			if now.Sub(s.at) > rememberFor {
+				delete(p.sent, k)
+			}
 		}
+		p.nextPrune = now.Add(time.Hour)
 	}
 	p.sent[key] = sentStatus{res: res, at: now}
 }
