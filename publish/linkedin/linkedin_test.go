@@ -31,7 +31,7 @@ func decoder(settings string) func(any) error {
 	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(settings), v, yaml.Strict()) }
 }
 
-func newFake(t *testing.T) *linkedinfake.Server {
+func newFake(t testing.TB) *linkedinfake.Server {
 	return linkedinfake.New(t, token, []string{org, person}, DefaultVersion, "202610")
 }
 

@@ -95,29 +95,61 @@ func xURLs(text string) []entity {
 	return findURLs(text, re, xRules, re.SubexpIndex("relaxedEmail"))
 }
 
-// findURLs returns the URLs among re's candidates, in one pass over text:
-// a refused candidate is not searched again for a URL inside it, which
-// keeps counting linear (re-running the regexp after each refusal is
-// quadratic on input such as "http://http://http://…"). twitter-text would
-// still find a URL glued without a space to the end of a refused one; such
-// text counts a few characters long here.
+// findURLs returns the URLs among re's candidates, in one pass over text.
+// A URL never holds whitespace and always a ".", so the regexp (large: it
+// lists every top-level domain) runs only on the words that have a dot,
+// which keeps a count fast. A refused candidate is not searched again for a
+// URL inside it, which keeps counting linear (re-running the regexp after
+// each refusal is quadratic on input such as "http://http://http://…");
+// twitter-text would still find a URL glued without a space to the end of a
+// refused one, and such text counts a few characters long here.
 func findURLs(text string, re *regexp.Regexp, rules urlRules, emailGroup int) []entity {
 	var out []entity
 	done := 0 // end of the last URL taken
-	for _, loc := range re.FindAllStringSubmatchIndex(text, -1) {
-		start, end := loc[0], loc[1]
-		if start < done {
-			continue // inside a URL that ran further than its candidate
+	for wStart := 0; wStart < len(text); {
+		wEnd := wordEnd(text, wStart)
+		if word := text[wStart:wEnd]; strings.IndexByte(word, '.') >= 0 {
+			for _, loc := range re.FindAllStringSubmatchIndex(word, -1) {
+				start, end := wStart+loc[0], wStart+loc[1]
+				if start < done {
+					continue // inside a URL that ran further than its candidate
+				}
+				if emailGroup > 0 && loc[2*emailGroup] >= 0 {
+					continue // an address: its domain follows "@", never linked
+				}
+				if e, ok := urlAt(text, start, end, rules); ok {
+					out = append(out, e)
+					done = e.end
+				}
+			}
 		}
-		if emailGroup > 0 && loc[2*emailGroup] >= 0 {
-			continue // an address: its domain follows "@", never linked
-		}
-		if e, ok := urlAt(text, start, end, rules); ok {
-			out = append(out, e)
-			done = e.end
-		}
+		wStart = spaceEnd(text, wEnd)
 	}
 	return out
+}
+
+// wordEnd returns the end of the run of non-space characters at i.
+func wordEnd(text string, i int) int {
+	for i < len(text) {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if unicode.IsSpace(r) {
+			break
+		}
+		i += size
+	}
+	return i
+}
+
+// spaceEnd returns the end of the run of spaces at i.
+func spaceEnd(text string, i int) int {
+	for i < len(text) {
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if !unicode.IsSpace(r) {
+			break
+		}
+		i += size
+	}
+	return i
 }
 
 // urlAt decides whether the candidate text[start:end] is a URL the network
