@@ -52,19 +52,16 @@ type strongRef struct {
 	CID string `json:"cid"`
 }
 
-// call makes one XRPC call. A nil in sends no body; in of type rawBody is
-// sent as is. out, if not nil, receives the JSON answer.
-func (p *Publisher) call(ctx context.Context, s *session, method, nsid string, query url.Values, in, out any) error {
-	_, err := p.callBody(ctx, s, method, nsid, query, in, out)
-	return err
-}
-
+// rawBody is a call's input sent as is, not as JSON (a blob).
 type rawBody struct {
 	contentType string
 	data        []byte
 }
 
-func (p *Publisher) callBody(ctx context.Context, s *session, method, nsid string, query url.Values, in, out any) ([]byte, error) {
+// call makes one XRPC call. A nil in sends no body; in of type rawBody is
+// sent as is, anything else as JSON. out, if not nil, receives the JSON
+// answer. s, if not nil, authenticates the call.
+func (p *Publisher) call(ctx context.Context, s *session, method, nsid string, query url.Values, in, out any) error {
 	u := p.base + "/xrpc/" + nsid
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -78,13 +75,13 @@ func (p *Publisher) callBody(ctx context.Context, s *session, method, nsid strin
 	default:
 		b, err := json.Marshal(in)
 		if err != nil {
-			return nil, publish.PermanentError(fmt.Errorf("encoding %s: %w", nsid, err))
+			return publish.PermanentError(fmt.Errorf("encoding %s: %w", nsid, err))
 		}
 		body, contentType = bytes.NewReader(b), "application/json"
 	}
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
-		return nil, publish.PermanentError(fmt.Errorf("%s: %w", nsid, err))
+		return publish.PermanentError(fmt.Errorf("%s: %w", nsid, err))
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -96,16 +93,16 @@ func (p *Publisher) callBody(ctx context.Context, s *session, method, nsid strin
 	}
 	_, respBody, err := httpx.Do(ctx, p.client, req, httpx.WithSecrets(p.secrets(s)...))
 	if err != nil {
-		return respBody, fmt.Errorf("%s: %w", nsid, err)
+		return fmt.Errorf("%s: %w", nsid, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(respBody, out); err != nil {
 			// The call went through but its answer is unreadable: for a
 			// write, heed cannot tell what happened.
-			return respBody, publish.AmbiguousError(fmt.Errorf("%s: the PDS answered with JSON heed cannot read: %v", nsid, err))
+			return publish.AmbiguousError(fmt.Errorf("%s: the PDS answered with JSON heed cannot read: %v", nsid, err))
 		}
 	}
-	return respBody, nil
+	return nil
 }
 
 // secrets are the values no error may carry: the app password and the
