@@ -1,0 +1,224 @@
+package matrixpub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/heed-dev/heed/publish"
+	"github.com/heed-dev/heed/publish/publishtest"
+)
+
+const testToken = "syt_aGVlZA_matrixpub_secret_token_42"
+
+func decoder(src string) func(v any) error {
+	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(src), v, yaml.DisallowUnknownField()) }
+}
+
+func newPublisher(t testing.TB, homeserver, token, room, extra string, logs *publishtest.LogBuffer) *Publisher {
+	t.Helper()
+	src := fmt.Sprintf("homeserver: %s\naccess_token: %s\nroom: %q\n%s", homeserver, token, room, extra)
+	cfg := publish.Config{Name: "announce", Kind: "matrix", Decode: decoder(src)}
+	if logs != nil {
+		cfg.Logger = logs.Logger()
+	}
+	p, err := publish.New(cfg)
+	if err != nil {
+		t.Fatalf("publish.New: %v", err)
+	}
+	return p.(*Publisher)
+}
+
+// fakeRoom is a homeserver with one room, answering PUT /send and /redact
+// in the spec's shapes; a repeated transaction id returns the first event,
+// as homeservers do.
+type fakeRoom struct {
+	publishtest.Recorder
+	*httptest.Server
+	mu       sync.Mutex
+	contents []map[string]any
+	redacted []string
+	limitMS  int // answer the next send with 429 and only retry_after_ms
+	forbid   bool
+}
+
+func newFakeRoom(t *testing.T, token string) *fakeRoom {
+	f := &fakeRoom{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", func(w http.ResponseWriter, r *http.Request) {
+		f.Called()
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			writeJSON(w, 401, `{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown access token"}`)
+			return
+		}
+		f.mu.Lock()
+		limit, forbid := f.limitMS, f.forbid
+		f.limitMS = 0
+		f.mu.Unlock()
+		if limit > 0 {
+			writeJSON(w, 429, fmt.Sprintf(`{"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests","retry_after_ms":%d}`, limit))
+			return
+		}
+		if forbid {
+			writeJSON(w, 403, `{"errcode":"M_FORBIDDEN","error":"User @announce:heed.test not in room !news:heed.test"}`)
+			return
+		}
+		switch f.TakeFailure() {
+		case publishtest.Retryable:
+			w.Header().Set("Retry-After", strconv.Itoa(publishtest.RetryAfterSeconds))
+			writeJSON(w, 429, `{"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests"}`)
+			return
+		case publishtest.Permanent:
+			writeJSON(w, 400, fmt.Sprintf(`{"errcode":"M_BAD_JSON","error":%q}`, publishtest.PermanentMessage))
+			return
+		case publishtest.Auth:
+			writeJSON(w, 401, `{"errcode":"M_UNKNOWN_TOKEN","error":"Unknown access token"}`)
+			return
+		case publishtest.TimeoutAfterSend:
+			f.record(r)
+			publishtest.Stall(r)
+			return
+		}
+		post := f.record(r)
+		writeJSON(w, 200, fmt.Sprintf(`{"event_id":%q}`, post.RemoteID))
+	})
+	mux.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/redact/{event}/{txn}", func(w http.ResponseWriter, r *http.Request) {
+		f.Called()
+		f.mu.Lock()
+		f.redacted = append(f.redacted, r.PathValue("event"))
+		f.mu.Unlock()
+		writeJSON(w, 200, `{"event_id":"$redaction:heed.test"}`)
+	})
+	f.Server = httptest.NewServer(mux)
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeRoom) record(r *http.Request) publishtest.Post {
+	var c map[string]any
+	json.NewDecoder(r.Body).Decode(&c)
+	txn := r.PathValue("txn")
+	body, _ := c["body"].(string)
+	post, dup := f.Record(publishtest.Post{Text: body, IdempotencyKey: txn, RemoteID: "$" + txn + ":heed.test"})
+	if !dup {
+		f.mu.Lock()
+		f.contents = append(f.contents, c)
+		f.mu.Unlock()
+	}
+	return post
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+func TestConformance(t *testing.T) {
+	var logs publishtest.LogBuffer
+	publishtest.Run(t, publishtest.Harness{
+		New: func(t *testing.T) (publish.Publisher, publishtest.Backend) {
+			f := newFakeRoom(t, testToken)
+			return newPublisher(t, f.URL, testToken, "!news:heed.test", "timeout: "+publishtest.ClientTimeout.String(), &logs), f
+		},
+		Idempotent:       true,
+		Token:            testToken,
+		Logs:             logs.String,
+		OverLimitText:    strings.Repeat("a", MaxTextBytes+1),
+		OverLimitProblem: fmt.Sprintf("%d/%d", MaxTextBytes+1, MaxTextBytes),
+	})
+}
+
+func TestMessageContent(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	req := publishtest.Request("Content")
+	req.Text = "heed 2.0 <is> out & ready\nnotes: https://example.org/notes"
+	req.Link = "https://example.org/download"
+	res, err := p.Publish(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.contents[0]
+	wantBody := req.Text + "\n\nhttps://example.org/download"
+	if c["msgtype"] != "m.text" || c["body"] != wantBody {
+		t.Errorf("content %v", c)
+	}
+	wantHTML := `heed 2.0 &lt;is&gt; out &amp; ready<br>notes: <a href="https://example.org/notes">https://example.org/notes</a><br><br><a href="https://example.org/download">https://example.org/download</a>`
+	if c["format"] != "org.matrix.custom.html" || c["formatted_body"] != wantHTML {
+		t.Errorf("formatted_body = %v\nwant %s", c["formatted_body"], wantHTML)
+	}
+	txn := TxnID(req.IdempotencyKey)
+	if res.RemoteID != "$"+txn+":heed.test" || res.URL != "https://matrix.to/#/!news:heed.test/"+res.RemoteID {
+		t.Errorf("result %+v", res)
+	}
+	// A plain one-line text needs no HTML.
+	req2 := publishtest.Request("Plain")
+	if _, err := p.Publish(context.Background(), req2); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.contents[1]["formatted_body"]; ok {
+		t.Errorf("a plain text got an HTML body: %v", f.contents[1])
+	}
+}
+
+func TestRetryAfterMSOnly(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	f.limitMS = 2500
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	_, err := p.Publish(context.Background(), publishtest.Request("Limit"))
+	kind, after := publish.Classify(err)
+	if kind != publish.Retryable || after != 2500*time.Millisecond {
+		t.Errorf("Classify = %v %v, want retryable after 2.5s from retry_after_ms", kind, after)
+	}
+}
+
+func TestForbiddenSaysWhy(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	f.forbid = true
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	_, err := p.Publish(context.Background(), publishtest.Request("Forbidden"))
+	if kind, _ := publish.Classify(err); kind != publish.Permanent || !strings.Contains(err.Error(), "must be joined to !news:heed.test") ||
+		!strings.Contains(err.Error(), "not in room") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestRetract(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	if err := p.Retract(context.Background(), "announce", publish.Result{RemoteID: "$ev1:heed.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.redacted) != 1 || f.redacted[0] != "$ev1:heed.test" {
+		t.Errorf("redacted %v", f.redacted)
+	}
+	if err := p.Retract(context.Background(), "announce", publish.Result{}); err == nil {
+		t.Errorf("retract without an event id succeeded")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for src, want := range map[string]string{
+		"homeserver: matrix.org\naccess_token: x\nroom: '!a:b'":                   "homeserver must be",
+		"homeserver: https://m.org\nroom: '!a:b'":                                 "access_token is required",
+		"homeserver: https://m.org\naccess_token: x\nroom: '#news:m.org'":         "not a room id",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\nmsgtype: m.x":  "msgtype",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\ntimeout: soon": "timeout",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\nextra: 1":      "extra",
+	} {
+		_, err := publish.New(publish.Config{Name: "announce", Kind: "matrix", Decode: decoder(src)})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+}
