@@ -27,6 +27,7 @@ import (
 // Adapter is the Slack chat adapter. It implements bot.Adapter,
 // bot.Reconciler and bot.ApproverSource.
 type Adapter struct {
+	name     string
 	cfg      Config
 	channels map[string]ChannelConfig
 	api      *webAPI
@@ -36,6 +37,7 @@ type Adapter struct {
 	sleep    func(ctx context.Context, d time.Duration) error
 	ping     time.Duration
 	queue    chan inbound
+	rooms    []string // from WithRooms
 	seen     *dedup
 	groups   groupCache
 	users    userCache
@@ -58,6 +60,14 @@ var (
 
 // Option adjusts an Adapter, mostly for tests.
 type Option func(*Adapter)
+
+// WithName sets the adapter's name, the chat's name in heed's
+// configuration (default "slack").
+func WithName(name string) Option { return func(a *Adapter) { a.name = name } }
+
+// WithRooms adds review channels named by heed's rooms configuration to
+// those under channels.
+func WithRooms(ids ...string) Option { return func(a *Adapter) { a.rooms = append(a.rooms, ids...) } }
 
 // WithClock sets the clock for signature timestamps, liveness and the
 // user-group refresh.
@@ -89,6 +99,7 @@ func New(cfg Config, opts ...Option) (*Adapter, error) {
 	}
 	cfg = cfg.withDefaults()
 	a := &Adapter{
+		name:     "slack",
 		cfg:      cfg,
 		channels: map[string]ChannelConfig{},
 		http:     &http.Client{Timeout: 30 * time.Second},
@@ -104,6 +115,17 @@ func New(cfg Config, opts ...Option) (*Adapter, error) {
 	a.log = a.log.WithGroup("slack")
 	for _, ch := range cfg.Channels {
 		a.channels[ch.ID] = ch
+	}
+	for _, id := range a.rooms {
+		if !channelID.MatchString(id) {
+			return nil, fmt.Errorf("slack: room id %q is not a channel id (C… or G…; copy it from the channel's details)", id)
+		}
+		if _, ok := a.channels[id]; !ok {
+			a.channels[id] = ChannelConfig{ID: id}
+		}
+	}
+	if len(a.channels) == 0 {
+		return nil, errors.New("slack: no review channel: add a room with this chat and the channel's id (C…)")
 	}
 	a.seen = newDedup(a.now, 20000, time.Hour)
 	a.api = &webAPI{
@@ -136,8 +158,30 @@ type discardLog struct{}
 
 func (discardLog) Output(int, string) error { return nil }
 
-// Name is "slack".
-func (a *Adapter) Name() string { return "slack" }
+func init() {
+	bot.RegisterAdapter("slack", func(ac bot.AdapterConfig) (bot.Adapter, error) {
+		var cfg Config
+		if ac.Decode != nil {
+			if err := ac.Decode(&cfg); err != nil {
+				return nil, err
+			}
+		}
+		opts := []Option{WithRooms(ac.RoomIDs...)}
+		if ac.Name != "" {
+			opts = append(opts, WithName(ac.Name))
+		}
+		if ac.Log != nil {
+			opts = append(opts, WithLogger(ac.Log))
+		}
+		if ac.Now != nil {
+			opts = append(opts, WithClock(ac.Now))
+		}
+		return New(cfg, opts...)
+	})
+}
+
+// Name is the chat's name in heed's configuration ("slack" by default).
+func (a *Adapter) Name() string { return a.name }
 
 // Alive is the last time the adapter had proof it can hear Slack: in
 // Socket Mode, any frame (ping, envelope) read on a connected socket whose
@@ -198,6 +242,7 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 		}
 		break
 	}
+	a.refreshGroups(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})

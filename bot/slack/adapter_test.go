@@ -41,7 +41,6 @@ func TestConfigValidate(t *testing.T) {
 		"bot as app token": {BotToken: "xoxb-secret-1", AppToken: "xoxb-secret-1", Channels: good.Channels},
 		"events no secret": {Mode: ModeEvents, BotToken: "xoxb-secret-1", Channels: good.Channels},
 		"unknown mode":     {Mode: "rtm", BotToken: "xoxb-secret-1", Channels: good.Channels},
-		"no channels":      {BotToken: "xoxb-secret-1", AppToken: "xapp-secret-2"},
 		"channel name":     {BotToken: "xoxb-secret-1", AppToken: "xapp-secret-2", Channels: []ChannelConfig{{ID: "#social"}}},
 		"approver name":    {BotToken: "xoxb-secret-1", AppToken: "xapp-secret-2", Channels: []ChannelConfig{{ID: "C0123ABCD", Approvers: []string{"alice"}}}},
 		"group handle":     {BotToken: "xoxb-secret-1", AppToken: "xapp-secret-2", Channels: []ChannelConfig{{ID: "C0123ABCD", ApproverGroups: []string{"@social"}}}},
@@ -57,6 +56,36 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("%s: error shows a token: %v", name, err)
 			}
 		}
+	}
+
+	// Review channels come from heed's rooms, the channels list, or both.
+	noChannels := Config{BotToken: "xoxb-secret-1", AppToken: "xapp-secret-2"}
+	if _, err := New(noChannels); err == nil || !strings.Contains(err.Error(), "no review channel") {
+		t.Errorf("no channels: %v", err)
+	}
+	if _, err := New(noChannels, WithRooms("#social")); err == nil {
+		t.Errorf("room named by name accepted")
+	}
+	a, err := New(good, WithRooms("C0OTHER01", "C0123ABCD"), WithName("work-slack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Name() != "work-slack" || len(a.channels) != 2 || len(a.channels["C0123ABCD"].ApproverGroups) != 1 {
+		t.Errorf("adapter %q channels %+v", a.Name(), a.channels)
+	}
+}
+
+func TestRegisteredAsAdapterKind(t *testing.T) {
+	a, err := bot.NewAdapter(bot.AdapterConfig{Name: "slack-work", Kind: "slack", RoomIDs: []string{"C0123ABCD"},
+		Decode: func(v any) error {
+			*v.(*Config) = Config{BotToken: "xoxb-1", AppToken: "xapp-1"}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Name() != "slack-work" {
+		t.Fatalf("name = %q", a.Name())
 	}
 }
 
@@ -391,40 +420,63 @@ func TestApproverSource(t *testing.T) {
 		}
 		return why
 	}
+	if why := check(carol, false); !strings.Contains(why, "could not be read") {
+		t.Fatalf("before the first read: %q", why)
+	}
+	e.a.refreshGroups(ctx)
 	check(alice, true) // listed
 	check(carol, true) // in the group
-	if why := check(bob, false); !strings.Contains(why, "not an approver") {
+	if why := check(bob, false); why != "not in the channel's approver groups" {
 		t.Fatalf("why = %q", why)
 	}
 	if ok, why, _ := e.a.IsApprover(ctx, chOther, alice); ok || why != "not a review channel" {
 		t.Fatalf("other channel: %v %q", ok, why)
 	}
 
-	// Membership changes show after the refresh interval, not before.
+	// Membership changes show once the refresh interval has passed, not before.
 	e.f.SetGroup(groupSocial, bob)
+	e.a.refreshGroups(ctx)
 	check(bob, false)
 	e.clock.Advance(time.Minute)
+	e.a.refreshGroups(ctx)
 	check(bob, true)
 	check(carol, false)
 	if n := len(e.f.Calls("usergroups.users.list")); n != 2 {
 		t.Fatalf("usergroups.users.list called %d times, want 2", n)
 	}
 
-	// A failed refresh keeps the members read last.
+	// A failed read keeps the members read last, and is not tried again
+	// at once.
 	e.clock.Advance(time.Minute)
 	e.f.FailNext("usergroups.users.list", "internal_error")
+	e.a.refreshGroups(ctx)
 	check(bob, true)
-	check(bob, true) // no new attempt before the retry delay
+	e.a.refreshGroups(ctx)
 	if n := len(e.f.Calls("usergroups.users.list")); n != 3 {
 		t.Fatalf("usergroups.users.list called %d times, want 3", n)
 	}
+	e.clock.Advance(groupRetry)
+	e.a.refreshGroups(ctx)
+	if n := len(e.f.Calls("usergroups.users.list")); n != 4 {
+		t.Fatalf("usergroups.users.list called %d times after the retry delay, want 4", n)
+	}
 }
 
-func TestApproverSourceFirstReadFails(t *testing.T) {
-	e := newEnv(t, setup{noRun: true})
-	e.f.FailNext("usergroups.users.list", "invalid_auth")
-	if _, _, err := e.a.IsApprover(context.Background(), chReview, carol); err == nil {
-		t.Fatal("no error without any group members read")
+// The worker reads the groups again before handing an event over, so the
+// engine's check (from memory) sees the members as of that event.
+func TestGroupsRefreshBeforeEvents(t *testing.T) {
+	e := newEnv(t, setup{refresh: time.Minute, fake: slackfake.Options{NoEcho: true}})
+	ctx := context.Background()
+	m := e.card(t, sampleCard(1))
+	if ok, _, _ := e.a.IsApprover(ctx, chReview, carol); !ok {
+		t.Fatal("groups not read on start")
+	}
+	e.f.SetGroup(groupSocial, bob)
+	e.clock.Advance(time.Minute)
+	e.f.React(bob, chReview, m.TS, "white_check_mark")
+	e.rec.next(t)
+	if ok, _, _ := e.a.IsApprover(ctx, chReview, bob); !ok {
+		t.Fatal("bob's membership not read before his reaction was handed over")
 	}
 }
 

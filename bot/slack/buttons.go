@@ -150,7 +150,7 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 	var out []bot.Event
 	for _, r := range item.Reactions {
 		for _, u := range r.Users {
-			out = append(out, bot.Event{Kind: bot.Reaction, Adapter: "slack", Room: room, User: u, Card: ref, Emoji: r.Name})
+			out = append(out, bot.Event{Kind: bot.Reaction, Adapter: a.name, Room: room, User: u, Card: ref, Emoji: r.Name})
 		}
 	}
 	state, err := a.buttonState(ctx, room, ref)
@@ -159,7 +159,7 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 	}
 	for k, on := range state {
 		if on {
-			out = append(out, bot.Event{Kind: bot.Reaction, Adapter: "slack", Room: room, User: k.user, Card: ref,
+			out = append(out, bot.Event{Kind: bot.Reaction, Adapter: a.name, Room: room, User: k.user, Card: ref,
 				Emoji: k.emoji, ReactionID: buttonReactionID(room, string(ref), k.user, k.emoji)})
 		}
 	}

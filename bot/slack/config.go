@@ -38,7 +38,9 @@ type Config struct {
 	// GroupRefresh is how often user-group members are read again;
 	// default 5m.
 	GroupRefresh time.Duration `yaml:"group_refresh"`
-	// Channels are the review channels.
+	// Channels are review channels with approvers known to Slack. The
+	// review rooms of heed's configuration that name this chat are review
+	// channels too; list them here only to add approvers or groups.
 	Channels []ChannelConfig `yaml:"channels"`
 }
 
@@ -116,9 +118,6 @@ func (c Config) Validate() error {
 	}
 	if c.GroupRefresh < 0 {
 		bad("group_refresh must be positive")
-	}
-	if len(c.Channels) == 0 {
-		bad("name at least one review channel under channels (its id, like C0123ABCD)")
 	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {

@@ -113,7 +113,7 @@ func (a *Adapter) fromCallback(cb eventCallback) (in inbound, keys []string, ok 
 		if e.Type == "reaction_removed" {
 			kind = bot.Unreaction
 		}
-		return inbound{ev: bot.Event{ID: cb.EventID, Kind: kind, Adapter: "slack", Room: e.Item.Channel,
+		return inbound{ev: bot.Event{ID: cb.EventID, Kind: kind, Adapter: a.name, Room: e.Item.Channel,
 			User: e.User, Card: bot.MessageRef(e.Item.TS), Emoji: e.Reaction, At: tsTime(e.EventTS)}}, keys, true
 	case "message", "app_mention":
 		if !a.isReviewChannel(e.Channel) || e.TS == "" {
@@ -127,7 +127,7 @@ func (a *Adapter) fromCallback(cb eventCallback) (in inbound, keys []string, ok 
 		// A message that mentions the app arrives twice, as message and
 		// as app_mention; the channel and ts make them one.
 		keys = append(keys, "msg:"+e.Channel+":"+e.TS)
-		ev := bot.Event{ID: cb.EventID, Kind: bot.Message, Adapter: "slack", Room: e.Channel, User: e.User,
+		ev := bot.Event{ID: cb.EventID, Kind: bot.Message, Adapter: a.name, Room: e.Channel, User: e.User,
 			FromBot: e.BotID != "" || e.Subtype == "bot_message", Text: a.stripMention(unescape(e.Text)), At: tsTime(e.TS)}
 		if ev.User == "" {
 			ev.User = e.BotID
@@ -165,7 +165,7 @@ func (a *Adapter) fromBlockActions(p blockActions) (inbound, bool) {
 	if !a.isReviewChannel(room) || ts == "" {
 		return inbound{}, false
 	}
-	return inbound{click: true, responseURL: p.ResponseURL, ev: bot.Event{Kind: bot.Reaction, Adapter: "slack",
+	return inbound{click: true, responseURL: p.ResponseURL, ev: bot.Event{Kind: bot.Reaction, Adapter: a.name,
 		Room: room, User: p.User.ID, Card: bot.MessageRef(ts), Emoji: emoji,
 		ReactionID: buttonReactionID(room, ts, p.User.ID, emoji), At: tsTime(p.Actions[0].ActionTS)}}, true
 }
@@ -181,7 +181,7 @@ func (a *Adapter) fromSlash(c slashCommand) (inbound, string, bool) {
 	if text == "" {
 		text = "help"
 	}
-	return inbound{ev: bot.Event{ID: "cmd:" + c.TriggerID, Kind: bot.Message, Adapter: "slack", Room: c.ChannelID,
+	return inbound{ev: bot.Event{ID: "cmd:" + c.TriggerID, Kind: bot.Message, Adapter: a.name, Room: c.ChannelID,
 		User: c.UserID, UserName: "@" + c.UserName, Text: text, At: a.now()}}, "", true
 }
 
@@ -250,6 +250,9 @@ func (a *Adapter) work(ctx context.Context, h bot.Handler) {
 		case <-ctx.Done():
 			return
 		case in := <-a.queue:
+			// Here, outside any store transaction, is where approver
+			// groups are read again when due.
+			a.refreshGroups(ctx)
 			evs, err := a.resolve(ctx, in)
 			if err != nil {
 				a.log.Error("could not read the event's context from Slack; event dropped", "kind", in.ev.Kind,
