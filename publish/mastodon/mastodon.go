@@ -55,6 +55,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -240,7 +241,8 @@ func (p *Publisher) Validate(req publish.Request) []publish.Problem {
 }
 
 func (p *Publisher) problems(req publish.Request, inst *instance, instErr error) []publish.Problem {
-	return append(contentProblems(req, p.Preview(req), inst.software), limitProblems(req, p.Preview(req), inst, instErr)...)
+	text := p.Preview(req)
+	return append(contentProblems(req, text, inst.software), limitProblems(req, text, inst, instErr)...)
 }
 
 // contentProblems are the problems no instance setting changes.
@@ -252,6 +254,9 @@ func contentProblems(req publish.Request, text, software string) []publish.Probl
 	for i, m := range req.Media {
 		if strings.TrimSpace(m.Alt) == "" {
 			probs = append(probs, problemf("image %d (%s) has no alt text: describe it for people who cannot see it, then approve", i+1, baseName(m.Path)))
+		}
+		if fi, err := os.Stat(m.Path); err != nil || !fi.Mode().IsRegular() {
+			probs = append(probs, problemf("image %d (%s) cannot be read from %s", i+1, baseName(m.Path), m.Path))
 		}
 	}
 	return probs
@@ -299,9 +304,9 @@ func (p *Publisher) Publish(ctx context.Context, req publish.Request) (publish.R
 	}
 	if probs := limitProblems(req, text, inst, instErr); len(probs) > 0 {
 		if instErr != nil {
-			// The refusal would rest on a guessed limit: fail the way
-			// reading the limit failed, so a retry can read it.
-			return publish.Result{}, rewrap(instErr, "reading the instance's limits before posting")
+			// The refusal would rest on a guessed limit. Nothing was
+			// posted, so this is retryable, and a retry can read the limit.
+			return publish.Result{}, safeToRetry(rewrap(instErr, "reading the instance's limits before posting"))
 		}
 		return publish.Result{}, refusal(probs)
 	}

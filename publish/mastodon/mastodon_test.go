@@ -378,6 +378,8 @@ func TestValidate(t *testing.T) {
 		{"image without alt", nil, publish.Request{Text: "look", Media: []publish.Media{{Path: png, MIME: "image/png"}}},
 			[]string{"image 1 (gradient.png) has no alt text"}},
 		{"image with alt", nil, publish.Request{Text: "look", Media: []publish.Media{{Path: png, Alt: "a gradient"}}}, nil},
+		{"image missing", nil, publish.Request{Text: "look", Media: []publish.Media{{Path: "/nonexistent/gone.png", Alt: "a"}}},
+			[]string{"image 1 (gone.png) cannot be read from /nonexistent/gone.png"}},
 		{"image alone", nil, publish.Request{Media: []publish.Media{{Path: png, Alt: "a gradient"}}}, nil},
 		{"too many images", nil, publish.Request{Text: "look", Media: []publish.Media{
 			{Path: png, Alt: "1"}, {Path: png, Alt: "2"}, {Path: png, Alt: "3"}, {Path: png, Alt: "4"}, {Path: png, Alt: "5"}}},
@@ -530,6 +532,44 @@ func TestMissingImageFileIsPermanent(t *testing.T) {
 	})
 	if kind, _ := publish.Classify(err); kind != publish.Permanent || !strings.Contains(err.Error(), "gone.png") {
 		t.Fatalf("err = %v, want a permanent error naming the file", err)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("%d status or media requests reached the server, want none", n)
+	}
+}
+
+// A file that vanishes between Validate and Publish's read is refused
+// without a status.
+func TestImageUnreadableAtUpload(t *testing.T) {
+	fake := newFake(t, testToken)
+	p := newTestPublisher(t, fake.URL, "", nil)
+	p.readFile = func(string) ([]byte, error) { return nil, errors.New("permission denied") }
+	_, err := p.Publish(context.Background(), publish.Request{
+		Text: "x", IdempotencyKey: "k", Media: []publish.Media{{Path: writePNG(t), Alt: "a"}},
+	})
+	if kind, _ := publish.Classify(err); kind != publish.Permanent || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("err = %v, want a permanent error with the cause", err)
+	}
+	if len(fake.Posts()) != 0 {
+		t.Error("a status was posted without its image")
+	}
+}
+
+// The instance times out after the request was sent: nothing was posted,
+// so the publish is retryable, not ambiguous.
+func TestInstanceTimeoutBeforePostingIsRetryable(t *testing.T) {
+	stall := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stall:
+		}
+	}))
+	t.Cleanup(func() { close(stall); srv.Close() })
+	p := newTestPublisher(t, srv.URL, "timeout: 100ms\n", nil)
+	_, err := p.Publish(context.Background(), publish.Request{Text: strings.Repeat("a", 600), IdempotencyKey: "k"})
+	if kind, _ := publish.Classify(err); kind != publish.Retryable {
+		t.Fatalf("err = %v (kind %v), want retryable", err, kind)
 	}
 }
 
