@@ -425,6 +425,7 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request, body []byt
 
 	s.mu.Lock()
 	stored := s.store(did, in.Collection, rkey, in.Record)
+	rev := s.tid()
 	s.mu.Unlock()
 	var text struct{ Text string }
 	json.Unmarshal(in.Record, &text)
@@ -435,7 +436,7 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request, body []byt
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"uri": stored.URI, "cid": stored.CID,
-		"commit":           map[string]string{"cid": cid(0x71, []byte("commit"+stored.CID)), "rev": s.tid()},
+		"commit":           map[string]string{"cid": cid(0x71, []byte("commit"+stored.CID)), "rev": rev},
 		"validationStatus": "valid",
 	})
 }
