@@ -2,7 +2,9 @@ package matrix
 
 import (
 	"context"
+	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +161,81 @@ func newBody(e *event.Event) string {
 	nc, _ := e.Content.Raw["m.new_content"].(map[string]any)
 	s, _ := nc["body"].(string)
 	return s
+}
+
+// Events missed while heed was down that do not fit in one /sync timeline
+// (a limited timeline) are read back through /messages up to the saved
+// token, in order, each once.
+func TestRealGapIsFilled(t *testing.T) {
+	srv := matrixtest.Shared(t)
+	botUser := srv.Register(t, "heed")
+	alice := srv.Register(t, "alice")
+	room := alice.CreateRoom(t, false, botUser)
+	st := newMemState()
+	logs := &syncBuffer{}
+	newA := func() *Adapter {
+		a, err := New(Config{Homeserver: srv.URL, UserID: string(botUser.ID), Password: botUser.Password,
+			Rooms: []RoomConfig{{ID: string(room)}}}, nil, st, WithSyncTimeout(time.Second), WithTimelineLimit(3),
+			WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := newA()
+	h1 := newRecorder()
+	_, cancel := runAdapter(t, a, h1)
+	waitFor(t, "the first sync", func() bool { return !a.Alive().IsZero() })
+	waitJoined(t, botUser, room)
+	tokenKey := "matrix/matrix/" + string(botUser.ID) + "/next_batch"
+	var tok0 string
+	waitFor(t, "a saved sync token", func() bool { tok0, _ = st.GetKV(t.Context(), tokenKey); return tok0 != "" })
+	if _, err := alice.Client.SendText(t.Context(), room, "before"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitOther(t, h1); ev.Text != "before" {
+		t.Fatalf("heard %+v, want \"before\"", ev)
+	}
+	waitFor(t, "the token saved after \"before\"", func() bool { v, _ := st.GetKV(t.Context(), tokenKey); return v != tok0 })
+	cancel()
+
+	var want []string
+	for i := 1; i <= 8; i++ {
+		text := "while down " + strconv.Itoa(i)
+		want = append(want, text)
+		if _, err := alice.Client.SendText(t.Context(), room, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newRecorder()
+	b := newA()
+	runAdapter(t, b, h)
+	var got []string
+	for len(got) < len(want) {
+		ev := waitOther(t, h)
+		if ev.Kind != bot.Message {
+			continue
+		}
+		if !strings.HasPrefix(ev.Text, "while down") {
+			t.Fatalf("after the restart heard %q: an event handled before the stop was replayed", ev.Text)
+		}
+		got = append(got, ev.Text)
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("after the restart heard %q, want %q", got, want)
+	}
+	if !strings.Contains(logs.String(), "read events a limited sync left out") {
+		t.Errorf("the timeline was not limited, so the gap path was not exercised:\n%s", logs)
+	}
+	alice.Client.SendText(t.Context(), room, "after")
+	for {
+		ev := waitOther(t, h)
+		if ev.Kind != bot.Message {
+			continue
+		}
+		if ev.Text != "after" {
+			t.Errorf("heard %q again or out of order before \"after\"", ev.Text)
+		}
+		break
+	}
 }

@@ -424,6 +424,7 @@ func sortedKeys[V any](m map[id.RoomID]V) []id.RoomID {
 // accepted, state is followed, and timeline events become bot.Events.
 func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Client, resp *mautrix.RespSync, since string) error {
 	first := since == ""
+	last := map[id.RoomID]id.EventID{}
 	for _, room := range sortedKeys(resp.Rooms.Invite) {
 		if _, ok := a.rooms[room]; !ok {
 			a.log.Info("matrix: ignoring an invite to a room that is not a review room", "room", room)
@@ -466,6 +467,7 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 		}
 		for _, evt := range events {
 			evt.RoomID = room
+			last[room] = evt.ID
 			if evt.StateKey != nil {
 				a.applyState(room, evt)
 				if err := a.refuseIfEncrypted(ctx, room); err != nil {
@@ -488,15 +490,32 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 			}
 		}
 	}
+	// Where each room's handled timeline ends, so a later gap is read back
+	// exactly up to here.
+	for _, room := range sortedKeys(last) {
+		if err := a.state.SetKV(ctx, a.key(cli.UserID, "last_event/"+string(room)), string(last[room])); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // fillGap reads the events a limited /sync timeline left out: backwards
-// from the timeline's start (from) to the previous sync token (to), at most
-// maxGapPages pages, returned oldest first.
+// from the timeline's start (from) towards the previous sync token (to),
+// stopping at the last event heed handled in the room (Dendrite's `to` is
+// inclusive of it), at most maxGapPages pages, returned oldest first.
 func (a *Adapter) fillGap(ctx context.Context, cli *mautrix.Client, room id.RoomID, from, to string) ([]*event.Event, error) {
 	const maxGapPages = 50
+	last, err := a.state.GetKV(ctx, a.key(cli.UserID, "last_event/"+string(room)))
+	if err != nil {
+		return nil, err
+	}
 	var got []*event.Event
+	done := func() []*event.Event {
+		slices.Reverse(got)
+		a.log.Info("matrix: read events a limited sync left out", "room", room, "count", len(got))
+		return got
+	}
 	for page := 0; page < maxGapPages; page++ {
 		var resp *mautrix.RespMessages
 		err := a.call(ctx, "read missed events", func(ctx context.Context) (err error) {
@@ -506,11 +525,14 @@ func (a *Adapter) fillGap(ctx context.Context, cli *mautrix.Client, room id.Room
 		if err != nil {
 			return nil, err
 		}
-		got = append(got, resp.Chunk...)
+		for _, evt := range resp.Chunk {
+			if last != "" && evt.ID == id.EventID(last) {
+				return done(), nil
+			}
+			got = append(got, evt)
+		}
 		if resp.End == "" || len(resp.Chunk) == 0 || resp.End == from {
-			slices.Reverse(got)
-			a.log.Info("matrix: read events a limited sync left out", "room", room, "count", len(got))
-			return got, nil
+			return done(), nil
 		}
 		from = resp.End
 	}
