@@ -384,7 +384,11 @@ func (s *Service) updatePost(ctx context.Context, tx *sql.Tx, p Post, np NewPost
 	return true, nil
 }
 
+// samePost compares two posts as stored: no media and an empty list, no
+// variants and an empty map, are the same.
 func samePost(a, b NewPost) bool {
+	a, b = normalizeNewPost(a), normalizeNewPost(b)
+	a.Media, b.Media = orEmpty(a.Media), orEmpty(b.Media)
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)

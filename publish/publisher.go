@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 	"time"
@@ -142,9 +143,10 @@ type Config struct {
 	// target, ${ENV} already expanded) into a struct of the factory's. It
 	// rejects unknown keys.
 	Decode func(v any) error
-	// Logf-free: publishers log through the *slog.Logger passed here, never
-	// with a token in any attribute.
+	// Logger is where publishers log, never with a token in any attribute.
 	Logger Logger
+	// Stdout is heed's standard output, for publishers that print (log).
+	Stdout io.Writer
 }
 
 // Logger is the subset of *slog.Logger publishers use.

@@ -253,7 +253,7 @@ func configCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cat, err := c.catalog(c.logger())
+			cat, err := c.catalog(c.logger(), a.out)
 			if err != nil {
 				return err
 			}
@@ -261,7 +261,7 @@ func configCmd(a *app) *cobra.Command {
 				if kindOf(ch) == "console" {
 					continue
 				}
-				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: decoder(ch), Log: c.logger()}); err != nil {
+				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: c.decoder(ch), Log: c.logger()}); err != nil {
 					return err
 				}
 			}

@@ -35,6 +35,9 @@ type Config struct {
 	Chats   []map[string]any `yaml:"chats"`
 	Rooms   []RoomConfig     `yaml:"rooms"`
 	Targets []map[string]any `yaml:"targets"`
+
+	// secrets are the values ${ENV} expanded to; no error may show them.
+	secrets []string
 }
 
 // RoomConfig is one review room and its policy.
@@ -79,8 +82,9 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // expandEnv replaces ${NAME} with the environment's value. An unset
 // variable is an error naming the line, so a missing secret is caught at
 // start, not at the first publish.
-func expandEnv(src []byte) ([]byte, error) {
+func expandEnv(src []byte) ([]byte, []string, error) {
 	var errs []error
+	var values []string
 	lines := bytes.Split(src, []byte("\n"))
 	for i, line := range lines {
 		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
@@ -92,10 +96,25 @@ func expandEnv(src []byte) ([]byte, error) {
 			if !ok {
 				errs = append(errs, fmt.Errorf("line %d: ${%s} is not set in the environment", i+1, name))
 			}
+			if v != "" {
+				values = append(values, v)
+			}
 			return []byte(v)
 		})
 	}
-	return bytes.Join(lines, []byte("\n")), errors.Join(errs...)
+	return bytes.Join(lines, []byte("\n")), values, errors.Join(errs...)
+}
+
+// redact removes every secret from an error's text.
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, "[redacted]")
+	}
+	return errors.New(msg)
 }
 
 // LoadConfig reads path, or returns the defaults when path is "".
@@ -106,12 +125,18 @@ func LoadConfig(path string) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		src, err := expandEnv(raw)
+		src, secrets, err := expandEnv(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+		c.secrets = secrets
 		if err := yaml.UnmarshalWithOptions(src, c, yaml.Strict()); err != nil {
-			return nil, fmt.Errorf("%s:\n%s", path, yaml.FormatError(err, false, true))
+			// Show the file as written, with ${NAME} and not its value.
+			var shown Config
+			if rawErr := yaml.UnmarshalWithOptions(raw, &shown, yaml.Strict()); rawErr != nil {
+				return nil, redact(fmt.Errorf("%s:\n%s", path, yaml.FormatError(rawErr, false, true)), secrets)
+			}
+			return nil, redact(fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, false)), secrets)
 		}
 	}
 	c.defaults()
@@ -235,8 +260,9 @@ func (r RoomConfig) Policy() approvals.Policy {
 }
 
 // decoder returns a strict decoder for one chat's or target's own
-// settings: the mapping without its name and kind.
-func decoder(m map[string]any) func(v any) error {
+// settings: the mapping without its name and kind. Its errors never show a
+// secret.
+func (c *Config) decoder(m map[string]any) func(v any) error {
 	return func(v any) error {
 		rest := map[string]any{}
 		for k, val := range m {
@@ -249,7 +275,7 @@ func decoder(m map[string]any) func(v any) error {
 			return err
 		}
 		if err := yaml.UnmarshalWithOptions(b, v, yaml.Strict()); err != nil {
-			return errors.New(yaml.FormatError(err, false, false))
+			return redact(errors.New(yaml.FormatError(err, false, false)), c.secrets)
 		}
 		return nil
 	}

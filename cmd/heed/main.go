@@ -67,9 +67,14 @@ func newRoot(a *app) *cobra.Command {
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)
 	root.SetIn(a.in)
-	root.PersistentFlags().StringVarP(&a.cfgPath, "config", "c", os.Getenv("HEED_CONFIG"), "config file (default: none: heed.db, console chat, log target; env HEED_CONFIG)")
-	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database file (overrides the config's database)")
-	root.PersistentFlags().StringVar(&a.actor, "as", "", "who you are, for the audit log and as a post's author (default: your user name)")
+	// Flag defaults are the app's current values, so an in-process run (the
+	// console's `heed ...` lines, tests) keeps what its caller set.
+	if a.cfgPath == "" {
+		a.cfgPath = os.Getenv("HEED_CONFIG")
+	}
+	root.PersistentFlags().StringVarP(&a.cfgPath, "config", "c", a.cfgPath, "config file (default: none: heed.db, console chat, log target; env HEED_CONFIG)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", a.dbPath, "database file (overrides the config's database)")
+	root.PersistentFlags().StringVar(&a.actor, "as", a.actor, "who you are, for the audit log and as a post's author (default: your user name)")
 	root.AddCommand(runCmd(a), postCmd(a), importCmd(a), pauseCmd(a), resumeCmd(a), statusCmd(a),
 		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a))
 	return root
@@ -104,11 +109,11 @@ func (a *app) who() string {
 }
 
 // catalog builds every configured target.
-func (c *Config) catalog(log *slog.Logger) (*publish.Catalog, error) {
+func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, error) {
 	var ts []publish.Target
 	for _, t := range c.Targets {
 		name := nameOf(t)
-		p, err := publish.New(publish.Config{Name: name, Kind: kindOf(t), Decode: decoder(t), Logger: log.With("target", name)})
+		p, err := publish.New(publish.Config{Name: name, Kind: kindOf(t), Decode: c.decoder(t), Logger: log.With("target", name), Stdout: stdout})
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +140,7 @@ func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog
 		return nil, nil, nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
-	cat, err := c.catalog(log)
+	cat, err := c.catalog(log, a.out)
 	if err != nil {
 		return nil, nil, nil, err
 	}

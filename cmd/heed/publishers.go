@@ -2,5 +2,10 @@ package main
 
 // Every publisher kind heed ships registers itself here.
 import (
+	_ "github.com/heed-dev/heed/publish/bluesky"
+	_ "github.com/heed-dev/heed/publish/facebook"
+	_ "github.com/heed-dev/heed/publish/linkedin"
 	_ "github.com/heed-dev/heed/publish/logpub"
+	_ "github.com/heed-dev/heed/publish/webhook"
+	_ "github.com/heed-dev/heed/publish/x"
 )

@@ -36,7 +36,7 @@ func (a *app) run(ctx context.Context) error {
 		return err
 	}
 	log := c.logger()
-	cat, err := c.catalog(log)
+	cat, err := c.catalog(log, a.out)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (a *app) run(ctx context.Context) error {
 				ids = append(ids, r.ID)
 			}
 		}
-		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: decoder(ch), RoomIDs: ids,
+		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: c.decoder(ch), RoomIDs: ids,
 			State: st, Log: log.With("chat", nameOf(ch)), Now: time.Now})
 		if err != nil {
 			return err

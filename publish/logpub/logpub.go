@@ -40,6 +40,9 @@ func New(cfg publish.Config) (publish.Publisher, error) {
 		}
 	}
 	if c.File == "" || c.File == "-" {
+		if cfg.Stdout != nil {
+			return NewWriter(cfg.Stdout), nil
+		}
 		return NewWriter(os.Stdout), nil
 	}
 	f, err := os.OpenFile(c.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)

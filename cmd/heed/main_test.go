@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+// heed runs one CLI command in-process against db and returns its output.
+func heed(t *testing.T, db string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	a := &app{dbPath: db, actor: "tester", in: strings.NewReader(""), out: &out, errOut: &out}
+	root := newRoot(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(t.Context())
+	return out.String(), err
+}
+
+func mustHeed(t *testing.T, db string, args ...string) string {
+	t.Helper()
+	out, err := heed(t, db, args...)
+	if err != nil {
+		t.Fatalf("heed %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const calendarV1 = `posts:
+  - key: weekly-digest
+    cron: "0 9 * * MON"
+    tz: Europe/Berlin
+    to: [log]
+    text: Weekly digest
+  - key: release
+    at: "2099-12-01 09:00"
+    tz: Europe/Berlin
+    to: [log]
+    text: Release day
+`
+
+func TestImportIsIdempotentAndVoidsOnlyWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "heed.db")
+	cal := writeFile(t, dir, "cal.yaml", calendarV1)
+	if out := mustHeed(t, db, "import", cal); !strings.Contains(out, "2 added, 0 updated, 0 unchanged") {
+		t.Fatalf("first import: %s", out)
+	}
+	if out := mustHeed(t, db, "import", cal); !strings.Contains(out, "0 added, 0 updated, 2 unchanged") {
+		t.Fatalf("second import: %s", out)
+	}
+
+	// Approve the next weekly occurrence and the release.
+	ctx := t.Context()
+	svc := openService(t, db)
+	if _, err := svc.Materialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	weekly, _ := svc.GetPostByKey(ctx, "weekly-digest")
+	release, _ := svc.GetPostByKey(ctx, "release")
+	occs, _ := svc.Occurrences(ctx, weekly.ID, 1)
+	if len(occs) != 1 {
+		t.Fatalf("weekly occurrences: %d", len(occs))
+	}
+	svc.Window = 100 * 365 * 24 * time.Hour
+	if _, err := svc.Materialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{occs[0].ID, release.ID} {
+		if err := svc.OpenReview(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.React(ctx, approvals.ReactionInput{Occurrence: id, User: "alice", Emoji: "✅"}); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := svc.Occurrence(ctx, id); v.State != approvals.StateApproved {
+			t.Fatalf("#%d is %s", id, v.State)
+		}
+	}
+
+	// Change only the release's text.
+	writeFile(t, dir, "cal.yaml", strings.Replace(calendarV1, "Release day", "Release day!", 1))
+	if out := mustHeed(t, db, "import", cal); !strings.Contains(out, "0 added, 1 updated, 1 unchanged") {
+		t.Fatalf("third import: %s", out)
+	}
+	if v, _ := svc.Occurrence(ctx, occs[0].ID); v.State != approvals.StateApproved {
+		t.Errorf("unchanged weekly occurrence lost its approval: %s", v.State)
+	}
+	if v, _ := svc.Occurrence(ctx, release.ID); v.State != approvals.StateInReview {
+		t.Errorf("changed release kept its approval: %s", v.State)
+	}
+}
+
+func openService(t *testing.T, db string) *approvals.Service {
+	t.Helper()
+	a := &app{dbPath: db}
+	svc, _, done, err := a.service(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(done)
+	return svc
+}
+
+func TestImportRejectsABadFileWhole(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "heed.db")
+	mustHeed(t, db, "import", writeFile(t, dir, "ok.yaml", calendarV1))
+	before := mustHeed(t, db, "post", "list", "--json")
+	cases := map[string]struct{ src, want string }{
+		"duplicate keys": {`posts:
+  - key: a
+    at: "2099-01-01 10:00"
+    to: [log]
+    text: one
+  - key: a
+    at: "2099-01-02 10:00"
+    to: [log]
+    text: two
+`, `bad.yaml:6: key "a" is used twice (first at line 2)`},
+		"unknown target and zone": {`posts:
+  - key: new-one
+    at: "2099-01-01 10:00"
+    to: [log]
+    text: fine
+  - key: b
+    at: "2099-01-01 10:00"
+    tz: Mars/Olympus
+    to: [mastodn]
+    text: x
+`, `bad.yaml:6`},
+		"malformed yaml": {"posts:\n  - key: a\n    text: [unclosed\n", "not a valid calendar"},
+		"unknown field":  {"posts:\n  - key: a\n    txt: typo\n", "txt"},
+		"past time":      {"posts:\n  - key: c\n    at: \"2001-01-01 10:00\"\n    to: [log]\n    text: late\n", "in the past"},
+	}
+	for name, c := range cases {
+		out, err := heed(t, db, "import", writeFile(t, dir, "bad.yaml", c.src))
+		if err == nil {
+			t.Errorf("%s: accepted:\n%s", name, out)
+			continue
+		}
+		if !strings.Contains(userMessage(err), c.want) {
+			t.Errorf("%s: error does not say %q:\n%s", name, c.want, userMessage(err))
+		}
+	}
+	if after := mustHeed(t, db, "post", "list", "--json"); after != before {
+		t.Fatalf("a rejected import changed the posts:\n%s\n%s", before, after)
+	}
+}
+
+func TestPostAddAndShow(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "heed.db")
+	id := strings.TrimSpace(mustHeed(t, db, "post", "add", "--at", "+1h", "--to", "log", "--text", "Hello"))
+	if id != "1" {
+		t.Fatalf("first post id %q, want 1", id)
+	}
+	out := mustHeed(t, db, "post", "show", id)
+	for _, want := range []string{"post 1 by tester", "> Hello", "targets: log"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range [][]string{
+		{"post", "add", "--at", "+1h", "--to", "nowhere", "--text", "x"},
+		{"post", "add", "--at", "yesterday at noon", "--to", "log", "--text", "x"},
+		{"post", "add", "--at", "+1h", "--tz", "Nowhere/City", "--to", "log", "--text", "x"},
+		{"post", "add", "--cron", "0 0 31 2 *", "--to", "log", "--text", "x"},
+		{"post", "add", "--at", "+1h", "--to", "log", "--text", ""},
+		{"post", "add", "--to", "log", "--text", "no time"},
+	} {
+		if out, err := heed(t, db, bad...); err == nil {
+			t.Errorf("%v accepted: %s", bad, out)
+		}
+	}
+	if out := mustHeed(t, db, "post", "list", "--json"); strings.Count(out, `"id"`) != 1 {
+		t.Fatalf("bad posts were stored:\n%s", out)
+	}
+}
+
+func TestSecondRunRefuses(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "heed.db")
+	st, err := approvals.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AcquireLease(t.Context(), leaseName, "other host pid 1", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, err = heed(t, db, "run")
+	if err == nil || !strings.Contains(userMessage(err), "another heed run (other host pid 1)") {
+		t.Fatalf("second run: %v", err)
+	}
+}
+
+func TestNewerDatabaseIsRefused(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "heed.db")
+	mustHeed(t, db, "migrate")
+	st, err := approvals.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, err = heed(t, db, "status")
+	if err == nil || !strings.Contains(userMessage(err), "newer than this heed knows") {
+		t.Fatalf("newer schema: %v", err)
+	}
+}
+
+func TestConfigExpandsEnvAndNamesMissing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "heed.yaml", `database: `+filepath.Join(dir, "x.db")+`
+targets:
+  - name: hook
+    kind: log
+    file: ${HEED_TEST_LOGFILE}
+`)
+	t.Setenv("HEED_TEST_LOGFILE", filepath.Join(dir, "published.log"))
+	if out := mustHeed(t, "", "--config", cfg, "config", "check"); !strings.Contains(out, "target: hook (log)") {
+		t.Fatalf("config check: %s", out)
+	}
+	os.Unsetenv("HEED_TEST_LOGFILE")
+	_, err := heed(t, "", "--config", cfg, "config", "check")
+	if err == nil || !strings.Contains(err.Error(), "line 5: ${HEED_TEST_LOGFILE} is not set") {
+		t.Fatalf("missing env: %v", err)
+	}
+	bad := writeFile(t, dir, "bad.yaml", "rooms:\n  - name: r\n    approve_emoji: [✅, thumbs_upp]\n")
+	if _, err := heed(t, "", "--config", bad, "config", "check"); err == nil || !strings.Contains(err.Error(), "thumbs_upp") {
+		t.Fatalf("unknown emoji in config: %v", err)
+	}
+}
+
+// TestNewcomerScenario is the README's walk-through, in-process: a post due
+// in two seconds, approved from the console, published to the log target;
+// a second one paused before its time is held. It runs on the real clock
+// and waits for lines of output, with a deadline.
+func TestNewcomerScenario(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "heed.db")
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	a := &app{dbPath: db, actor: "newcomer", in: inR, out: outW, errOut: io.Discard}
+	root := newRoot(a)
+	root.SetArgs([]string{"run", "--config", writeFile(t, dir, "quiet.yaml", "log:\n  level: error\n")})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx); outW.Close() }()
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitFor := func(sub string) string {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("output ended before %q", sub)
+				}
+				if strings.Contains(l, sub) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no %q within 20 s", sub)
+			}
+		}
+	}
+	say := func(s string) {
+		t.Helper()
+		if _, err := io.WriteString(inW, s+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("is running")
+	say(`heed post add --at +2s --to log --text "Hello from heed"`)
+	say("/as alice")
+	say("+1 ✅")
+	waitFor("APPROVED")
+	if l := waitFor("[published]"); !strings.Contains(l, `text="Hello from heed"`) || !strings.Contains(l, "key=heed-") {
+		t.Fatalf("log target line: %s", l)
+	}
+	say(`heed post add --at +3s --to log --text "Second post"`) // by alice, who may not approve her own
+	say("+2 ✅")
+	waitFor("✅ from @alice does not count: the post's author may not approve it")
+	say("/as bob")
+	say("+2 ✅")
+	waitFor("#2 APPROVED")
+	say("pause breaking news")
+	waitFor("Paused all publishing. By @bob, reason: breaking news")
+	waitFor("#2 HELD")
+	cancel()
+	inW.Close()
+	for l := range lines {
+		if strings.Contains(l, "[published]") {
+			t.Fatalf("published during the pause: %s", l)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestConfigErrorsNeverShowSecrets(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "s3cr3t-token-value-xyz"
+	t.Setenv("HEED_TEST_SECRET", secret)
+	cases := map[string]string{
+		"unknown key in a target": "targets:\n  - name: hook\n    kind: log\n    file: ${HEED_TEST_SECRET}\n    bogus: 1\n",
+		"unknown top-level key":   "zone: UTC\nsecrets: ${HEED_TEST_SECRET}\n",
+		"wrong type":              "workers: ${HEED_TEST_SECRET}\n",
+	}
+	for name, src := range cases {
+		_, err := heed(t, "", "--config", writeFile(t, dir, "c.yaml", src), "config", "check")
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: the error shows the secret:\n%v", name, err)
+		}
+	}
+}
