@@ -178,6 +178,17 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 	})
 }
 
+// Lease returns the named lease's holder and expiry ("" when none).
+func (s *Store) Lease(ctx context.Context, name string) (string, time.Time, error) {
+	var holder string
+	var exp int64
+	err := s.db.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&holder, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, nil
+	}
+	return holder, fromMS(exp), err
+}
+
 // ReleaseLease gives the lease up if holder has it.
 func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)

@@ -257,11 +257,12 @@ func configCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, ch := range c.Chats {
+			for _, name := range sortedNames(c.Chats) {
+				ch := c.Chats[name]
 				if kindOf(ch) == "console" {
 					continue
 				}
-				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: c.decoder(ch), Log: c.logger()}); err != nil {
+				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: kindOf(ch), Decode: c.decoder(ch), Log: c.logger()}); err != nil {
 					return err
 				}
 			}
@@ -271,8 +272,8 @@ func configCmd(a *app) *cobra.Command {
 				src = "(no file: built-in defaults)"
 			}
 			fmt.Fprintf(w, "config %s is valid\ndatabase: %s\nzone: %s\n", src, c.Database, c.Zone)
-			for _, ch := range c.Chats {
-				fmt.Fprintf(w, "chat: %s (%s)\n", nameOf(ch), kindOf(ch))
+			for _, name := range sortedNames(c.Chats) {
+				fmt.Fprintf(w, "chat: %s (%s)\n", name, kindOf(c.Chats[name]))
 			}
 			for _, r := range c.Rooms {
 				p := r.Policy().WithDefaults()
@@ -313,6 +314,35 @@ func migrateCmd(a *app) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d (this heed knows up to %d)\n", c.Database, cur, known)
+			return nil
+		},
+	}
+}
+
+func healthcheckCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "healthcheck",
+		Short: "Exit 0 if a heed run holds a fresh lease on the database (for container health checks)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			st, err := approvals.Open(ctx, c.Database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			holder, until, err := st.Lease(ctx, leaseName)
+			if err != nil {
+				return err
+			}
+			if holder == "" || until.Before(time.Now()) {
+				return approvals.Errorf(approvals.ECONFLICT, "no heed run is renewing its lease on %s", c.Database)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s holds %s until %s\n", holder, c.Database, until.Format(time.RFC3339))
 			return nil
 		},
 	}

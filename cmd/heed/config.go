@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -32,9 +33,11 @@ type Config struct {
 	MaxAttempts  int      `yaml:"max_attempts"`  // per target for retryable errors (default 5)
 	Workers      int      `yaml:"workers"`       // publishes at once (default 32)
 
-	Chats   []map[string]any `yaml:"chats"`
-	Rooms   []RoomConfig     `yaml:"rooms"`
-	Targets []map[string]any `yaml:"targets"`
+	// Chats and Targets are keyed by name; each has a kind and the kind's
+	// own settings.
+	Chats   map[string]map[string]any `yaml:"chats"`
+	Rooms   []RoomConfig              `yaml:"rooms"`
+	Targets map[string]map[string]any `yaml:"targets"`
 
 	// secrets are the values ${ENV} expanded to; no error may show them.
 	secrets []string
@@ -160,19 +163,21 @@ func (c *Config) defaults() {
 		}
 	}
 	if len(c.Chats) == 0 {
-		c.Chats = []map[string]any{{"kind": "console"}}
+		c.Chats = map[string]map[string]any{"console": {"kind": "console"}}
 	}
 	if len(c.Targets) == 0 {
-		c.Targets = []map[string]any{{"name": "log", "kind": "log"}}
+		c.Targets = map[string]map[string]any{"log": {"kind": "log"}}
 	}
-	if len(c.Rooms) == 0 && len(c.Chats) == 1 && kindOf(c.Chats[0]) == "console" {
+	if len(c.Rooms) == 0 && len(c.Chats) == 1 && c.Chats["console"] != nil && kindOf(c.Chats["console"]) == "console" {
 		c.Rooms = []RoomConfig{{Name: "console", Everyone: true}}
 	}
 	for i := range c.Rooms {
 		if c.Rooms[i].Chat == "" && len(c.Chats) == 1 {
-			c.Rooms[i].Chat = nameOf(c.Chats[0])
+			for name := range c.Chats {
+				c.Rooms[i].Chat = name
+			}
 		}
-		if c.Rooms[i].ID == "" && c.Rooms[i].Chat == "console" {
+		if c.Rooms[i].ID == "" && kindOf(c.Chats[c.Rooms[i].Chat]) == "console" {
 			c.Rooms[i].ID = "console"
 		}
 	}
@@ -180,11 +185,15 @@ func (c *Config) defaults() {
 
 func kindOf(m map[string]any) string { s, _ := m["kind"].(string); return s }
 
-func nameOf(m map[string]any) string {
-	if s, _ := m["name"].(string); s != "" {
-		return s
+// sortedNames returns a map's keys in order, so that output and start-up
+// order are stable.
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	return kindOf(m)
+	sort.Strings(out)
+	return out
 }
 
 func (c *Config) check() error {
@@ -196,23 +205,25 @@ func (c *Config) check() error {
 	default:
 		return fmt.Errorf("log.format %q: use text or json", c.Log.Format)
 	}
-	chats := map[string]bool{}
-	for i, ch := range c.Chats {
+	consoles := 0
+	for name, ch := range c.Chats {
 		if kindOf(ch) == "" {
-			return fmt.Errorf("chats[%d]: no kind: use console, matrix or slack", i)
+			return fmt.Errorf("chats.%s: no kind: use console, matrix or slack", name)
 		}
-		if chats[nameOf(ch)] {
-			return fmt.Errorf("chats: %q is named twice: give each a distinct name", nameOf(ch))
+		if kindOf(ch) == "console" {
+			consoles++
 		}
-		chats[nameOf(ch)] = true
+	}
+	if consoles > 1 {
+		return errors.New("chats: only one console chat can read this terminal")
 	}
 	if len(c.Rooms) == 0 {
 		return errors.New("rooms: no review room: add at least one (see heed.example.yaml)")
 	}
 	names := map[string]bool{}
 	for i, r := range c.Rooms {
-		if !chats[r.Chat] {
-			return fmt.Errorf("rooms[%d] (%s): chat %q is not configured under chats", i, r.Name, r.Chat)
+		if c.Chats[r.Chat] == nil {
+			return fmt.Errorf("rooms[%d] (%s): chat %q is not configured under chats (configured: %s)", i, r.Name, r.Chat, strings.Join(sortedNames(c.Chats), ", "))
 		}
 		if r.ID == "" {
 			return fmt.Errorf("rooms[%d] (%s): no id: give the room or channel id", i, r.Name)
@@ -230,23 +241,17 @@ func (c *Config) check() error {
 		if r.Required < 0 {
 			return fmt.Errorf("rooms[%d] (%s): required must be 1 or more", i, r.Name)
 		}
-		if !r.Everyone && len(r.Approvers) == 0 && r.Chat == "console" {
+		if !r.Everyone && len(r.Approvers) == 0 && kindOf(c.Chats[r.Chat]) == "console" {
 			return fmt.Errorf("rooms[%d] (%s): nobody may approve: list approvers, or set everyone: true", i, r.Name)
 		}
 	}
-	targets := map[string]bool{}
-	for i, t := range c.Targets {
-		name, _ := t["name"].(string)
-		if name == "" || kindOf(t) == "" {
-			return fmt.Errorf("targets[%d]: every target needs a name and a kind", i)
+	for name, t := range c.Targets {
+		if kindOf(t) == "" {
+			return fmt.Errorf("targets.%s: no kind: use one of log, webhook, mastodon, bluesky, x, linkedin, facebook, matrix, slack", name)
 		}
-		if strings.ContainsAny(name, " \t") {
-			return fmt.Errorf("targets[%d]: name %q has spaces; people type it in chat", i, name)
+		if name == "" || strings.ContainsAny(name, " \t,") {
+			return fmt.Errorf("targets: name %q has spaces or commas; people type it in chat", name)
 		}
-		if targets[name] {
-			return fmt.Errorf("targets: %q is named twice", name)
-		}
-		targets[name] = true
 	}
 	return nil
 }
@@ -260,13 +265,12 @@ func (r RoomConfig) Policy() approvals.Policy {
 }
 
 // decoder returns a strict decoder for one chat's or target's own
-// settings: the mapping without its name and kind. Its errors never show a
-// secret.
+// settings: the mapping without its kind. Its errors never show a secret.
 func (c *Config) decoder(m map[string]any) func(v any) error {
 	return func(v any) error {
 		rest := map[string]any{}
 		for k, val := range m {
-			if k != "name" && k != "kind" {
+			if k != "kind" {
 				rest[k] = val
 			}
 		}

@@ -76,7 +76,7 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbPath, "db", a.dbPath, "database file (overrides the config's database)")
 	root.PersistentFlags().StringVar(&a.actor, "as", a.actor, "who you are, for the audit log and as a post's author (default: your user name)")
 	root.AddCommand(runCmd(a), postCmd(a), importCmd(a), pauseCmd(a), resumeCmd(a), statusCmd(a),
-		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a))
+		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a), healthcheckCmd(a))
 	return root
 }
 
@@ -111,8 +111,8 @@ func (a *app) who() string {
 // catalog builds every configured target.
 func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, error) {
 	var ts []publish.Target
-	for _, t := range c.Targets {
-		name := nameOf(t)
+	for _, name := range sortedNames(c.Targets) {
+		t := c.Targets[name]
 		p, err := publish.New(publish.Config{Name: name, Kind: kindOf(t), Decode: c.decoder(t), Logger: log.With("target", name), Stdout: stdout})
 		if err != nil {
 			return nil, err

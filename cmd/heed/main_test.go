@@ -231,7 +231,7 @@ func TestConfigExpandsEnvAndNamesMissing(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "heed.yaml", `database: `+filepath.Join(dir, "x.db")+`
 targets:
-  - name: hook
+  hook:
     kind: log
     file: ${HEED_TEST_LOGFILE}
 `)
@@ -330,7 +330,7 @@ func TestConfigErrorsNeverShowSecrets(t *testing.T) {
 	const secret = "s3cr3t-token-value-xyz"
 	t.Setenv("HEED_TEST_SECRET", secret)
 	cases := map[string]string{
-		"unknown key in a target": "targets:\n  - name: hook\n    kind: log\n    file: ${HEED_TEST_SECRET}\n    bogus: 1\n",
+		"unknown key in a target": "targets:\n  hook:\n    kind: log\n    file: ${HEED_TEST_SECRET}\n    bogus: 1\n",
 		"unknown top-level key":   "zone: UTC\nsecrets: ${HEED_TEST_SECRET}\n",
 		"wrong type":              "workers: ${HEED_TEST_SECRET}\n",
 	}

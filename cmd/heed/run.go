@@ -55,7 +55,8 @@ func (a *app) run(ctx context.Context) error {
 
 	var adapters []bot.Adapter
 	var con *console.Adapter
-	for _, ch := range c.Chats {
+	for _, name := range sortedNames(c.Chats) {
+		ch := c.Chats[name]
 		if kindOf(ch) == "console" {
 			con = &console.Adapter{In: a.in, Out: a.out, User: a.who(), Shell: a.shell}
 			adapters = append(adapters, con)
@@ -63,12 +64,12 @@ func (a *app) run(ctx context.Context) error {
 		}
 		var ids []string
 		for _, r := range c.Rooms {
-			if r.Chat == nameOf(ch) {
+			if r.Chat == name {
 				ids = append(ids, r.ID)
 			}
 		}
-		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: nameOf(ch), Kind: kindOf(ch), Decode: c.decoder(ch), RoomIDs: ids,
-			State: st, Log: log.With("chat", nameOf(ch)), Now: time.Now})
+		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: kindOf(ch), Decode: c.decoder(ch), RoomIDs: ids,
+			State: st, Log: log.With("chat", name), Now: time.Now})
 		if err != nil {
 			return err
 		}
@@ -77,10 +78,8 @@ func (a *app) run(ctx context.Context) error {
 	var rooms []bot.Room
 	for _, r := range c.Rooms {
 		adapter := r.Chat
-		for _, ch := range c.Chats {
-			if nameOf(ch) == r.Chat && kindOf(ch) == "console" {
-				adapter = "console"
-			}
+		if kindOf(c.Chats[r.Chat]) == "console" {
+			adapter = "console" // the console adapter's Name()
 		}
 		rooms = append(rooms, bot.Room{Name: r.Name, Adapter: adapter, ID: r.ID, Policy: r.Policy()})
 	}

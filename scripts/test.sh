@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite: what the README's test command and CI run.
+# It needs only Go (and gcc for the race detector). The Matrix and Mastodon
+# tiers build and start their own Dendrite and GoToSocial through
+# scripts/dendrite.sh and scripts/gotosocial.sh (cached under ~/.cache/heed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './scripts/dendrite-tools/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "build without cgo (the shipped binary)"
+CGO_ENABLED=0 go build -o /dev/null ./cmd/heed
+
+step "go test -race ./... (the race detector alone uses cgo)"
+log=$(mktemp)
+set +e
+CGO_ENABLED=1 go test -race -count=1 -timeout 40m -v ./... >"$log" 2>&1
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
+  # Everything but the passing noise, so the failure reads in context.
+  grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- PASS)' "$log" || true
+else
+  grep -E '^(ok|FAIL|\?)\s' "$log" || true
+fi
+passed=$(grep -cE '^\s*--- PASS' "$log" || true)
+failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
+skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)
+if [ $rc -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # a build failure or panic fails without a --- FAIL line
+rm -f "$log"
+
+if [ $rc -ne 0 ]; then
+  echo "tests: $passed passed, $failed failed, $skipped skipped"
+  exit $rc
+fi
+
+step "fuzz, bounded"
+fuzz() { # package target seconds
+  if grep -rqs "func $2(" "$1"; then
+    go test -run '^$' -fuzz "^$2\$" -fuzztime "${3}s" "$1"
+  fi
+}
+fuzz ./publish/textlen FuzzCounters 20
+fuzz ./bot/slack FuzzEventsHandler 30
+
+step "summary"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $rc
