@@ -50,7 +50,7 @@ func (r *stateRef) SetKV(ctx context.Context, k, v string) error        { return
 
 // world is one review room with its people and a running heed.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *matrixtest.Server
 	room  id.RoomID
 	bot   *matrixtest.User
@@ -65,11 +65,24 @@ type world struct {
 	s    *heedtest.Stack
 	a    *Adapter
 	stop func()
+	// syncTimeout is the adapter's long poll: short in tests, so that Alive
+	// follows the test clock closely.
+	syncTimeout time.Duration
+	// wrap, when set, wraps the engine as the adapter's handler.
+	wrap func(bot.Handler) bot.Handler
 }
 
-func newWorld(t *testing.T, srv *matrixtest.Server) *world {
+func newWorld(t testing.TB, srv *matrixtest.Server) *world {
 	t.Helper()
-	w := &world{t: t, srv: srv, logs: &syncBuffer{}}
+	return newWorldSync(t, srv, time.Second)
+}
+
+func newWorldSync(t testing.TB, srv *matrixtest.Server, syncTimeout time.Duration, wrap ...func(bot.Handler) bot.Handler) *world {
+	t.Helper()
+	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: syncTimeout}
+	if len(wrap) > 0 {
+		w.wrap = wrap[0]
+	}
 	w.bot = srv.Register(t, "heed")
 	w.admin = srv.Register(t, "admin")
 	w.alice = srv.Register(t, "alice")
@@ -95,7 +108,7 @@ func (w *world) start(dbPath string) {
 	a, err := New(Config{
 		Homeserver: w.srv.URL, UserID: string(w.bot.ID), Password: w.bot.Password,
 		Rooms: []RoomConfig{{ID: string(w.room), ApproverPowerLevel: intp(50)}},
-	}, nil, ref, WithClock(w.clock.Now), WithSyncTimeout(time.Second),
+	}, nil, ref, WithClock(w.clock.Now), WithSyncTimeout(w.syncTimeout),
 		WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +124,11 @@ func (w *world) start(dbPath string) {
 	w.a = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, w.s.Engine) }()
+	var h bot.Handler = w.s.Engine
+	if w.wrap != nil {
+		h = w.wrap(h)
+	}
+	go func() { done <- a.Run(ctx, h) }()
 	var once sync.Once
 	w.stop = func() {
 		once.Do(func() {

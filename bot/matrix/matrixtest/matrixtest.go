@@ -291,6 +291,14 @@ type Watcher struct {
 	err    error
 }
 
+// TimelineOnly is a sync filter for room timelines alone: no presence,
+// typing or receipts, which would wake a long poll for nothing.
+func TimelineOnly() *mautrix.Filter {
+	none := &mautrix.FilterPart{NotTypes: []event.Type{{Type: "*"}}}
+	return &mautrix.Filter{AccountData: none, Presence: none,
+		Room: &mautrix.RoomFilter{AccountData: none, Ephemeral: none}}
+}
+
 // Watch starts following u's /sync until the test ends. It returns once
 // the first sync is done, so events sent after Watch returns are seen.
 func (u *User) Watch(t testing.TB) *Watcher {
@@ -299,6 +307,10 @@ func (u *User) Watch(t testing.TB) *Watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
+	filter, err := u.Client.CreateFilter(ctx, TimelineOnly())
+	if err != nil {
+		t.Fatalf("create a sync filter for %s: %v", u.ID, err)
+	}
 	go func() {
 		defer close(done)
 		since := ""
@@ -307,7 +319,7 @@ func (u *User) Watch(t testing.TB) *Watcher {
 			if since == "" {
 				timeout = 0
 			}
-			resp, err := u.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: timeout, Since: since})
+			resp, err := u.Client.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: timeout, Since: since, FilterID: filter.FilterID})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
