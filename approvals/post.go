@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/markusmobius/go-dateparser"
 	"github.com/robfig/cron/v3"
 )
 
@@ -89,7 +90,10 @@ func ParseTime(s, tz string, now time.Time) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if rel, ok := strings.CutPrefix(s, "in "); ok {
-		s = "+" + strings.TrimSpace(rel)
+		if d, err := time.ParseDuration(strings.ReplaceAll(rel, " ", "")); err == nil && d > 0 {
+			return now.Add(d).Truncate(time.Second).UTC(), nil
+		}
+		// "in 90 minutes" is for the natural-language parser below.
 	}
 	if rel, ok := strings.CutPrefix(s, "+"); ok {
 		d, err := time.ParseDuration(strings.ReplaceAll(rel, " ", ""))
@@ -106,7 +110,15 @@ func ParseTime(s, tz string, now time.Time) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, Errorf(EINVALID, "time %q: use RFC 3339 (2026-12-01T09:00:00+01:00), \"2026-12-01 09:00\" with --tz, or a relative time such as +5m", s)
+	// Natural language in English: "tomorrow 9:00", "monday 14:30",
+	// "in 90 minutes". Incomplete dates are read as the next such time.
+	if d, err := dateparser.Parse(&dateparser.Configuration{
+		Languages: []string{"en"}, CurrentTime: now.In(loc), DefaultTimezone: loc,
+		PreferredDateSource: dateparser.Future, StrictParsing: false,
+	}, s); err == nil && !d.Time.IsZero() {
+		return d.Time.Truncate(time.Second).UTC(), nil
+	}
+	return time.Time{}, Errorf(EINVALID, "time %q: use RFC 3339 (2026-12-01T09:00:00+01:00), \"2026-12-01 09:00\" with --tz, \"tomorrow 9:00\", or a relative time such as +5m", s)
 }
 
 // LoadZone loads an IANA zone, with an error that says what to use.

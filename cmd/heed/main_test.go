@@ -345,3 +345,13 @@ func TestConfigErrorsNeverShowSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Setenv("HEED_WEBHOOK_SECRET", "example-secret")
+	out := mustHeed(t, filepath.Join(t.TempDir(), "x.db"), "--config", "../../heed.example.yaml", "config", "check")
+	for _, want := range []string{"target: log (log)", "target: website (webhook)", "room: social in console"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check of heed.example.yaml lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package approvals
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseTime(t *testing.T) {
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, berlin) // a Friday
+	cases := []struct {
+		in   string
+		tz   string
+		want time.Time
+	}{
+		{"2026-12-01T09:00:00+01:00", "", time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
+		{"2026-12-01 09:00", "Europe/Berlin", time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
+		{"2027-11-09T10:00", "Europe/Berlin", time.Date(2027, 11, 9, 9, 0, 0, 0, time.UTC)},
+		{"+5m", "UTC", now.Add(5 * time.Minute).UTC()},
+		{"in 2h", "UTC", now.Add(2 * time.Hour).UTC()},
+		{"tomorrow 9:00", "Europe/Berlin", time.Date(2026, 11, 21, 9, 0, 0, 0, berlin).UTC()},
+		{"monday 14:30", "Europe/Berlin", time.Date(2026, 11, 23, 14, 30, 0, 0, berlin).UTC()},
+		{"in 90 minutes", "Europe/Berlin", now.Add(90 * time.Minute).UTC()},
+	}
+	for _, c := range cases {
+		got, err := ParseTime(c.in, c.tz, now)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("ParseTime(%q, %q) = %v, %v; want %v", c.in, c.tz, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"whenever", "+-5m", "+0s", "2026-13-45 25:00"} {
+		if _, err := ParseTime(bad, "UTC", now); ErrorCode(err) != EINVALID {
+			t.Errorf("ParseTime(%q): err = %v, want invalid", bad, err)
+		}
+	}
+	if _, err := ParseTime("+5m", "Mars/Olympus", now); ErrorCode(err) != EINVALID {
+		t.Errorf("unknown zone accepted: %v", err)
+	}
+}
+
+func TestScheduleNextAndNeverFires(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	s := Schedule{Cron: "0 9 * * MON", TZ: "Europe/Berlin"}
+	next, ok := s.Next(now)
+	if !ok || !next.Equal(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)) {
+		t.Fatalf("next = %v, %v", next, ok)
+	}
+	if err := ValidateSchedule(Schedule{Cron: "0 9 30 2 *", TZ: "UTC"}, now); err == nil {
+		t.Fatal("a cron on 30 February was accepted")
+	}
+	if err := ValidateSchedule(Schedule{Cron: "0 9 * * MON", TZ: "UTC", Until: now.Add(24 * time.Hour)}, now); err == nil {
+		t.Fatal("a cron whose end comes before its first time was accepted")
+	}
+}
