@@ -488,3 +488,22 @@ func TestNotConnected(t *testing.T) {
 		t.Errorf("PostCard before login: %v", err)
 	}
 }
+
+// An invite that cannot be accepted (withdrawn meanwhile) is logged, and
+// the rest of the batch is still handled.
+func TestFailedJoinDoesNotStallTheSync(t *testing.T) {
+	f := newFakeHS(t)
+	f.noJoin = true
+	a, _ := newTestAdapter(t, f, newMemState())
+	if err := a.connect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h := newRecorder()
+	cli, _ := a.client()
+	if err := a.process(t.Context(), h, cli, parseSync(t, readFixture(t, "sync.json")), "s99"); err != nil {
+		t.Fatalf("process = %v, want the batch handled despite the failed join", err)
+	}
+	if n := len(h.got()); n != 4 {
+		t.Errorf("%d events delivered, want 4", n)
+	}
+}

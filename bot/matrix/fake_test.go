@@ -40,6 +40,7 @@ type fakeHS struct {
 	encrypted map[string]bool
 	relPages  map[string]json.RawMessage // "from" token → page
 	wake      chan struct{}              // a sync answer was queued
+	noJoin    bool                       // refuse joins (the invite was withdrawn)
 }
 
 type sentEvent struct {
@@ -120,6 +121,11 @@ func newFakeHS(t *testing.T) *fakeHS {
 	}))
 	mux.HandleFunc("POST /_matrix/client/v3/rooms/{room}/join", auth(limited("join", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
+		if f.noJoin {
+			f.mu.Unlock()
+			writeJSON(w, 403, `{"errcode":"M_FORBIDDEN","error":"You are not invited to this room."}`)
+			return
+		}
 		f.joins = append(f.joins, r.PathValue("room"))
 		f.joined = append(f.joined, r.PathValue("room"))
 		f.mu.Unlock()

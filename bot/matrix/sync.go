@@ -430,12 +430,23 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 			a.log.Info("matrix: ignoring an invite to a room that is not a review room", "room", room)
 			continue
 		}
+		// A failed join must not stall the sync: the invite stays pending
+		// and is tried again at the next start.
 		if err := a.call(ctx, "join", func(ctx context.Context) error { _, err := cli.JoinRoomByID(ctx, room); return err }); err != nil {
-			return fmt.Errorf("join review room %s: %w", room, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			a.log.Error("matrix: could not join a review room it was invited to", "room", room, "err", err)
+			continue
 		}
 		a.log.Info("matrix: joined review room on invite", "room", room)
+		// The room's state also arrives with the next sync; reading it now
+		// only makes power levels known sooner.
 		if err := a.readRoomState(ctx, cli, room); err != nil {
-			return err
+			if isFatal(err) || ctx.Err() != nil {
+				return err
+			}
+			a.log.Warn("matrix: could not read a review room's state yet", "room", room, "err", err)
 		}
 	}
 	for _, room := range sortedKeys(resp.Rooms.Leave) {
@@ -461,7 +472,12 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 		if !first && jr.Timeline.Limited && jr.Timeline.PrevBatch != "" {
 			missed, err := a.fillGap(ctx, cli, room, jr.Timeline.PrevBatch, since)
 			if err != nil {
-				return fmt.Errorf("fill the gap in %s: %w", room, err)
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// Reactions in the gap are still reconciled on start; a
+				// command in it is lost, which the log says.
+				a.log.Error("matrix: could not read the events a limited sync left out; messages in the gap are skipped", "room", room, "err", err)
 			}
 			events = append(missed, events...)
 		}
