@@ -251,9 +251,29 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-// Delay moves an occurrence by d. Its approvals are void: the time is part of
+// Delay moves an occurrence later by d (from now, if its time has passed
+// while it was held or missed). Its approvals are void: the time is part of
 // the payload.
 func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, place string) (View, error) {
+	if d <= 0 {
+		return View{}, Errorf(EINVALID, "delay must be a positive duration such as 30m or 2h")
+	}
+	return s.move(ctx, id, actor, place, fmt.Sprintf("delayed by %s by %s; needs a fresh approval", d, actor), func(o Occurrence, now time.Time) time.Time {
+		if o.State == StateHeld || o.State == StateMissed {
+			return now.Add(d)
+		}
+		return o.At.Add(d)
+	})
+}
+
+// Reschedule moves an occurrence to a given time; like Delay, it then needs
+// a fresh approval.
+func (s *Service) Reschedule(ctx context.Context, id int64, at time.Time, actor, place string) (View, error) {
+	return s.move(ctx, id, actor, place, "moved to "+at.Format(time.RFC3339)+" by "+actor+"; needs a fresh approval",
+		func(Occurrence, time.Time) time.Time { return at })
+}
+
+func (s *Service) move(ctx context.Context, id int64, actor, place, why string, to func(Occurrence, time.Time) time.Time) (View, error) {
 	now := s.now()
 	var v View
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -264,36 +284,20 @@ func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, p
 		if !o.State.Open() && o.State != StateMissed {
 			return Errorf(ECONFLICT, "#%d is %s: it can no longer be moved", id, o.State)
 		}
-		at := o.At.Add(d)
-		if o.State == StateHeld || o.State == StateMissed {
-			at = now.Add(d) // its time has passed: a delay counts from now
-		}
+		at := to(o, now).UTC().Truncate(time.Second)
 		if !at.After(now) {
 			return Errorf(EINVALID, "#%d would move to %s, which is in the past", id, at.Format(time.RFC3339))
 		}
-		if err := s.moveOcc(ctx, tx, o, at, now, fmt.Sprintf("delayed by %s by %s; needs a fresh approval", d, actor)); err != nil {
+		if err := s.moveOcc(ctx, tx, o, at, now, why); err != nil {
 			return err
 		}
-		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "occurrence.delay", PostID: o.PostID, Occurrence: id, Place: place, Detail: "to " + at.Format(time.RFC3339)}); err != nil {
+		if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: actor, Action: "occurrence.move", PostID: o.PostID, Occurrence: id, Place: place, Detail: "to " + at.Format(time.RFC3339)}); err != nil {
 			return err
 		}
 		v, err = s.view(ctx, tx, id)
 		return err
 	})
 	return v, err
-}
-
-// Reschedule moves an occurrence to a given time, as Delay does.
-func (s *Service) Reschedule(ctx context.Context, id int64, at time.Time, actor, place string) (View, error) {
-	o, err := getOcc(ctx, s.db, id)
-	if err != nil {
-		return View{}, err
-	}
-	base := o.At
-	if o.State == StateHeld || o.State == StateMissed {
-		base = s.now()
-	}
-	return s.Delay(ctx, id, at.Sub(base), actor, place)
 }
 
 // CancelOccurrence drops one occurrence.

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -134,11 +135,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 		case "":
 			st.Published++
 		case "retryable":
-			if out.NextAttempt.IsZero() {
-				st.Failed++
-			} else {
-				st.Retry++
-			}
+			st.Retry++
 		case "permanent":
 			st.Failed++
 		default:
@@ -198,8 +195,12 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 	}
 	kind, after := Classify(err)
 	out := approvals.Outcome{Kind: kind.String(), Err: err.Error()}
-	if kind == Retryable && c.Attempt < d.MaxAttempts {
-		out.NextAttempt = d.Now().Add(max(after, retryDelay(c.Attempt)))
+	if kind == Retryable {
+		if c.Attempt < d.MaxAttempts {
+			out.NextAttempt = d.Now().Add(max(after, retryDelay(c.Attempt)))
+		} else {
+			out.Kind, out.Err = Permanent.String(), fmt.Sprintf("gave up after %d attempts: %v", c.Attempt, err)
+		}
 	}
 	d.Log.Warn("publish failed", "occurrence", c.Occurrence, "target", c.Target, "kind", out.Kind, "attempt", c.Attempt, "err", err)
 	return out

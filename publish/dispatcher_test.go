@@ -1,0 +1,162 @@
+package publish_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/internal/heedtest"
+	"github.com/heed-dev/heed/publish"
+)
+
+func approvedPost(t *testing.T, s *heedtest.Stack, text string, targets ...string) approvals.Post {
+	t.Helper()
+	p := s.Add(text, 10*time.Minute, targets...)
+	s.Cycle()
+	if err := s.Chat.React("alice", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	s.WantState(p.ID, approvals.StateApproved)
+	return p
+}
+
+func TestDeafListenerHoldsPublishing(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	late := approvedPost(t, s, "goes out late")
+	held := approvedPost(t, s, "held for good")
+	if _, err := s.Service.Delay(s.Ctx, held.ID, 0, "x", "t"); err == nil {
+		t.Fatal("a zero delay was accepted")
+	}
+	s.Chat.SetDeaf(true)
+	s.Clock.Advance(10 * time.Minute) // both due; the chat has been silent for 10 min
+	st := s.Cycle()
+	if st.Waiting != 2 || len(s.Rec.Requests()) != 0 {
+		t.Fatalf("while deaf: %+v, %d published", st, len(s.Rec.Requests()))
+	}
+	if note := s.View(late.ID).Note; !strings.Contains(note, "has not been heard from") {
+		t.Fatalf("card note does not say why it waits: %q", note)
+	}
+	if !strings.Contains(s.Chat.CardText(late.ID), "heed publishes nothing it could not stop") {
+		t.Fatalf("card does not say why:\n%s", s.Chat.CardText(late.ID))
+	}
+	// Let `held` pass the late grace while still deaf; `late` is approved
+	// again by nothing: both were due at the same time, so move `late` back
+	// in by recovering within the grace for a fresh pair.
+	s.Clock.Advance(11 * time.Minute)
+	s.Cycle()
+	s.WantState(held.ID, approvals.StateHeld)
+	s.WantState(late.ID, approvals.StateHeld)
+
+	// A new post, deaf for less than the grace, goes out once the chat is back.
+	s.Chat.SetDeaf(false)
+	back := approvedPost(t, s, "back in time")
+	s.Chat.SetDeaf(true)
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(back.ID, approvals.StateApproved)
+	s.Chat.SetDeaf(false)
+	s.Clock.Advance(time.Minute)
+	s.Cycle()
+	s.WantState(back.ID, approvals.StatePublished)
+	if got := s.Rec.Texts(); len(got) != 1 || got[0] != "back in time" {
+		t.Fatalf("published %q", got)
+	}
+}
+
+func TestRetriesThenFailed(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	s.Dispatcher.MaxAttempts = 3
+	p := approvedPost(t, s, "retry me")
+	s.Rec.FailNext(heedtest.ErrRateLimited, heedtest.ErrRateLimited, heedtest.ErrRateLimited)
+	s.Clock.Advance(10 * time.Minute)
+	for range 3 {
+		s.Cycle()
+		s.Clock.Advance(20 * time.Minute)
+	}
+	s.Cycle()
+	s.WantState(p.ID, approvals.StateFailed)
+	if v := s.View(p.ID); v.Deliveries[0].Attempts != 3 || !strings.Contains(v.Note, "gave up after 3 attempts: retryable: 429") {
+		t.Fatalf("deliveries %+v note %q", v.Deliveries, v.Note)
+	}
+	if n := s.Chat.RepliesContaining("heed will retry"); n != 2 {
+		t.Fatalf("%d retry replies, want 2", n)
+	}
+}
+
+func TestPermanentErrorFails(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	p := approvedPost(t, s, "refused")
+	s.Rec.FailNext(heedtest.ErrRefused)
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(p.ID, approvals.StateFailed)
+	if !strings.Contains(s.Chat.LastReply(), "failed: permanent: 422 text refused") {
+		t.Fatalf("reply: %q", s.Chat.LastReply())
+	}
+}
+
+func TestTargetPauseHoldsOnlyThatTarget(t *testing.T) {
+	other := heedtest.NewRecorder()
+	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "other", Kind: "recorder", Publisher: other}}})
+	p := approvedPost(t, s, "two targets", "rec", "other")
+	if err := s.Chat.Say("dave", "pause other instance is down"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.Chat.LastReply(), "Paused publishing to other") {
+		t.Fatalf("receipt: %q", s.Chat.LastReply())
+	}
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	if len(s.Rec.Requests()) != 1 || len(other.Requests()) != 0 {
+		t.Fatalf("rec %d, other %d; want 1 and 0", len(s.Rec.Requests()), len(other.Requests()))
+	}
+	s.WantState(p.ID, approvals.StateHeld)
+	// After resume, a fresh approval sends only what did not go out.
+	_ = s.Chat.Say("alice", "resume other")
+	if err := s.Chat.React("bob", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	s.Cycle()
+	if len(s.Rec.Requests()) != 1 || len(other.Requests()) != 1 {
+		t.Fatalf("after re-approval: rec %d, other %d; want 1 and 1", len(s.Rec.Requests()), len(other.Requests()))
+	}
+	s.WantState(p.ID, approvals.StatePublished)
+}
+
+func TestMissedWithoutApproval(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	p := s.Add("nobody looked", 10*time.Minute)
+	s.Cycle()
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(p.ID, approvals.StateMissed)
+	if !strings.Contains(s.Chat.CardText(p.ID), "missed: its time came without approval (0 of 1)") {
+		t.Fatalf("card:\n%s", s.Chat.CardText(p.ID))
+	}
+}
+
+func TestRecurringPostNeedsApprovalPerOccurrence(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	s.Service.Window = 36 * time.Hour
+	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{Text: "daily", Targets: []string{"rec"}, Author: "author",
+		Schedule: approvals.Schedule{Cron: "0 10 * * *", TZ: "UTC"}}, "author", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cycle()
+	occs, _ := s.Service.Occurrences(s.Ctx, p.ID, 10)
+	if len(occs) != 2 {
+		t.Fatalf("%d occurrences in a 36 h window of a daily post, want 2", len(occs))
+	}
+	if err := s.Chat.React("alice", occs[0].ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(25 * time.Hour)
+	s.Cycle()
+	s.WantState(occs[0].ID, approvals.StatePublished)
+	s.WantState(occs[1].ID, approvals.StateMissed)
+	if got := len(s.Rec.Requests()); got != 1 {
+		t.Fatalf("published %d, want 1", got)
+	}
+}
