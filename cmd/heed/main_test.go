@@ -250,11 +250,18 @@ targets:
 	}
 }
 
-// TestNewcomerScenario is the README's walk-through, in-process: a post due
-// in two seconds, approved from the console, published to the log target;
-// a second one paused before its time is held. It runs on the real clock
-// and waits for lines of output, with a deadline.
-func TestNewcomerScenario(t *testing.T) {
+// daemon is a `heed run` in this process, fed and read through pipes.
+type daemon struct {
+	t      *testing.T
+	db     string
+	in     *io.PipeWriter
+	lines  chan string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "heed.db")
 	inR, inW := io.Pipe()
@@ -273,30 +280,58 @@ func TestNewcomerScenario(t *testing.T) {
 		}
 		close(lines)
 	}()
-	waitFor := func(sub string) string {
-		t.Helper()
-		deadline := time.After(20 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("output ended before %q", sub)
-				}
-				if strings.Contains(l, sub) {
-					return l
-				}
-			case <-deadline:
-				t.Fatalf("no %q within 20 s", sub)
+	d := &daemon{t: t, db: db, in: inW, lines: lines, cancel: cancel, done: done}
+	d.waitFor("is running")
+	return d
+}
+
+// waitFor returns the first line of output containing sub, failing after 20 s.
+func (d *daemon) waitFor(sub string) string {
+	d.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-d.lines:
+			if !ok {
+				d.t.Fatalf("output ended before %q", sub)
 			}
+			if strings.Contains(l, sub) {
+				return l
+			}
+		case <-deadline:
+			d.t.Fatalf("no %q within 20 s", sub)
 		}
 	}
-	say := func(s string) {
-		t.Helper()
-		if _, err := io.WriteString(inW, s+"\n"); err != nil {
-			t.Fatal(err)
-		}
+}
+
+func (d *daemon) say(s string) {
+	d.t.Helper()
+	if _, err := io.WriteString(d.in, s+"\n"); err != nil {
+		d.t.Fatal(err)
 	}
-	waitFor("is running")
+}
+
+// stop ends the daemon and returns the rest of its output.
+func (d *daemon) stop() []string {
+	d.cancel()
+	d.in.Close()
+	var rest []string
+	for l := range d.lines {
+		rest = append(rest, l)
+	}
+	if err := <-d.done; err != nil {
+		d.t.Fatalf("run: %v", err)
+	}
+	return rest
+}
+
+// TestNewcomerScenario is the README's walk-through, in-process: a post due
+// in two seconds, approved from the console, published to the log target;
+// a second one paused before its time is held. It runs on the real clock
+// and waits for lines of output, with a deadline.
+func TestNewcomerScenario(t *testing.T) {
+	d := startDaemon(t)
+	waitFor, say := d.waitFor, d.say
 	say(`heed post add --at +2s --to log --text "Hello from heed"`)
 	say("/as alice")
 	say("+1 ✅")
@@ -313,15 +348,35 @@ func TestNewcomerScenario(t *testing.T) {
 	say("pause breaking news")
 	waitFor("Paused all publishing. By @bob, reason: breaking news")
 	waitFor("#2 HELD")
-	cancel()
-	inW.Close()
-	for l := range lines {
+	for _, l := range d.stop() {
 		if strings.Contains(l, "[published]") {
 			t.Fatalf("published during the pause: %s", l)
 		}
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
+}
+
+// TestCLIReachesRunningDaemon runs the CLI as a separate user of the
+// database file while heed runs: a post added there gets its card, and a
+// pause made there holds what was approved. It logs how long the daemon
+// took to notice (the design bound is its 500 ms poll).
+func TestCLIReachesRunningDaemon(t *testing.T) {
+	d := startDaemon(t)
+	start := time.Now()
+	id := strings.TrimSpace(mustHeed(t, d.db, "--as", "carol", "post", "add", "--at", "+3s", "--to", "log", "--text", "from the CLI"))
+	d.waitFor("card #" + id)
+	t.Logf("card for a post added by the CLI appeared after %s", time.Since(start).Round(time.Millisecond))
+	d.say("/as dave")
+	d.say("+" + id + " ✅")
+	d.waitFor("#" + id + " APPROVED")
+	start = time.Now()
+	mustHeed(t, d.db, "--as", "carol", "pause", "--reason", "from another terminal")
+	d.waitFor("all publishing is paused by carol")
+	t.Logf("card showed the CLI pause after %s", time.Since(start).Round(time.Millisecond))
+	d.waitFor("#" + id + " HELD")
+	for _, l := range d.stop() {
+		if strings.Contains(l, "[published]") {
+			t.Fatalf("published after a CLI pause: %s", l)
+		}
 	}
 }
 
