@@ -186,6 +186,13 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 	for _, m := range c.Payload.Media {
 		req.Media = append(req.Media, Media{Path: m.Path, Alt: m.Alt})
 	}
+	if t.Limiter != nil {
+		// Waiting happens before anything is sent, so a cancel here is a
+		// plain retry later.
+		if err := t.Limiter.Wait(ctx); err != nil {
+			return approvals.Outcome{Kind: Retryable.String(), Err: "stopped while waiting for the rate limit", NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
+		}
+	}
 	pctx, cancel := context.WithTimeout(ctx, d.Timeout)
 	defer cancel()
 	res, err := t.Publisher.Publish(pctx, req)

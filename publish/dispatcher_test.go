@@ -1,9 +1,12 @@
 package publish_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/internal/heedtest"
@@ -158,5 +161,26 @@ func TestRecurringPostNeedsApprovalPerOccurrence(t *testing.T) {
 	s.WantState(occs[1].ID, approvals.StateMissed)
 	if got := len(s.Rec.Requests()); got != 1 {
 		t.Fatalf("published %d, want 1", got)
+	}
+}
+
+func TestTargetRateLimitSpacesCalls(t *testing.T) {
+	limited := heedtest.NewRecorder()
+	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "slow", Kind: "recorder", Publisher: limited,
+		Limiter: rate.NewLimiter(rate.Every(time.Hour), 1)}}})
+	approvedPost(t, s, "first", "slow")
+	approvedPost(t, s, "second", "slow")
+	s.Clock.Advance(10 * time.Minute)
+	// The limiter allows one call now and the next in an hour: the second
+	// waits until this cycle's context ends, and is then retried later
+	// rather than sent.
+	ctx, cancel := context.WithTimeout(s.Ctx, 300*time.Millisecond)
+	defer cancel()
+	st, err := s.Dispatcher.RunOnce(ctx, s.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Published != 1 || st.Retry != 1 || len(limited.Requests()) != 1 {
+		t.Fatalf("stats %+v, %d sent; want 1 published and 1 retry", st, len(limited.Requests()))
 	}
 }

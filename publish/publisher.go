@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Request is one occurrence × target, exactly as it was approved.
@@ -133,6 +135,9 @@ type Target struct {
 	Name      string
 	Kind      string
 	Publisher Publisher
+	// Limiter, when set, spaces this target's publish calls (a network's
+	// own rate limit, or the team's choice).
+	Limiter *rate.Limiter
 }
 
 // Config is what a factory gets to build a publisher for one target.

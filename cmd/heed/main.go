@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"os/user"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
 
 	_ "time/tzdata" // zone names work in images without zoneinfo
 
@@ -112,14 +114,60 @@ func (a *app) who() string {
 func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, error) {
 	var ts []publish.Target
 	for _, name := range sortedNames(c.Targets) {
-		t := c.Targets[name]
+		t := maps.Clone(c.Targets[name])
+		lim, err := limiter(name, t)
+		if err != nil {
+			return nil, err
+		}
 		p, err := publish.New(publish.Config{Name: name, Kind: kindOf(t), Decode: c.decoder(t), Logger: log.With("target", name), Stdout: stdout})
 		if err != nil {
 			return nil, err
 		}
-		ts = append(ts, publish.Target{Name: name, Kind: kindOf(t), Publisher: p})
+		ts = append(ts, publish.Target{Name: name, Kind: kindOf(t), Publisher: p, Limiter: lim})
 	}
 	return publish.NewCatalog(ts...), nil
+}
+
+// limiter takes the dispatcher's own keys out of a target's settings:
+// rate_limit (publishes per second, e.g. 0.5) and burst (default 1).
+func limiter(name string, t map[string]any) (*rate.Limiter, error) {
+	rl, hasRate := t["rate_limit"]
+	b, hasBurst := t["burst"]
+	delete(t, "rate_limit")
+	delete(t, "burst")
+	if !hasRate {
+		if hasBurst {
+			return nil, fmt.Errorf("targets.%s: burst without rate_limit", name)
+		}
+		return nil, nil
+	}
+	per, ok := toFloat(rl)
+	if !ok || per <= 0 {
+		return nil, fmt.Errorf("targets.%s: rate_limit %v: give publishes per second as a positive number, e.g. 0.5", name, rl)
+	}
+	burst := 1
+	if hasBurst {
+		f, ok := toFloat(b)
+		if !ok || f < 1 || f != float64(int(f)) {
+			return nil, fmt.Errorf("targets.%s: burst %v: give a whole number of 1 or more", name, b)
+		}
+		burst = int(f)
+	}
+	return rate.NewLimiter(rate.Limit(per), burst), nil
+}
+
+func toFloat(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case uint64:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
 }
 
 // roomPolicy returns the policy lookup for a CLI process: the rooms'

@@ -410,3 +410,21 @@ func TestExampleConfigIsValid(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetRateLimitConfig(t *testing.T) {
+	dir := t.TempDir()
+	ok := writeFile(t, dir, "ok.yaml", "targets:\n  log:\n    kind: log\n    rate_limit: 0.5\n    burst: 2\n")
+	if out := mustHeed(t, filepath.Join(dir, "x.db"), "--config", ok, "config", "check"); !strings.Contains(out, "target: log (log)") {
+		t.Fatalf("config check: %s", out)
+	}
+	for src, want := range map[string]string{
+		"targets:\n  log:\n    kind: log\n    rate_limit: fast\n":              "rate_limit fast",
+		"targets:\n  log:\n    kind: log\n    burst: 3\n":                      "burst without rate_limit",
+		"targets:\n  log:\n    kind: log\n    rate_limit: 1\n    burst: 0.5\n": "burst 0.5",
+	} {
+		_, err := heed(t, filepath.Join(dir, "x.db"), "--config", writeFile(t, dir, "bad.yaml", src), "config", "check")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+}
