@@ -94,6 +94,7 @@ func (r *recorder) nextAny(t testing.TB) bot.Event {
 }
 
 type env struct {
+	h     bot.Handler // what the adapter hands events to; the recorder unless set
 	f     *slackfake.Fake
 	a     *Adapter
 	rec   *recorder
@@ -162,13 +163,28 @@ func newEnv(t testing.TB, s setup) *env {
 	return e
 }
 
-// start runs the adapter until the test ends.
+// start runs the adapter until the test ends, and in Socket Mode waits
+// until it is connected and has said hello.
 func (e *env) start(t testing.TB) {
 	t.Helper()
 	conns := e.f.Connections()
+	e.run(t)
+	if e.a.cfg.Mode == ModeSocket {
+		e.f.WaitConnections(t, conns+1)
+		e.f.Sync(t)
+	}
+}
+
+// run runs the adapter until the test ends.
+func (e *env) run(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.a.Run(ctx, e.rec) }()
+	h := e.h
+	if h == nil {
+		h = e.rec
+	}
+	go func() { done <- e.a.Run(ctx, h) }()
 	e.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -180,10 +196,6 @@ func (e *env) start(t testing.TB) {
 			e.stop()
 		}
 	})
-	if e.a.cfg.Mode == ModeSocket {
-		e.f.WaitConnections(t, conns+1)
-		e.f.Sync(t)
-	}
 }
 
 // card posts a card through the adapter and returns the fake's message.

@@ -115,12 +115,15 @@ func (f *Fake) serveSocket(w http.ResponseWriter, r *http.Request) {
 
 func (f *Fake) readSocket(s *sock) {
 	defer func() {
-		close(s.done)
-		_ = s.conn.Close()
+		// No delivery may pick this socket once it is done.
 		f.mu.Lock()
 		if f.sock.cur == s {
 			f.sock.cur = nil
 		}
+		f.mu.Unlock()
+		close(s.done)
+		_ = s.conn.Close()
+		f.mu.Lock()
 		f.notifyLocked()
 		f.mu.Unlock()
 	}()
@@ -198,6 +201,14 @@ func (f *Fake) WaitConnections(tb testing.TB, n int) {
 	tb.Helper()
 	if !f.waitFor(func() bool { return f.sock.conns >= n && f.sock.cur != nil }) {
 		tb.Fatalf("slackfake: waited %v for socket connection #%d (have %d)", f.opt.Wait, n, f.Connections())
+	}
+}
+
+// WaitDisconnected waits until no socket is open, as after the app stops.
+func (f *Fake) WaitDisconnected(tb testing.TB) {
+	tb.Helper()
+	if !f.waitFor(func() bool { return f.sock.cur == nil }) {
+		tb.Fatalf("slackfake: a socket is still open after %v", f.opt.Wait)
 	}
 }
 
