@@ -29,11 +29,11 @@ type stackEnv struct {
 type stackSetup struct {
 	mode     string
 	required int
-	dbPath   string           // reuse a database (restart)
-	clock    *heedtest.Clock  // share a clock (restart)
-	fake     *slackfake.Fake  // reuse the fake workspace (restart)
-	opts     []Option         // more adapter options
-	noStart  bool             // do not run the adapter yet
+	dbPath   string          // reuse a database (restart)
+	clock    *heedtest.Clock // share a clock (restart)
+	fake     *slackfake.Fake // reuse the fake workspace (restart)
+	opts     []Option        // more adapter options
+	noStart  bool            // do not run the adapter yet
 	fakeOpts slackfake.Options
 }
 
@@ -120,7 +120,7 @@ func TestE2EApproveAndPublish(t *testing.T) {
 	card = card.ExpectUpdateText(t, "APPROVED", "approved by @alice (1/1)")
 	x.s.WantState(occ, approvals.StateApproved)
 
-	x.advance(t, 10 * time.Minute)
+	x.advance(t, 10*time.Minute)
 	x.s.Cycle()
 	if got := x.s.Rec.Texts(); len(got) != 1 || got[0] != "Launch day! <!channel> & friends" {
 		t.Fatalf("published %q", got)
@@ -173,7 +173,7 @@ func TestE2EUnreactionWithdraws(t *testing.T) {
 	x.f.Unreact(alice, chReview, card.TS, "white_check_mark")
 	card.ExpectUpdateText(t, "IN REVIEW", "no approvals yet (0/1)")
 	x.s.WantState(occ, approvals.StateInReview)
-	x.advance(t, 10 * time.Minute)
+	x.advance(t, 10*time.Minute)
 	x.s.Cycle()
 	if got := x.s.Rec.Texts(); len(got) != 0 {
 		t.Fatalf("published after the approval was withdrawn: %q", got)
@@ -209,7 +209,7 @@ func TestE2EPauseAndResume(t *testing.T) {
 	x.f.ExpectMessage(t, chReview, func(m slackfake.Message) bool {
 		return strings.Contains(m.Text, "Paused all publishing. By @bob, reason: breaking news") && strings.Contains(m.Text, "1 upcoming")
 	})
-	x.advance(t, 10 * time.Minute)
+	x.advance(t, 10*time.Minute)
 	x.s.Cycle()
 	if got := x.s.Rec.Texts(); len(got) != 0 {
 		t.Fatalf("published during a pause: %q", got)
@@ -425,7 +425,7 @@ func TestE2E429Storm(t *testing.T) {
 	for _, c := range cards {
 		c.ExpectUpdateText(t, "approved by @alice")
 	}
-	x.advance(t, 5 * time.Minute)
+	x.advance(t, 5*time.Minute)
 	x.s.Cycle()
 	if got := x.s.Rec.Texts(); len(got) != 5 {
 		t.Fatalf("published %d, want 5", len(got))
