@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -26,6 +28,16 @@ import (
 func BenchmarkPublish(b *testing.B) {
 	const text = "heed benchmark: approvals from your phone 🎉 https://example.org/heed/release"
 
+	// In memory: the same answers without a network or a server, so the
+	// difference is heed's work alone, free of network noise.
+	b.Run("memory/heed", func(b *testing.B) {
+		p := newTestPublisher(b, "https://mastodon.example", "visibility: unlisted\n", nil)
+		p.client.Transport = memoryServer(b)
+		benchHeed(b, p, text)
+	})
+	b.Run("memory/bare", func(b *testing.B) {
+		benchBareClient(b, &http.Client{Transport: memoryServer(b)}, "https://mastodon.example", testToken, text)
+	})
 	b.Run("fake/heed", func(b *testing.B) {
 		benchHeed(b, newTestPublisher(b, benchFake(b).URL, "visibility: unlisted\n", nil), text)
 	})
@@ -68,7 +80,10 @@ func benchHeed(b *testing.B, p *Publisher, text string) {
 }
 
 func benchBare(b *testing.B, server, token, text string) {
-	client := &http.Client{Timeout: DefaultTimeout}
+	benchBareClient(b, &http.Client{Timeout: DefaultTimeout}, server, token, text)
+}
+
+func benchBareClient(b *testing.B, client *http.Client, server, token, text string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -98,3 +113,36 @@ func benchBare(b *testing.B, server, token, text string) {
 		}
 	}
 }
+
+// memoryServer answers every request in memory with the recorded payloads:
+// the instance for GETs, a status for POSTs.
+func memoryServer(b *testing.B) http.RoundTripper {
+	instance, err := os.ReadFile(filepath.Join("testdata", "instance_v2.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	status, err := os.ReadFile(filepath.Join("testdata", "status.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		body := status
+		if r.Method == http.MethodGet {
+			body = instance
+		}
+		if r.Body != nil {
+			_, _ = io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+		}
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+			Body:       io.NopCloser(bytes.NewReader(body)),
+			Request:    r,
+		}, nil
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
