@@ -37,7 +37,7 @@ type stackSetup struct {
 	fakeOpts slackfake.Options
 }
 
-func newStack(t *testing.T, o stackSetup) *stackEnv {
+func newStack(t testing.TB, o stackSetup) *stackEnv {
 	t.Helper()
 	if o.clock == nil {
 		// Slack signs with the wall clock's seconds; heed's clock starts
@@ -69,7 +69,7 @@ func newStack(t *testing.T, o stackSetup) *stackEnv {
 
 // adapterFor builds a second adapter on an existing fake workspace, as a
 // restarted heed would.
-func adapterFor(t *testing.T, f *slackfake.Fake, mode string, opts []Option) *env {
+func adapterFor(t testing.TB, f *slackfake.Fake, mode string, opts []Option) *env {
 	t.Helper()
 	o := f.Options()
 	cfg := Config{Mode: mode, BotToken: o.BotToken, AppToken: o.AppToken, SigningSecret: o.SigningSecret, APIURL: f.APIURL(),
