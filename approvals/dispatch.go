@@ -144,6 +144,22 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v View, now time.Time,
 		}
 		return SettleResult{Outcome: OutcomeMissed, Note: note}, s.setState(ctx, tx, v.Occurrence, EvMiss, note, now)
 	}
+	if off := v.Timing.OffHours; off != "" && v.AllowOffHours == "" {
+		note := fmt.Sprintf("held: %s, and nobody allowed it. An approver can type `allow %d off-hours`, then approve again to publish now; or `delay %d 2h`, or `cancel %d`",
+			off, v.ID, v.ID, v.ID)
+		return SettleResult{Outcome: OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, EvHold, note, now)
+	}
+	if v.Timing.OnDuty > 0 {
+		seen, last, err := s.approverSeen(ctx, tx, v)
+		if err != nil {
+			return SettleResult{}, err
+		}
+		if !seen {
+			note := fmt.Sprintf("held: no approver was seen in the room in the %s before its time (on-duty check: %s), so nobody would be there to answer. Approve again to publish now, `delay %d 1h`, or `cancel %d`",
+				v.Timing.OnDuty, last, v.ID, v.ID)
+			return SettleResult{Outcome: OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, EvHold, note, now)
+		}
+	}
 	if opt.Deaf != "" {
 		if now.Sub(v.At) > opt.LateGrace {
 			note := "held: " + opt.Deaf + " at its time, so a pause could not have been heard. Approve again to publish now, delay it, or cancel it"

@@ -20,6 +20,11 @@ type Occurrence struct {
 	Note    string    `json:"note,omitempty"` // why it is held, missed, unknown, waiting
 	Dirty   int64     `json:"-"`
 	Updated time.Time `json:"updated"`
+	// FreshAfter: reactions with an id up to this were given before the
+	// occurrence was last held and no longer count.
+	FreshAfter int64 `json:"-"`
+	// AllowOffHours is who allowed it to go out outside staffed hours.
+	AllowOffHours string `json:"allow_off_hours,omitempty"`
 }
 
 // Delivery is one occurrence × target on its way out.
@@ -54,14 +59,18 @@ type View struct {
 	Verdict    Verdict             `json:"-"`
 	Deliveries []Delivery          `json:"deliveries,omitempty"`
 	Problems   map[string][]string `json:"problems,omitempty"` // per target
+	// Timing is what the timing safeguards say about its time.
+	Timing TimingCheck `json:"timing,omitzero"`
+	// Retractions are the targets someone asked to take the post back from.
+	Retractions []Retraction `json:"retractions,omitempty"`
 }
 
-const occColumns = `id, post_id, at, state, hash, note, dirty, updated_at`
+const occColumns = `id, post_id, at, state, hash, note, dirty, updated_at, fresh_after, allow_off_hours`
 
 func scanOcc(r scanner) (Occurrence, error) {
 	var o Occurrence
 	var at, updated int64
-	err := r.Scan(&o.ID, &o.PostID, &at, &o.State, &o.Hash, &o.Note, &o.Dirty, &updated)
+	err := r.Scan(&o.ID, &o.PostID, &at, &o.State, &o.Hash, &o.Note, &o.Dirty, &updated, &o.FreshAfter, &o.AllowOffHours)
 	o.At, o.Updated = fromMS(at), fromMS(updated)
 	return o, err
 }
@@ -140,11 +149,39 @@ func (s *Service) view(ctx context.Context, q querier, id int64) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	v.Verdict = Tally(s.policy(p.Room), p.Author, v.Hashes, rs)
+	pol := s.policy(p.Room)
+	if s.Timing != nil {
+		v.Timing = s.Timing(v)
+		pol.Required = max(pol.Required, v.Timing.Required)
+	}
+	// Decisions given before the last hold no longer count: a held
+	// occurrence needs a fresh one.
+	var fresh, stale []Reaction
+	for _, r := range rs {
+		if r.ID <= o.FreshAfter {
+			stale = append(stale, r)
+		} else {
+			fresh = append(fresh, r)
+		}
+	}
+	v.Verdict = Tally(pol, p.Author, v.Hashes, fresh)
+	for _, r := range stale {
+		if pol.KindOf(r.Emoji) != KindOther {
+			v.Verdict.Ignored = append(v.Verdict.Ignored, Ignored{Reaction: r, Reason: "given before it was held; react again for a fresh decision"})
+		}
+	}
 	for t := range v.Problems {
 		v.Verdict.PerTarget[t] = 0 // a payload a network would refuse cannot be approved
 	}
-	v.Deliveries, err = getDeliveries(ctx, q, id)
+	if v.Deliveries, err = getDeliveries(ctx, q, id); err != nil {
+		return v, err
+	}
+	for _, d := range v.Deliveries {
+		if d.State == DeliveryPublished {
+			v.Retractions, err = getRetractions(ctx, q, id)
+			break
+		}
+	}
 	return v, err
 }
 
@@ -169,6 +206,12 @@ func (s *Service) setState(ctx context.Context, tx *sql.Tx, o Occurrence, ev Eve
 	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET state = ?, note = ?, dirty = dirty + 1, updated_at = ? WHERE id = ?`,
 		to, note, ms(now), o.ID); err != nil {
 		return err
+	}
+	if to == StateHeld {
+		// Whatever was decided before the hold no longer counts.
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET fresh_after = (SELECT coalesce(max(id), 0) FROM reactions WHERE occurrence_id = ?) WHERE id = ?`, o.ID, o.ID); err != nil {
+			return err
+		}
 	}
 	if to != o.State {
 		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: "heed", Action: "state." + string(to), PostID: o.PostID, Occurrence: o.ID, Detail: note})

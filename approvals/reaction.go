@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -28,7 +29,12 @@ type ReactResult struct {
 	Counted bool   // it counts as a decision
 	Reason  string // why it does not count, if it does not
 	Changed bool   // the occurrence's state changed
+	Held    bool   // a 🛑 held the occurrence
 }
+
+// StopEmoji on an open card, from anyone in the review room, holds that one
+// occurrence.
+const StopEmoji = "🛑"
 
 // React records a reaction on an occurrence's card and derives the state
 // again. Reactions with emoji heed does not know are not stored.
@@ -68,8 +74,9 @@ func (s *Service) react(ctx context.Context, tx *sql.Tx, in ReactionInput, now t
 		return res, errors.Join(err, verr)
 	}
 	if o.State == StateHeld && res.Kind == KindApprove {
-		// A fresh approval of a held occurrence means "publish it now": it
-		// moves to now, and the approval binds to that new payload.
+		// A fresh approval of a held occurrence whose time has passed means
+		// "publish it now": it moves to now, and the approval binds to that
+		// new payload. One held before its time (🛑) keeps its time.
 		if _, why := countable(pol, p.Author, in); why == "" {
 			paused, err := activePauses(ctx, tx)
 			if err != nil {
@@ -78,7 +85,12 @@ func (s *Service) react(ctx context.Context, tx *sql.Tx, in ReactionInput, now t
 			if len(paused) > 0 {
 				return res, Errorf(ECONFLICT, "#%d stays held: heed is paused. resume first, then approve #%d again to publish it now", o.ID, o.ID)
 			}
-			if err := s.moveOcc(ctx, tx, o, now, now, "approved again by "+in.displayName()+" after a hold: publishing now"); err != nil {
+			if o.At.After(now) {
+				err = s.setState(ctx, tx, o, EvReschedule, "approved again by "+in.displayName()+" after a hold: it keeps its time", now)
+			} else {
+				err = s.moveOcc(ctx, tx, o, now, now, "approved again by "+in.displayName()+" after a hold: publishing now")
+			}
+			if err != nil {
 				return res, err
 			}
 			if o, err = getOcc(ctx, tx, o.ID); err != nil {
@@ -93,6 +105,21 @@ func (s *Service) react(ctx context.Context, tx *sql.Tx, in ReactionInput, now t
 		return res, err
 	}
 	before := o.State
+	if in.Emoji == StopEmoji && res.Kind == KindOther && !in.FromBot && !in.FromSelf {
+		switch o.State {
+		case StateScheduled, StateInReview, StateApproved, StateRejected:
+			// Anyone in the review room may hold one occurrence with 🛑.
+			note := fmt.Sprintf("held: 🛑 by %s. It needs a fresh decision: approve again (it keeps its time if that is still ahead), `delay %d 1h`, or `cancel %d`",
+				in.displayName(), o.ID, o.ID)
+			if err := s.setState(ctx, tx, o, EvHold, note, now); err != nil {
+				return res, err
+			}
+			if err := appendAudit(ctx, tx, AuditEntry{At: now, Actor: in.displayName(), Action: "occurrence.hold", PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: "🛑 on the card"}); err != nil {
+				return res, err
+			}
+			res.Held = true
+		}
+	}
 	v, err := s.refresh(ctx, tx, o.ID, now)
 	if err != nil {
 		return res, err

@@ -27,6 +27,10 @@ type Service struct {
 	Targets TargetCatalog
 	// Policy returns the policy of a review room ("" is the default room).
 	Policy func(room string) Policy
+	// Timing, when set, checks an occurrence's time against the timing
+	// safeguards (staffed hours, on duty, sensitive dates). Like Policy it
+	// must answer from memory: it is called inside store transactions.
+	Timing func(v View) TimingCheck
 	// Window is how far ahead occurrences get a card (default 7 days).
 	Window time.Duration
 	Now    func() time.Time
