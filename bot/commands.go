@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -9,12 +10,15 @@ import (
 
 // Command is a parsed chat message addressed to heed.
 type Command struct {
-	Name   string // pause, resume, status, queue, cancel, delay, resolve, help
+	Name   string // pause, resume, status, queue, cancel, delay, resolve, allow, retract, sensitive, help
 	Target string // pause/resume: one target, or "" for all
-	Reason string // pause: the rest of the message
-	N      int64  // cancel/delay/resolve: the card number
+	Reason string // pause: the rest of the message; sensitive: the day's name
+	N      int64  // cancel/delay/resolve/allow/retract: the card number; retract confirm|cancel: the offer, 0 for the newest
 	Delay  time.Duration
-	Arg    string // resolve: published|failed
+	// Window: `pause retract 2h` also offers to retract what was published
+	// in this window.
+	Window time.Duration
+	Arg    string // resolve: published|failed; allow: off-hours; retract: confirm|cancel; sensitive: the date
 	URL    string // resolve: the post's URL, if given
 }
 
@@ -43,6 +47,12 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 	switch name {
 	case "pause":
 		c := Command{Name: "pause"}
+		if len(args) > 1 && strings.EqualFold(args[0], "retract") {
+			if d, err := time.ParseDuration(args[1]); err == nil && d > 0 {
+				c.Window, c.Reason = d, rest(2)
+				return c, true, nil
+			}
+		}
 		if len(args) > 0 && isTarget != nil && isTarget(args[0]) {
 			c.Target, c.Reason = args[0], rest(1)
 		} else {
@@ -60,8 +70,43 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 		return c, true, nil
 	case "status", "queue", "help":
 		return Command{Name: name}, true, nil
-	case "cancel", "delay", "resolve":
+	case "sensitive":
 		c := Command{Name: name}
+		if len(args) == 0 {
+			return c, true, nil
+		}
+		if strings.Trim(args[0], "0123456789-") != "" {
+			return Command{}, false, nil // "sensitive topic, careful": ordinary chat
+		}
+		c.Arg = args[0]
+		// The name is the rest of the message as typed, without its quotes.
+		_, after, _ := strings.Cut(strings.TrimSpace(text), args[0])
+		c.Reason = strings.Trim(strings.TrimSpace(after), "\"'“”„‘’«»")
+		if c.Reason == "" {
+			return c, true, &ParseError{usage(name)}
+		}
+		return c, true, nil
+	case "retract":
+		c := Command{Name: name}
+		if len(args) > 0 {
+			if a := strings.ToLower(args[0]); a == "confirm" || a == "cancel" {
+				c.Arg = a
+				if len(args) > 1 {
+					n, err := strconv.ParseInt(strings.TrimPrefix(args[1], "#"), 10, 64)
+					if err != nil || n <= 0 {
+						return c, true, &ParseError{fmt.Sprintf("retract %s: %q is not an offer number. %s", a, args[1], usage(name))}
+					}
+					c.N = n
+				}
+				return c, true, nil
+			}
+		}
+		fallthrough
+	case "cancel", "delay", "resolve", "allow":
+		c := Command{Name: name}
+		if name == "allow" && (len(args) == 0 || strings.Trim(args[0], "#0123456789") != "") {
+			return Command{}, false, nil // "allow me to explain": ordinary chat
+		}
 		if len(args) == 0 {
 			return c, true, &ParseError{usage(name)}
 		}
@@ -80,6 +125,11 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 				return c, true, &ParseError{fmt.Sprintf("delay: %q is not a duration. %s", args[1], usage(name))}
 			}
 			c.Delay = d
+		case "allow":
+			if len(args) < 2 || !slices.Contains([]string{"off-hours", "offhours", "off_hours"}, strings.ToLower(args[1])) {
+				return c, true, &ParseError{usage(name)}
+			}
+			c.Arg = "off-hours"
 		case "resolve":
 			if len(args) < 2 || (args[1] != "published" && args[1] != "failed") {
 				return c, true, &ParseError{usage(name)}
@@ -102,6 +152,12 @@ func usage(name string) string {
 		return "Usage: `delay N 2h` moves card #N by a duration such as 30m or 2h; it then needs a fresh approval."
 	case "resolve":
 		return "Usage: `resolve N published [URL]` or `resolve N failed`, after checking the account by hand."
+	case "allow":
+		return "Usage: `allow N off-hours` lets card #N go out outside staffed hours (approvers)."
+	case "retract":
+		return "Usage: `retract N` deletes published card #N from every network that can; `retract confirm` or `retract cancel` answers a retract offer (approvers)."
+	case "sensitive":
+		return "Usage: `sensitive 2026-12-01 \"product recall\"` marks a day as sensitive (MM-DD for every year); `sensitive` lists the days added in chat."
 	}
 	return HelpText
 }
@@ -116,4 +172,10 @@ const HelpText = "heed commands:\n" +
 	"  cancel N                  drop card #N\n" +
 	"  delay N 2h                move card #N; it needs a fresh approval\n" +
 	"  resolve N published|failed [URL]   settle an unknown outcome\n" +
-	"React on a card to approve or reject it; take the reaction back to withdraw."
+	"  allow N off-hours         let card #N go out outside staffed hours (approvers)\n" +
+	"  retract N                 delete published card #N everywhere it can be (approvers)\n" +
+	"  pause retract 2h [reason] pause, and offer to retract what went out in the last 2h\n" +
+	"  retract confirm|cancel    answer that offer (approvers)\n" +
+	"  sensitive DATE \"name\"     mark a day as sensitive (approvers); `sensitive` lists them\n" +
+	"React on a card to approve or reject it; take the reaction back to withdraw.\n" +
+	"React 🛑 on a card to hold that one post (anyone); 🗑 on a published card retracts it (approvers)."

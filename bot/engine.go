@@ -39,6 +39,9 @@ type Engine struct {
 	// DeafAfter is how long an adapter may go without a sign of life
 	// before publishing holds (default 2 minutes).
 	DeafAfter time.Duration
+	// Safeguards are the timing safeguards (last call, staffed hours,
+	// sensitive dates, tripwire); nil turns them all off.
+	Safeguards *Safeguards
 	// Wake, when set, is called after anything that may make work for the
 	// dispatcher (an approval, a resume).
 	Wake func()
@@ -162,6 +165,12 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 	if dup, err := e.Service.SeenEvent(ctx, ev.Adapter, ev.ID); err != nil || dup {
 		return err
 	}
+	if !ev.FromBot && !ev.FromSelf && ev.User != "" {
+		// For the on-duty check: who was around in the room, and when.
+		if err := e.Service.SeenInRoom(ctx, room.Name, ev.User, ev.At); err != nil {
+			return err
+		}
+	}
 	var err error
 	switch ev.Kind {
 	case Reaction:
@@ -174,7 +183,11 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
-	return e.SyncCards(ctx)
+	if err := e.SyncCards(ctx); err != nil {
+		return err
+	}
+	// An approval closer to its time than the lead gets its last call now.
+	return e.lastCalls(ctx)
 }
 
 func (e *Engine) place(r Room) string { return r.Adapter + ":" + r.ID }
@@ -198,6 +211,9 @@ func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 	if err != nil || !ok {
 		return err
 	}
+	if emoji, _ := approvals.NormalizeEmoji(ev.Emoji); emoji == RetractEmoji && !ev.FromBot && !ev.FromSelf {
+		return e.onRetractReaction(ctx, room, ev, occ)
+	}
 	res, err := e.Service.React(ctx, approvals.ReactionInput{
 		Occurrence: occ, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
 		FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID,
@@ -209,7 +225,27 @@ func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 	if res.Changed && e.Wake != nil {
 		e.Wake()
 	}
+	if res.Held {
+		who := ev.UserName
+		if who == "" {
+			who = ev.User
+		}
+		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s #%d is held by %s. It needs a fresh decision: approve it again, `delay %d 1h`, or `cancel %d`.", StopEmoji, occ, who, occ, occ))
+	}
 	return nil
+}
+
+// onRetractReaction: 🗑 from an approver on a published card takes it back.
+func (e *Engine) onRetractReaction(ctx context.Context, room Room, ev Event, occ int64) error {
+	who := ev.UserName
+	if who == "" {
+		who = ev.User
+	}
+	if ok, why := e.PolicyFor(room.Name).IsApprover(ev.User); !ok {
+		_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: "retract.refused", Occurrence: occ, Place: e.place(room), Detail: why})
+		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s from %s does nothing: only approvers can retract (%s).", RetractEmoji, who, why))
+	}
+	return e.reply(ctx, room, ev.Card, e.retract(ctx, occ, who, e.place(room)))
 }
 
 func (e *Engine) onUnreaction(ctx context.Context, room Room, ev Event) error {
@@ -257,13 +293,29 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 		return e.reply(ctx, room, ev.Card, perr.Error())
 	}
 	isApprover := func() (bool, string) { return e.PolicyFor(room.Name).IsApprover(ev.User) }
+	if handled, err := e.onSafeguardCommand(ctx, room, ev, cmd, who); handled {
+		return err
+	}
 	switch cmd.Name {
 	case "pause":
 		rc, err := e.Service.PauseAll(ctx, who, cmd.Target, cmd.Reason, e.place(room))
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
-		return e.reply(ctx, room, ev.Card, PauseReceipt(rc))
+		if err := e.reply(ctx, room, ev.Card, PauseReceipt(rc)); err != nil || cmd.Window == 0 {
+			return err
+		}
+		// pause retract 2h: offer to take back what went out in the window.
+		o, err := e.Service.OfferRetract(ctx, cmd.Window, who, cmd.Reason, e.place(room))
+		if err != nil {
+			return e.replyError(ctx, room, ev.Card, err)
+		}
+		if o.ID != 0 {
+			if err := e.Service.MarkOfferPosted(ctx, o.ID); err != nil {
+				return err
+			}
+		}
+		return e.reply(ctx, room, ev.Card, e.offerText(ctx, o))
 	case "resume":
 		if ok, why := isApprover(); !ok {
 			_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: "resume.refused", Target: cmd.Target, Place: e.place(room), Detail: why})
@@ -320,6 +372,10 @@ func PauseReceipt(rc approvals.PauseReceipt) string {
 	}
 	s := fmt.Sprintf("⏸ Paused %s. By %s, reason: %s. %d upcoming occurrence(s) now held back: none goes out until an approver types `resume`, and each then needs a fresh decision.",
 		scope, rc.Pause.By, reasonOr(rc.Pause.Reason), rc.Waiting)
+	if rc.Pause.By == TripwireActor {
+		s = fmt.Sprintf("⏸ The news tripwire paused %s by itself, because of %s. %d upcoming occurrence(s) now held back: none goes out until an approver types `resume`, and each then needs a fresh decision.",
+			scope, reasonOr(rc.Pause.Reason), rc.Waiting)
+	}
 	if rc.Publishing > 0 {
 		s += fmt.Sprintf(" %d publish call(s) already under way finish; nothing new starts.", rc.Publishing)
 	}
@@ -364,6 +420,11 @@ func (e *Engine) statusText(ctx context.Context) string {
 	}
 	if why := e.Deaf(e.Now()); why != "" {
 		b.WriteString("\n⚠ publishing holds: " + why)
+	}
+	if tw, ok, err := ReadTripwireStatus(ctx, e.Service); err == nil && ok {
+		for _, line := range tw.Lines(e.Zone) {
+			b.WriteString("\n" + line)
+		}
 	}
 	counts, err := e.Service.Counts(ctx)
 	if err == nil {
@@ -414,7 +475,13 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	if _, err := e.Service.Materialize(ctx); err != nil {
 		return err
 	}
-	return e.SyncCards(ctx)
+	if err := e.SyncCards(ctx); err != nil {
+		return err
+	}
+	if err := e.postOffers(ctx); err != nil {
+		return err
+	}
+	return e.lastCalls(ctx)
 }
 
 // SyncCards posts cards for new occurrences and edits changed ones.
@@ -529,15 +596,18 @@ func (e *Engine) BuildCard(v approvals.View, room Room, pauses []approvals.Pause
 	if v.Note != "" {
 		c.Notes = append(c.Notes, strings.Split(v.Note, "\n")...)
 	}
+	e.timingCard(&c, v)
 	approve := strings.Join(pol.ApproveEmoji, " or ")
 	reject := strings.Join(pol.RejectEmoji, " or ")
 	switch v.State {
 	case approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved, approvals.StateRejected:
-		c.HowTo = fmt.Sprintf("React %s to approve, %s to reject; take your reaction back to withdraw. `delay %d 1h`, `cancel %d`. Anyone can type `pause`.", approve, reject, v.ID, v.ID)
+		c.HowTo = fmt.Sprintf("React %s to approve, %s to reject; take your reaction back to withdraw. `delay %d 1h`, `cancel %d`. Anyone can type `pause`, or react %s to hold this one.", approve, reject, v.ID, v.ID, StopEmoji)
 	case approvals.StateHeld:
 		c.HowTo = fmt.Sprintf("Held. React %s to publish it now (after resume), `delay %d 1h` to move it, or `cancel %d` to drop it.", approve, v.ID, v.ID)
 	case approvals.StateUnknown:
 		c.HowTo = fmt.Sprintf("Check the account, then `resolve %d published [URL]` or `resolve %d failed`. heed never retries this by itself.", v.ID, v.ID)
+	case approvals.StatePublished:
+		c.HowTo = fmt.Sprintf("Approvers: `retract %d` or react %s to delete it from every network that can.", v.ID, RetractEmoji)
 	}
 	return c
 }

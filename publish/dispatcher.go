@@ -313,6 +313,31 @@ func (c *Catalog) Problems(p approvals.Payload) []string {
 	return out
 }
 
+// CanRetract reports whether a target's publisher can delete what it
+// published.
+func (c *Catalog) CanRetract(target string) bool {
+	t, ok := c.targets[target]
+	if !ok {
+		return false
+	}
+	_, ok = t.Publisher.(Retractor)
+	return ok
+}
+
+// Retract deletes a published post through its target's publisher, with
+// the remote id and URL the publish recorded.
+func (c *Catalog) Retract(ctx context.Context, target, remoteID, url string) error {
+	t, ok := c.targets[target]
+	if !ok {
+		return PermanentError(fmt.Errorf("target %s is no longer configured", target))
+	}
+	r, ok := t.Publisher.(Retractor)
+	if !ok {
+		return PermanentError(fmt.Errorf("%s (%s) cannot delete posts", target, t.Kind))
+	}
+	return r.Retract(ctx, target, Result{RemoteID: remoteID, URL: url})
+}
+
 // Preview returns exactly what the target will send for p.
 func (c *Catalog) Preview(p approvals.Payload) string {
 	if pv, ok := c.targets[p.Target].Publisher.(Previewer); ok {

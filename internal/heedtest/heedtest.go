@@ -59,6 +59,10 @@ type Options struct {
 	Clock    *Clock // share a clock across restarts
 	Zone     *time.Location
 	Log      *slog.Logger
+	// Safeguards are the timing safeguards (last call, staffed hours,
+	// sensitive dates, tripwire); nil turns them off. Tests may also set
+	// s.Engine.Safeguards before the first cycle.
+	Safeguards *bot.Safeguards
 }
 
 // Stack is a whole heed under test.
@@ -111,9 +115,10 @@ func New(t testing.TB, o Options) *Stack {
 			o.Rooms = []bot.Room{{Name: "review", Adapter: s.Chat.Name(), ID: "review", Policy: approvals.Policy{Approvers: DefaultApprovers}}}
 		}
 	}
-	s.Engine = &bot.Engine{Targets: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Zone: o.Zone, Now: o.Clock.Now, Log: o.Log}
+	s.Engine = &bot.Engine{Targets: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Zone: o.Zone, Now: o.Clock.Now, Log: o.Log, Safeguards: o.Safeguards}
 	s.Service = approvals.NewService(st, s.Catalog, s.Engine.PolicyFor)
 	s.Service.Now, s.Service.Log = o.Clock.Now, o.Log
+	s.Service.Timing = s.Engine.TimingCheck
 	s.Engine.Service = s.Service
 	s.Dispatcher = &publish.Dispatcher{
 		Service: s.Service, Targets: s.Catalog, Runner: "heedtest", Liveness: s.Engine.Deaf,

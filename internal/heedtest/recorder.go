@@ -23,12 +23,50 @@ type Recorder struct {
 	Before func(req publish.Request)
 	// Limit, when set, makes Validate refuse texts longer than it (bytes).
 	Limit int
+
+	retracted   []publish.Result
+	failRetract []error
 }
 
 var (
 	_ publish.Publisher = (*Recorder)(nil)
 	_ publish.Validator = (*Recorder)(nil)
+	_ publish.Retractor = (*Recorder)(nil)
 )
+
+// Retract records a retraction, unless told to fail (FailNextRetract).
+// Like a network, it refuses to delete what it never published.
+func (r *Recorder) Retract(ctx context.Context, target string, res publish.Result) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.failRetract) > 0 {
+		err := r.failRetract[0]
+		r.failRetract = r.failRetract[1:]
+		if err != nil {
+			return err
+		}
+	}
+	if !r.byKey[res.RemoteID] {
+		return publish.PermanentError(fmt.Errorf("404: no post %s", res.RemoteID))
+	}
+	delete(r.byKey, res.RemoteID)
+	r.retracted = append(r.retracted, res)
+	return nil
+}
+
+// FailNextRetract makes the next Retract calls fail with errs, in order.
+func (r *Recorder) FailNextRetract(errs ...error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failRetract = append(r.failRetract, errs...)
+}
+
+// Retracted returns what was retracted, in order.
+func (r *Recorder) Retracted() []publish.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]publish.Result(nil), r.retracted...)
+}
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder { return &Recorder{byKey: map[string]bool{}} }

@@ -1,0 +1,553 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
+)
+
+// Safeguards are the timing safeguards a team configures: the last call
+// before an approved occurrence goes out, staffed hours and the on-duty
+// check per review room, sensitive dates per target audience, and the news
+// tripwire. The zero value (and a nil *Safeguards) turns every one off.
+// It is read concurrently and must not change after start, except through
+// Sensitive, which is safe for concurrent use.
+type Safeguards struct {
+	// Rooms are the review rooms' settings, by room name; posts that name
+	// no room (or an unknown one) use DefaultRoom's.
+	Rooms       map[string]RoomSafeguards
+	DefaultRoom string
+	// Zone is the team's zone: a default audience zone, and the zone of
+	// messages.
+	Zone *time.Location
+	// Sensitive is the list of sensitive days; nil turns the check off.
+	Sensitive *timing.Sensitive
+	// Audiences are the targets' audiences, by target name.
+	Audiences map[string]Audience
+	// Countries are the team's default audience countries. When empty, a
+	// target's countries are derived from its audience zones
+	// (Europe/Berlin → DE).
+	Countries []string
+	Tripwire  TripwireSettings
+}
+
+// RoomSafeguards are one review room's timing settings.
+type RoomSafeguards struct {
+	// LastCall is how long before an approved occurrence the bot reminds
+	// its approvers in the card's thread; 0 sends none.
+	LastCall time.Duration
+	// Hours are the room's staffed hours; nil means always staffed.
+	Hours *timing.Hours
+	// OnDuty, when set, holds an occurrence unless an approver was seen in
+	// the room within this long before its time.
+	OnDuty time.Duration
+	// SensitiveRequired is how many approvals an occurrence on a sensitive
+	// day needs (0 or less: the room's usual number).
+	SensitiveRequired int
+	// Zone is the room's zone for messages; nil: the team's.
+	Zone *time.Location
+}
+
+// Audience is who reads a target: the zones whose calendar dates count for
+// sensitive days, and the countries whose days count. Empty zones mean the
+// team's zone and the post's own; empty countries mean the team's, or
+// those of the zones.
+type Audience struct {
+	Zones     []*time.Location
+	Countries []string
+}
+
+// TripwireSettings say what the engine does with a tripwire alert.
+type TripwireSettings struct {
+	// AutoPause pauses all publishing on a match, by "tripwire".
+	AutoPause bool
+	// Window is how far ahead the alert lists due occurrences (default 6h).
+	Window time.Duration
+}
+
+// TripwireActor is who a pause made by the news tripwire is recorded as.
+const TripwireActor = "tripwire"
+
+// Emoji with a meaning beyond approve and reject.
+const (
+	StopEmoji    = approvals.StopEmoji // holds one occurrence
+	RetractEmoji = "🗑"                 // an approver takes a published post back
+)
+
+// Room returns the settings of a review room by name.
+func (g *Safeguards) Room(name string) RoomSafeguards {
+	if g == nil {
+		return RoomSafeguards{}
+	}
+	if r, ok := g.Rooms[name]; ok {
+		return r
+	}
+	return g.Rooms[g.DefaultRoom]
+}
+
+func (g *Safeguards) roomName(name string) string {
+	if _, ok := g.Rooms[name]; ok {
+		return name
+	}
+	return g.DefaultRoom
+}
+
+func (g *Safeguards) zone(r RoomSafeguards) *time.Location {
+	switch {
+	case r.Zone != nil:
+		return r.Zone
+	case g != nil && g.Zone != nil:
+		return g.Zone
+	}
+	return time.UTC
+}
+
+// AudienceOf returns a target's audience for a post scheduled in zone tz,
+// with the defaults filled in.
+func (g *Safeguards) AudienceOf(target, tz string) Audience {
+	a := g.Audiences[target]
+	zones := slices.Clone(a.Zones)
+	if len(zones) == 0 {
+		if g.Zone != nil {
+			zones = append(zones, g.Zone)
+		}
+		if loc, err := time.LoadLocation(tz); err == nil && tz != "" && !slices.ContainsFunc(zones, func(z *time.Location) bool { return z.String() == loc.String() }) {
+			zones = append(zones, loc)
+		}
+	}
+	countries := slices.Clone(a.Countries)
+	if len(countries) == 0 {
+		countries = slices.Clone(g.Countries)
+	}
+	if len(countries) == 0 {
+		for _, z := range zones {
+			if c, ok := zoneCountry[z.String()]; ok && !slices.Contains(countries, c) {
+				countries = append(countries, c)
+			}
+		}
+	}
+	return Audience{Zones: zones, Countries: countries}
+}
+
+// Check is the approvals.Service's Timing hook: what the safeguards say
+// about one occurrence's time. It answers from memory.
+func (g *Safeguards) Check(v approvals.View) approvals.TimingCheck {
+	var tc approvals.TimingCheck
+	if g == nil {
+		return tc
+	}
+	room := g.roomName(v.Post.Room)
+	rs := g.Rooms[room]
+	if rs.Hours != nil {
+		if ok, why := rs.Hours.Staffed(v.At); !ok {
+			tc.OffHours = why
+		}
+	}
+	if rs.OnDuty > 0 {
+		tc.OnDuty, tc.DutyRoom = rs.OnDuty, room
+	}
+	if g.Sensitive == nil {
+		return tc
+	}
+	type hit struct {
+		day     timing.Day
+		targets []string
+	}
+	var hits []*hit
+	for _, pl := range v.Payloads {
+		a := g.AudienceOf(pl.Target, v.Post.Schedule.TZ)
+		for _, d := range g.Sensitive.On(v.At, a.Zones, a.Countries) {
+			i := slices.IndexFunc(hits, func(h *hit) bool { return h.day.Name == d.Name })
+			if i < 0 {
+				hits = append(hits, &hit{day: d})
+				i = len(hits) - 1
+			}
+			hits[i].targets = append(hits[i].targets, pl.Target)
+		}
+	}
+	for _, h := range hits {
+		where := "everywhere"
+		if !slices.Contains(h.day.Countries, "*") {
+			where = strings.Join(h.day.Countries, ", ")
+		}
+		w := fmt.Sprintf("falls on a sensitive day: %s (%s, %s; in %s for %s). Read it again with that day in mind",
+			h.day.Name, h.day.Date, where, strings.Join(h.day.Zones, ", "), strings.Join(h.targets, ", "))
+		if rs.SensitiveRequired > 1 {
+			w += fmt.Sprintf("; it needs %d approvals", rs.SensitiveRequired)
+		}
+		tc.Warnings = append(tc.Warnings, w)
+		tc.SensitiveDays = append(tc.SensitiveDays, h.day.Name)
+	}
+	if len(hits) > 0 {
+		tc.Required = max(rs.SensitiveRequired, 0)
+	}
+	return tc
+}
+
+// LoadAdHoc adds the sensitive days the team added from chat, as stored.
+func (g *Safeguards) LoadAdHoc(ctx context.Context, svc *approvals.Service) error {
+	if g == nil || g.Sensitive == nil {
+		return nil
+	}
+	dates, err := svc.SensitiveDates(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range dates {
+		e, err := timing.AdHoc(d.Date, d.Name, d.AddedBy)
+		if err != nil {
+			return fmt.Errorf("sensitive date %d (%s) in the database: %w", d.ID, d.Date, err)
+		}
+		if err := g.Sensitive.Add(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TimingCheck is the Service's Timing hook for this engine's safeguards.
+func (e *Engine) TimingCheck(v approvals.View) approvals.TimingCheck {
+	return e.Safeguards.Check(v)
+}
+
+// Retracter is implemented by target catalogs that can take back what
+// they published (publish.Catalog).
+type Retracter interface {
+	CanRetract(target string) bool
+	Retract(ctx context.Context, target, remoteID, url string) error
+}
+
+// lastCalls replies in the thread of every approved occurrence whose last
+// call is due: once per occurrence and time, across restarts.
+func (e *Engine) lastCalls(ctx context.Context) error {
+	g := e.Safeguards
+	if g == nil {
+		return nil
+	}
+	var lead time.Duration
+	for _, r := range g.Rooms {
+		lead = max(lead, r.LastCall)
+	}
+	if lead <= 0 {
+		return nil
+	}
+	now := e.Now()
+	ids, err := e.Service.LastCallsDue(ctx, now, lead)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		v, err := e.Service.Occurrence(ctx, id)
+		if err != nil {
+			return err
+		}
+		room := e.room(v.Post.Room)
+		rs := g.Room(room.Name)
+		if rs.LastCall <= 0 || v.At.Sub(now) > rs.LastCall {
+			continue
+		}
+		ref, ok, err := e.Service.Card(ctx, id, room.Adapter, room.ID)
+		if err != nil || !ok {
+			continue
+		}
+		claimed, err := e.Service.ClaimLastCall(ctx, id, v.At)
+		if err != nil || !claimed {
+			continue
+		}
+		if err := e.adapter(room.Adapter).Reply(ctx, room.ID, MessageRef(ref.Ref), LastCallText(v, now, g.zone(rs))); err != nil {
+			e.Log.Warn("last call not sent; will retry", "occurrence", id, "err", err)
+			_ = e.Service.ReleaseLastCall(ctx, id, v.At)
+		}
+	}
+	return nil
+}
+
+// LastCallText is the reminder before an approved occurrence goes out.
+func LastCallText(v approvals.View, now time.Time, zone *time.Location) string {
+	var who []string
+	for _, r := range v.Verdict.Approvals {
+		name := r.UserName
+		if name == "" {
+			name = r.User
+		}
+		who = append(who, name)
+	}
+	prefix := ""
+	if len(who) > 0 {
+		prefix = strings.Join(who, " ") + ": "
+	}
+	return fmt.Sprintf("%s⏰ #%d: going out at %s (%s) to %s. Type `pause`, or react %s on the card to hold this one.",
+		prefix, v.ID, v.At.In(zone).Format("15:04"), Relative(v.At, now), strings.Join(v.Post.Targets, ", "), StopEmoji)
+}
+
+// retract takes a published occurrence back on every target that can, and
+// returns the reply: each network's answer.
+func (e *Engine) retract(ctx context.Context, occ int64, who, place string) string {
+	r, _ := e.Targets.(Retracter)
+	can := func(t string) bool { return r != nil && r.CanRetract(t) }
+	items, err := e.Service.BeginRetract(ctx, occ, can, who, place)
+	if err != nil {
+		if approvals.ErrorCode(err) == approvals.EINTERNAL {
+			e.Log.Error("retract", "occurrence", occ, "err", err)
+		}
+		return approvals.ErrorMessage(err)
+	}
+	for _, it := range items {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		rerr := r.Retract(rctx, it.Target, it.RemoteID, it.URL)
+		cancel()
+		if rerr != nil {
+			e.Log.Warn("retract failed", "occurrence", occ, "target", it.Target, "err", rerr)
+		}
+		if err := e.Service.RecordRetract(ctx, it, rerr, who, place); err != nil {
+			e.Log.Error("record retract", "occurrence", occ, "target", it.Target, "err", err)
+		}
+	}
+	v, err := e.Service.Occurrence(ctx, occ)
+	if err != nil {
+		return approvals.ErrorMessage(err)
+	}
+	lines := []string{fmt.Sprintf("🗑 #%d: retract asked by %s:", occ, who)}
+	for _, rt := range v.Retractions {
+		lines = append(lines, "  "+retractionLine(rt))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func retractionLine(rt approvals.Retraction) string {
+	switch rt.State {
+	case approvals.RetractDone:
+		return fmt.Sprintf("%s: deleted (retracted by %s)", rt.Target, rt.By)
+	case approvals.RetractFailed:
+		return fmt.Sprintf("%s: retract failed: %s (asked by %s; `retract N` tries again)", rt.Target, clip(rt.Error, 200), rt.By)
+	case approvals.RetractUnsupported:
+		return fmt.Sprintf("%s: cannot be deleted through heed; delete it by hand", rt.Target)
+	}
+	return fmt.Sprintf("%s: retract under way (asked by %s)", rt.Target, rt.By)
+}
+
+// offerText lists what a retract offer would take back.
+func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string {
+	window := o.At.Sub(o.Since).Round(time.Minute)
+	if len(o.Items) == 0 {
+		return fmt.Sprintf("🗑 Nothing was published in the last %s: there is nothing to retract.", shortDuration(window))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "🗑 Retract offer %d by %s: published in the last %s:\n", o.ID, o.By, shortDuration(window))
+	for _, id := range o.Items {
+		v, err := e.Service.Occurrence(ctx, id)
+		if err != nil {
+			continue
+		}
+		var targets []string
+		for _, d := range v.Deliveries {
+			if d.State == approvals.DeliveryPublished {
+				t := d.Target
+				if d.URL != "" {
+					t += " " + d.URL
+				}
+				targets = append(targets, t)
+			}
+		}
+		fmt.Fprintf(&b, "  #%d %s → %s: %s\n", id, v.At.In(e.Zone).Format("Mon 15:04"), strings.Join(targets, ", "), oneLine(clip(v.Post.Text, 60)))
+	}
+	fmt.Fprintf(&b, "Nothing is deleted until an approver types `retract confirm` (or `retract cancel`).")
+	return b.String()
+}
+
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	return strings.TrimSuffix(s, "0m")
+}
+
+// postOffers announces retract offers made from the CLI in every review room.
+func (e *Engine) postOffers(ctx context.Context) error {
+	offers, err := e.Service.UnpostedOffers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range offers {
+		text := e.offerText(ctx, o)
+		for _, r := range e.Rooms {
+			_ = e.reply(ctx, r, "", text)
+		}
+		if err := e.Service.MarkOfferPosted(ctx, o.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onSafeguardCommand handles the commands of the timing safeguards:
+// allow, sensitive, retract. It reports false for other commands.
+func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cmd Command, who string) (bool, error) {
+	isApprover := func() (bool, string) { return e.PolicyFor(room.Name).IsApprover(ev.User) }
+	refuse := func(what, why string) error {
+		_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: cmd.Name + ".refused", Occurrence: cmd.N, Place: e.place(room), Detail: why})
+		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s: %s. Only approvers can.", who, what, why))
+	}
+	switch cmd.Name {
+	case "allow":
+		if ok, why := isApprover(); !ok {
+			return true, refuse(fmt.Sprintf("allow #%d off hours", cmd.N), why)
+		}
+		v, err := e.Service.AllowOffHours(ctx, cmd.N, who, e.place(room))
+		if err != nil {
+			return true, e.replyError(ctx, room, ev.Card, err)
+		}
+		msg := fmt.Sprintf("#%d may go out outside staffed hours: allowed by %s.", cmd.N, who)
+		if v.State == approvals.StateHeld {
+			msg += " It is held: approve it again to publish it now."
+		}
+		return true, e.reply(ctx, room, ev.Card, msg)
+	case "sensitive":
+		return true, e.onSensitive(ctx, room, ev, cmd, who, isApprover, refuse)
+	case "retract":
+		if ok, why := isApprover(); !ok {
+			what := "retract"
+			if cmd.N > 0 && cmd.Arg == "" {
+				what = fmt.Sprintf("retract #%d", cmd.N)
+			}
+			return true, refuse(what, why)
+		}
+		switch cmd.Arg {
+		case "confirm", "cancel":
+			o, err := e.Service.DecideOffer(ctx, cmd.N, cmd.Arg == "confirm", who, e.place(room))
+			if err != nil {
+				return true, e.replyError(ctx, room, ev.Card, err)
+			}
+			if cmd.Arg == "cancel" {
+				return true, e.reply(ctx, room, ev.Card, fmt.Sprintf("Retract offer %d canceled by %s: nothing was deleted.", o.ID, who))
+			}
+			parts := make([]string, 0, len(o.Items))
+			for _, id := range o.Items {
+				parts = append(parts, e.retract(ctx, id, who, e.place(room)))
+			}
+			return true, e.reply(ctx, room, ev.Card, fmt.Sprintf("Retract offer %d confirmed by %s.\n%s", o.ID, who, strings.Join(parts, "\n")))
+		}
+		return true, e.reply(ctx, room, ev.Card, e.retract(ctx, cmd.N, who, e.place(room)))
+	}
+	return false, nil
+}
+
+func (e *Engine) onSensitive(ctx context.Context, room Room, ev Event, cmd Command, who string, isApprover func() (bool, string), refuse func(what, why string) error) error {
+	g := e.Safeguards
+	if g == nil || g.Sensitive == nil {
+		return e.reply(ctx, room, ev.Card, "Sensitive dates are not checked in this heed.")
+	}
+	if cmd.Arg == "" {
+		dates, err := e.Service.SensitiveDates(ctx)
+		if err != nil {
+			return e.replyError(ctx, room, ev.Card, err)
+		}
+		if len(dates) == 0 {
+			return e.reply(ctx, room, ev.Card, "No sensitive days were added in chat. `sensitive 2026-12-01 \"product recall\"` adds one (approvers).")
+		}
+		var b strings.Builder
+		b.WriteString("Sensitive days added in chat:")
+		for _, d := range dates {
+			fmt.Fprintf(&b, "\n  %s %s (by %s)", d.Date, d.Name, d.AddedBy)
+		}
+		return e.reply(ctx, room, ev.Card, b.String())
+	}
+	if ok, why := isApprover(); !ok {
+		return refuse("add a sensitive day", why)
+	}
+	entry, err := timing.AdHoc(cmd.Arg, cmd.Reason, who)
+	if err != nil {
+		return e.reply(ctx, room, ev.Card, err.Error()+". Usage: `sensitive 2026-12-01 \"product recall\"` (or MM-DD for every year).")
+	}
+	if _, err := e.Service.AddSensitiveDate(ctx, entry.Date, entry.Name, who, e.place(room)); err != nil {
+		return e.replyError(ctx, room, ev.Card, err)
+	}
+	if err := g.Sensitive.Add(entry); err != nil {
+		return e.replyError(ctx, room, ev.Card, err)
+	}
+	if err := e.Service.RefreshOpen(ctx); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("📅 %s (%s) is now a sensitive day, added by %s: cards on that day carry a warning", entry.Date, entry.Name, who)
+	if n := g.Room(room.Name).SensitiveRequired; n > 1 {
+		msg += fmt.Sprintf(" and need %d approvals", n)
+	}
+	return e.reply(ctx, room, ev.Card, msg+".")
+}
+
+// timingCard adds what the safeguards say to a card.
+func (e *Engine) timingCard(c *Card, v approvals.View) {
+	c.Warnings = append(c.Warnings, v.Timing.Warnings...)
+	if off := v.Timing.OffHours; off != "" {
+		if v.AllowOffHours != "" {
+			c.Warnings = append(c.Warnings, off+"; allowed by "+v.AllowOffHours)
+		} else if v.State.Open() {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: heed holds it unless an approver types `allow %d off-hours`", off, v.ID))
+		}
+	}
+	for _, rt := range v.Retractions {
+		c.Notes = append(c.Notes, "🗑 "+retractionLine(rt))
+	}
+}
+
+// TripwireStatusKey is where the daemon keeps the tripwire's feed health
+// for `heed status`.
+const TripwireStatusKey = "tripwire.status"
+
+// TripwireStatus is the tripwire's feed health as last saved.
+type TripwireStatus struct {
+	At    time.Time    `json:"at"`
+	Feeds []FeedHealth `json:"feeds"`
+}
+
+// FeedHealth is one feed's health.
+type FeedHealth struct {
+	Name        string    `json:"name"`
+	URL         string    `json:"url"`
+	LastOK      time.Time `json:"last_ok,omitzero"`
+	LastError   time.Time `json:"last_error,omitzero"`
+	Error       string    `json:"error,omitempty"`
+	Failures    int       `json:"failures,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// ReadTripwireStatus returns the saved feed health, if a daemon saved any.
+func ReadTripwireStatus(ctx context.Context, st StateStore) (TripwireStatus, bool, error) {
+	raw, err := st.GetKV(ctx, TripwireStatusKey)
+	if err != nil || raw == "" {
+		return TripwireStatus{}, false, err
+	}
+	var s TripwireStatus
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return TripwireStatus{}, false, err
+	}
+	return s, true, nil
+}
+
+// Lines describes the feeds for status output; failing feeds first say why.
+func (s TripwireStatus) Lines(zone *time.Location) []string {
+	var out []string
+	for _, f := range s.Feeds {
+		switch {
+		case f.Error != "":
+			line := fmt.Sprintf("⚠ tripwire feed %s (%s) failing: %s (%d in a row)", f.Name, f.URL, f.Error, f.Failures)
+			if !f.LastOK.IsZero() {
+				line += "; last fetched " + f.LastOK.In(zone).Format("Mon 15:04")
+			}
+			if !f.NextAttempt.IsZero() {
+				line += "; next try " + f.NextAttempt.In(zone).Format("15:04")
+			}
+			out = append(out, line+". Publishing is not affected.")
+		case f.LastOK.IsZero():
+			out = append(out, fmt.Sprintf("tripwire feed %s (%s): not fetched yet", f.Name, f.URL))
+		default:
+			out = append(out, fmt.Sprintf("tripwire feed %s (%s): ok, fetched %s", f.Name, f.URL, f.LastOK.In(zone).Format("Mon 15:04")))
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package bot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot/tripwire"
+)
+
+// PollTripwire runs one tripwire cycle at now: every alert goes to the
+// review rooms, and the feeds' health is saved for `heed status`. A feed
+// that fails only shows in that health; it never blocks anything.
+func (e *Engine) PollTripwire(ctx context.Context, w *tripwire.Watcher, now time.Time) {
+	for _, a := range w.Poll(ctx, now) {
+		if err := e.TripwireAlert(ctx, a); err != nil && ctx.Err() == nil {
+			e.Log.Error("tripwire alert", "feed", a.Feed, "err", err)
+		}
+	}
+	if err := e.saveTripwireStatus(ctx, w.Status(), now); err != nil && ctx.Err() == nil {
+		e.Log.Warn("tripwire status not saved", "err", err)
+	}
+}
+
+// RunTripwire polls the watcher whenever a feed is due until ctx ends.
+func (e *Engine) RunTripwire(ctx context.Context, w *tripwire.Watcher) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	for {
+		e.PollTripwire(ctx, w, e.Now())
+		// At least a second between cycles, so a feed due again at once
+		// (a clock step) cannot spin.
+		wait := max(time.Until(w.Next()), time.Second)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Engine) saveTripwireStatus(ctx context.Context, feeds []tripwire.FeedStatus, now time.Time) error {
+	s := TripwireStatus{At: now}
+	for _, f := range feeds {
+		s.Feeds = append(s.Feeds, FeedHealth{Name: f.Name, URL: f.URL, LastOK: f.LastOK, LastError: f.LastError,
+			Error: f.Error, Failures: f.Failures, NextAttempt: f.NextAttempt})
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return e.Service.SetKV(ctx, TripwireStatusKey, string(b))
+}
+
+// TripwireAlert posts a matched news item in every review room, with the
+// occurrences due soon, and pauses everything when the team asked for
+// that. An item already alerted (before a restart) is not posted again.
+func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(a.Feed + "\x00" + a.Key))
+	seenKey := "tripwire.alerted." + hex.EncodeToString(sum[:12])
+	if v, err := e.Service.GetKV(ctx, seenKey); err != nil || v != "" {
+		return err
+	}
+	var set TripwireSettings
+	if e.Safeguards != nil {
+		set = e.Safeguards.Tripwire
+	}
+	window := set.Window
+	if window <= 0 {
+		window = 6 * time.Hour
+	}
+	now := e.Now()
+	var b strings.Builder
+	fmt.Fprintf(&b, "📰 News tripwire: “%s” (%s, matched %s)", a.Title, a.Feed, strings.Join(a.Keywords, ", "))
+	if a.Link != "" {
+		b.WriteString("\n" + a.Link)
+	}
+	q, err := e.Service.Queue(ctx, 100)
+	if err != nil {
+		return err
+	}
+	var due []string
+	for _, s := range q {
+		switch s.State {
+		case approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved:
+		default:
+			continue
+		}
+		if s.At.After(now.Add(window)) {
+			break
+		}
+		due = append(due, fmt.Sprintf("  #%d %s %s (%s) → %s: %s", s.ID, s.State, s.At.In(e.Zone).Format("Mon 15:04"), Relative(s.At, now),
+			strings.Join(s.Targets, ", "), oneLine(clip(s.Text, 60))))
+	}
+	if len(due) == 0 {
+		fmt.Fprintf(&b, "\nNothing is due in the next %s.", shortDuration(window))
+	} else {
+		fmt.Fprintf(&b, "\nDue in the next %s:\n%s", shortDuration(window), strings.Join(due, "\n"))
+	}
+	detail := fmt.Sprintf("%s: %q %s (matched %s)", a.Feed, a.Title, a.Link, strings.Join(a.Keywords, ", "))
+	if set.AutoPause {
+		reason := fmt.Sprintf("news tripwire: “%s” (%s, matched %s) %s", a.Title, a.Feed, strings.Join(a.Keywords, ", "), a.Link)
+		rc, err := e.Service.PauseAll(ctx, TripwireActor, "", strings.TrimSpace(reason), "tripwire:"+a.Feed)
+		if err != nil {
+			return err
+		}
+		b.WriteString("\n" + PauseReceipt(rc))
+		if e.Wake != nil {
+			e.Wake()
+		}
+	} else {
+		if err := e.Service.Record(ctx, approvals.AuditEntry{Actor: TripwireActor, Action: "tripwire.alert", Place: "tripwire:" + a.Feed, Detail: detail}); err != nil {
+			return err
+		}
+		if len(due) > 0 {
+			b.WriteString("\nIf these should not go out now, type `pause [reason]`: it stops all publishing at once.")
+		}
+	}
+	text := b.String()
+	for _, r := range e.Rooms {
+		_ = e.reply(ctx, r, "", text)
+	}
+	return e.Service.SetKV(ctx, seenKey, now.UTC().Format(time.RFC3339))
+}
