@@ -229,13 +229,14 @@ func BenchmarkDispatch(b *testing.B) {
 // and records a pause once 25% of the occurrences have been checked by a
 // claim, that is while the dispatcher is claiming. It reports how long
 // PauseAll took under that load and on the same database idle just before,
-// and when the last successful claim and the first hold were decided
-// relative to PauseAll's return, how many claims were made while PauseAll
-// waited, and how many sends began after it returned (claimed before it).
+// bounds on how long it waited for the write lock, when the last
+// successful claim and the first hold were decided relative to PauseAll's
+// return, how many claims were made while PauseAll waited, and how many
+// sends began after it returned (claimed before it).
 // Claims committed after the pause (found from the order of the audit log)
 // must be zero.
 func BenchmarkPauseUnderLoad(b *testing.B) {
-	var pauseLoad, pauseIdle, lastClaim, firstHold time.Duration
+	var pauseLoad, pauseIdle, lastClaim, firstHold, waitMin, waitMax time.Duration
 	var claimed, held, duringPause, afterPause int
 	for b.Loop() {
 		b.StopTimer()
@@ -330,11 +331,17 @@ func BenchmarkPauseUnderLoad(b *testing.B) {
 			first = returned
 		}
 		firstHold += first.Sub(returned)
+		// The pause took the write lock after the last claim's transaction
+		// and before the first hold's: that brackets its wait.
+		waitMin += max(0, last.Sub(called))
+		waitMax += max(0, first.Sub(called))
 		b.StartTimer()
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(pauseLoad.Microseconds())/1000/n, "pause-under-load-ms")
 	b.ReportMetric(float64(pauseIdle.Microseconds())/1000/n, "pause-idle-ms")
+	b.ReportMetric(float64(waitMin.Microseconds())/1000/n, "lock-wait-min-ms")
+	b.ReportMetric(float64(waitMax.Microseconds())/1000/n, "lock-wait-max-ms")
 	b.ReportMetric(float64(lastClaim.Microseconds())/1000/n, "last-claim-vs-pause-ms")
 	b.ReportMetric(float64(firstHold.Microseconds())/1000/n, "first-hold-vs-pause-ms")
 	b.ReportMetric(float64(claimed)/n, "claimed/op")

@@ -78,7 +78,7 @@ medians() {
 			split(substr(units[name], 2), u, " ")
 			for (i = 1; u[i] != ""; i++) {
 				v = median(name SUBSEP u[i]); med[name, u[i]] = v
-				line = line sprintf((v == int(v)) ? "  %d %s" : "  %.4g %s", v, u[i])
+				line = line sprintf((v == int(v)) ? "  %.0f %s" : "  %.4g %s", v, u[i])
 			}
 			print line " (median of " count[name SUBSEP u[1]] ")"
 		}
@@ -110,8 +110,8 @@ for p in "${parts[@]}"; do
 		medians pause
 		;;
 	peakmem)
-		echo "\$ scripts/peakmem.sh 1000000 30"
-		scripts/peakmem.sh 1000000 30 2>&1 | tee "$out/peakmem.txt"
+		echo "\$ HEED_PEAKMEM_BASELINE=1 scripts/peakmem.sh 1000000 30"
+		HEED_PEAKMEM_BASELINE=1 scripts/peakmem.sh 1000000 30 2>&1 | tee "$out/peakmem.txt"
 		echo "\$ HEED_PEAKMEM_FROM=1m HEED_PEAKMEM_TO=365d scripts/peakmem.sh 1000000 60"
 		HEED_PEAKMEM_FROM=1m HEED_PEAKMEM_TO=365d scripts/peakmem.sh 1000000 60 2>&1 | tee "$out/peakmem-year.txt"
 		;;

@@ -15,6 +15,9 @@
 # The console reads stdin: it gets an empty pipe that stays open. At the end
 # it prints VmHWM (peak RSS) and VmRSS from /proc/PID/status and stops heed.
 #
+# With HEED_PEAKMEM_BASELINE=1 it first runs heed the same way over an
+# empty database, to show what the posts themselves add.
+#
 # Needs Go and Linux /proc. Everything is built and written in a temp dir,
 # removed at exit (HEED_PEAKMEM_KEEP=1 keeps it and prints where).
 set -euo pipefail
@@ -66,20 +69,30 @@ mkfifo "$work/stdin"
 # Opened read-write so that opening does not block and the pipe never
 # reaches end-of-file: the console sees a terminal nobody types into.
 exec 3<>"$work/stdin"
-"$work/heed" run --db "$work/heed.db" <"$work/stdin" >"$work/run.log" 2>&1 &
-pid=$!
 
 field() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$pid/status"; }
-# VmHWM only grows; checking every second is only to notice an early exit.
-for ((i = 0; i < RUN_SECONDS; i++)); do
-	sleep 1
-	kill -0 "$pid" 2>/dev/null || { cat "$work/run.log" >&2; die "heed run exited early"; }
-done
-rss=$(field VmRSS)
-hwm=$(field VmHWM)
-kill -TERM "$pid"
-wait "$pid" || true
-pid=
+
+# measure DB: runs heed over DB for RUN_SECONDS and sets hwm and rss (kB).
+measure() {
+	"$work/heed" run --db "$1" <"$work/stdin" >"$work/run.log" 2>&1 &
+	pid=$!
+	# VmHWM only grows; checking every second is only to notice an early exit.
+	for ((i = 0; i < RUN_SECONDS; i++)); do
+		sleep 1
+		kill -0 "$pid" 2>/dev/null || { cat "$work/run.log" >&2; die "heed run exited early"; }
+	done
+	rss=$(field VmRSS)
+	hwm=$(field VmHWM)
+	kill -TERM "$pid"
+	wait "$pid" || true
+	pid=
+}
+
+if [[ ${HEED_PEAKMEM_BASELINE:-} == 1 ]]; then
+	measure "$work/empty.db"
+	echo "empty database:  peak RSS VmHWM $hwm kB ($((hwm / 1024)) MiB) over ${RUN_SECONDS}s"
+fi
+measure "$work/heed.db"
 
 occurrences=$("$work/heed" --db "$work/heed.db" status 2>/dev/null | tr '\n' ' ' || true)
 echo "posts:           $POSTS scheduled $FROM..$TO ahead"
