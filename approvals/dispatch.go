@@ -156,7 +156,7 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v View, now time.Time,
 		}
 		if !seen {
 			note := fmt.Sprintf("held: no approver was seen in the room in the %s before its time (on-duty check: %s), so nobody would be there to answer. Approve again to publish now, `delay %d 1h`, or `cancel %d`",
-				v.Timing.OnDuty, last, v.ID, v.ID)
+				shortDuration(v.Timing.OnDuty), last, v.ID, v.ID)
 			return SettleResult{Outcome: OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, EvHold, note, now)
 		}
 	}
@@ -209,6 +209,18 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v View, now time.Time,
 		return res, s.aggregate(ctx, tx, v.ID, now)
 	}
 	return res, nil
+}
+
+// shortDuration is 30m rather than 30m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func orDash(s string) string {

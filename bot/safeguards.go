@@ -176,8 +176,14 @@ func (g *Safeguards) Check(v approvals.View) approvals.TimingCheck {
 		if !slices.Contains(h.day.Countries, "*") {
 			where = strings.Join(h.day.Countries, ", ")
 		}
+		// Name the zones of the day's own countries where there are such
+		// (Europe/Berlin for a German day), not every audience zone.
+		zones := slices.DeleteFunc(slices.Clone(h.day.Zones), func(z string) bool { return !slices.Contains(h.day.Countries, zoneCountry[z]) })
+		if len(zones) == 0 {
+			zones = h.day.Zones
+		}
 		w := fmt.Sprintf("falls on a sensitive day: %s (%s, %s; in %s for %s). Read it again with that day in mind",
-			h.day.Name, h.day.Date, where, strings.Join(h.day.Zones, ", "), strings.Join(h.targets, ", "))
+			h.day.Name, h.day.Date, where, strings.Join(zones, ", "), strings.Join(h.targets, ", "))
 		if rs.SensitiveRequired > 1 {
 			w += fmt.Sprintf("; it needs %d approvals", rs.SensitiveRequired)
 		}
@@ -361,10 +367,16 @@ func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string
 	return b.String()
 }
 
+// shortDuration is 2h rather than 2h0m0s.
 func shortDuration(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	return strings.TrimSuffix(s, "0m")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // postOffers announces retract offers made from the CLI in every review room.
