@@ -114,7 +114,9 @@ func TestTripwireAutoPauseHaltsPublishing(t *testing.T) {
 func TestTripwireBrokenFeedsChangeNothingAndAreReported(t *testing.T) {
 	s := tripwireStack(t, true)
 	p := approved(t, s, "Beach party tonight!", 10*time.Minute)
-	status500 := feedServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "explosion of errors", http.StatusInternalServerError) })
+	status500 := feedServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "explosion of errors", http.StatusInternalServerError)
+	})
 	invalid := feedServer(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "<rss><channel><item><title>Explosion</title></item>") // cut off
 	})
