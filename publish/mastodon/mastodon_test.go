@@ -669,3 +669,21 @@ func writePNG(t testing.TB) string {
 	}
 	return path
 }
+
+// The status answers recorded from Mastodon's docs and from the real
+// GoToSocial both give heed an id and a URL.
+func TestStatusFromRecordedAnswers(t *testing.T) {
+	for _, file := range []string{"status.json", "gotosocial_status.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st statusAnswer
+		if err := json.Unmarshal(data, &st); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if st.ID == "" || !strings.HasPrefix(st.URL, "https://") || !strings.Contains(st.URL, st.ID) {
+			t.Errorf("%s: id %q, url %q", file, st.ID, st.URL)
+		}
+	}
+}
