@@ -30,6 +30,8 @@ set -euo pipefail
 DENDRITE_VERSION=v0.15.2
 DENDRITE_MODULE=github.com/element-hq/dendrite
 COMMANDS=(dendrite create-account generate-keys generate-config)
+# Also built from the tools module: sqlite-wal, which puts Dendrite's SQLite
+# databases in WAL mode before the first start.
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOOLS_DIR=$SCRIPT_DIR/dendrite-tools
 CACHE_ROOT=${HEED_CACHE:-$HOME/.cache/heed}
@@ -53,13 +55,13 @@ usage() {
 	exit 2
 }
 
-# The stamp ties the cached binaries to the tools module's go.sum, so a
-# changed pin rebuilds instead of silently running the old server.
-stamp() { sha256sum "$TOOLS_DIR/go.sum" | cut -d' ' -f1; }
+# The stamp ties the cached binaries to the tools module's sources and
+# pins, so a changed pin rebuilds instead of silently running the old server.
+stamp() { cat "$TOOLS_DIR/go.mod" "$TOOLS_DIR/go.sum" "$TOOLS_DIR/sqlite-wal/main.go" | sha256sum | cut -d' ' -f1; }
 
 built() {
 	local c
-	for c in "${COMMANDS[@]}"; do
+	for c in "${COMMANDS[@]}" sqlite-wal; do
 		[ -x "$BIN/$c" ] || return 1
 	done
 	[ "$(cat "$BIN/.stamp" 2>/dev/null)" = "$(stamp)" ]
@@ -93,6 +95,7 @@ cmd_build() {
 	for c in "${COMMANDS[@]}"; do
 		pkgs+=("$DENDRITE_MODULE/cmd/$c")
 	done
+	pkgs+=(./sqlite-wal)
 	log "building Dendrite $DENDRITE_VERSION (a few minutes when cold; cached afterwards)"
 	# GOWORK=off: a go.work elsewhere must not pull this module into another build.
 	# -mod=readonly: the committed go.sum is the whole truth; nothing is re-resolved.
@@ -140,6 +143,12 @@ configure() {
 		die "generate-keys failed in $dir"
 	"$BIN/generate-config" -ci -dir "$dir" -server localhost >"$dir/dendrite.yaml.new" ||
 		die "generate-config failed"
+	# Write-ahead logging for every database (see sqlite-wal/main.go for why).
+	local dbs
+	dbs=$(grep -o 'file:[^[:space:]]*\.db' "$dir/dendrite.yaml.new" | sed 's/^file://')
+	[ -n "$dbs" ] || die "unexpected generate-config output: no SQLite databases under $dir"
+	# shellcheck disable=SC2086 # one path per word (Dendrite's config cannot hold spaces in them either)
+	"$BIN/sqlite-wal" $dbs || die "could not switch Dendrite's databases to WAL"
 	# A fresh secret per server rather than the -ci config's well-known one.
 	secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	# Rewrite the few keys that matter; each must match exactly once, so a

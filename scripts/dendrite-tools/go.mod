@@ -2,7 +2,10 @@ module github.com/heed-dev/heed/scripts/dendrite-tools
 
 go 1.26.0
 
-require github.com/element-hq/dendrite v0.15.2
+require (
+	github.com/element-hq/dendrite v0.15.2
+	modernc.org/sqlite v1.34.5
+)
 
 require (
 	github.com/Arceliar/phony v0.0.0-20220903101357-530938a4b13d // indirect
@@ -92,5 +95,4 @@ require (
 	modernc.org/libc v1.55.3 // indirect
 	modernc.org/mathutil v1.6.0 // indirect
 	modernc.org/memory v1.8.0 // indirect
-	modernc.org/sqlite v1.34.5 // indirect
 )
