@@ -5,7 +5,7 @@
 // # Configuration
 //
 //	targets:
-//	  - name: mastodon-main
+//	  mastodon-main:
 //	    kind: mastodon
 //	    server: https://mastodon.example        # the instance's base URL
 //	    access_token: ${HEED_MASTODON_TOKEN}    # scopes: write:statuses write:media
