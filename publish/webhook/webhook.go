@@ -5,7 +5,7 @@
 // # Configuration
 //
 //	targets:
-//	  - name: announce-hook
+//	  announce-hook:
 //	    kind: webhook
 //	    url: https://hooks.example.com/heed    # http:// or https://
 //	    secret: ${HEED_WEBHOOK_SECRET}         # HMAC-SHA256 key, required
