@@ -340,6 +340,12 @@ func retractionLine(rt approvals.Retraction) string {
 
 // offerText lists what a retract offer would take back.
 func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string {
+	return RetractOfferText(ctx, e.Service, e.Zone, o)
+}
+
+// RetractOfferText lists what a retract offer would take back, and how to
+// answer it.
+func RetractOfferText(ctx context.Context, svc *approvals.Service, zone *time.Location, o approvals.RetractOffer) string {
 	window := o.At.Sub(o.Since).Round(time.Minute)
 	if len(o.Items) == 0 {
 		return fmt.Sprintf("🗑 Nothing was published in the last %s: there is nothing to retract.", shortDuration(window))
@@ -347,7 +353,7 @@ func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string
 	var b strings.Builder
 	fmt.Fprintf(&b, "🗑 Retract offer %d by %s: published in the last %s:\n", o.ID, o.By, shortDuration(window))
 	for _, id := range o.Items {
-		v, err := e.Service.Occurrence(ctx, id)
+		v, err := svc.Occurrence(ctx, id)
 		if err != nil {
 			continue
 		}
@@ -361,7 +367,7 @@ func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string
 				targets = append(targets, t)
 			}
 		}
-		fmt.Fprintf(&b, "  #%d %s → %s: %s\n", id, v.At.In(e.Zone).Format("Mon 15:04"), strings.Join(targets, ", "), oneLine(clip(v.Post.Text, 60)))
+		fmt.Fprintf(&b, "  #%d %s → %s: %s\n", id, v.At.In(zone).Format("Mon 15:04"), strings.Join(targets, ", "), oneLine(clip(v.Post.Text, 60)))
 	}
 	fmt.Fprintf(&b, "Nothing is deleted until an approver types `retract confirm` (or `retract cancel`).")
 	return b.String()

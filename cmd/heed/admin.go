@@ -15,12 +15,16 @@ import (
 
 func pauseCmd(a *app) *cobra.Command {
 	var target, reason string
+	var retract time.Duration
 	cmd := &cobra.Command{
-		Use:   "pause [--target T] [--reason R]",
+		Use:   "pause [--target T] [--reason R] [--retract 2h]",
 		Short: "Stop all publishing at once (a running heed stops within a second)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if cmd.Flags().Changed("retract") && retract <= 0 {
+				return approvals.Errorf(approvals.EINVALID, "--retract: give how far back to look, such as 2h")
+			}
 			svc, _, done, err := a.service(ctx)
 			if err != nil {
 				return err
@@ -31,11 +35,23 @@ func pauseCmd(a *app) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), bot.PauseReceipt(rc))
+			if retract == 0 {
+				return nil
+			}
+			// The offer goes to the review rooms through the running heed;
+			// an approver confirms it there.
+			o, err := svc.OfferRetract(ctx, retract, a.who(), reason, "cli")
+			if err != nil {
+				return err
+			}
+			loc, _ := approvals.LoadZone(a.cfg.Zone)
+			fmt.Fprintln(cmd.OutOrStdout(), bot.RetractOfferText(ctx, svc, loc, o))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&target, "target", "", "pause only this target")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the team and the audit log")
+	cmd.Flags().DurationVar(&retract, "retract", 0, "also offer to retract what was published this far back (e.g. 2h); an approver confirms in chat")
 	return cmd
 }
 
@@ -89,6 +105,10 @@ func statusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tw, hasTripwire, err := bot.ReadTripwireStatus(ctx, svc)
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				if pauses == nil {
 					pauses = []approvals.Pause{}
@@ -96,10 +116,19 @@ func statusCmd(a *app) *cobra.Command {
 				if queue == nil {
 					queue = []approvals.Summary{}
 				}
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"paused": len(pauses) > 0, "pauses": pauses, "counts": counts, "next": queue})
+				out := map[string]any{"paused": len(pauses) > 0, "pauses": pauses, "counts": counts, "next": queue}
+				if hasTripwire {
+					out["tripwire"] = tw
+				}
+				return writeJSON(cmd.OutOrStdout(), out)
 			}
 			w := cmd.OutOrStdout()
 			loc, _ := approvals.LoadZone(a.cfg.Zone)
+			if hasTripwire {
+				for _, line := range tw.Lines(loc) {
+					fmt.Fprintln(w, line)
+				}
+			}
 			if len(pauses) == 0 {
 				fmt.Fprintln(w, "▶ not paused")
 			}
@@ -287,6 +316,35 @@ func configCmd(a *app) *cobra.Command {
 			for _, n := range cat.Names() {
 				fmt.Fprintf(w, "target: %s (%s)\n", n, cat.Kind(n))
 			}
+			g, err := c.buildSafeguards()
+			if err != nil {
+				return err
+			}
+			for _, r := range c.Rooms {
+				fmt.Fprintf(w, "safeguards of %s: %s\n", r.Name, describeRoom(r, g.Room(r.Name)))
+			}
+			fmt.Fprintf(w, "sensitive days: %d known (shipped list", len(g.Sensitive.Entries()))
+			if c.SensitiveDates != "" {
+				fmt.Fprintf(w, " and %s", c.SensitiveDates)
+			}
+			fmt.Fprintln(w, "; more can be added in chat)")
+			for _, n := range cat.Names() {
+				a := g.AudienceOf(n, c.Zone)
+				zones := make([]string, len(a.Zones))
+				for i, z := range a.Zones {
+					zones[i] = z.String()
+				}
+				cs := strings.Join(a.Countries, ", ")
+				if cs == "" {
+					cs = "none: only days for everyone"
+				}
+				fmt.Fprintf(w, "audience of %s: zones %s (and each post's own zone unless set); countries %s\n", n, strings.Join(zones, ", "), cs)
+			}
+			if len(c.Tripwire.Feeds) == 0 {
+				fmt.Fprintln(w, "tripwire: off")
+			} else {
+				fmt.Fprintf(w, "tripwire: %d feed(s), keywords %s, auto_pause %v\n", len(c.Tripwire.Feeds), strings.Join(c.Tripwire.Keywords, ", "), c.Tripwire.AutoPause)
+			}
 			return nil
 		},
 	})
@@ -346,4 +404,45 @@ func healthcheckCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// describeRoom says in a line what a room's safeguards do.
+func describeRoom(r RoomConfig, rs bot.RoomSafeguards) string {
+	var parts []string
+	if rs.LastCall > 0 {
+		parts = append(parts, "last call "+short(rs.LastCall)+" before")
+	} else {
+		parts = append(parts, "no last call")
+	}
+	if rs.Hours != nil {
+		hours := strings.Join(r.StaffedHours, "; ")
+		if hours == "" {
+			hours = "any time"
+		}
+		if len(r.Holidays) > 0 {
+			hours += " except holidays in " + strings.Join(r.Holidays, ", ")
+		}
+		parts = append(parts, "staffed "+hours+" ("+rs.Hours.Location().String()+")")
+	} else {
+		parts = append(parts, "always staffed")
+	}
+	if rs.OnDuty > 0 {
+		parts = append(parts, "on duty within "+short(rs.OnDuty))
+	}
+	if rs.SensitiveRequired > 1 {
+		parts = append(parts, fmt.Sprintf("%d approvals on sensitive days", rs.SensitiveRequired))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// short is 20m rather than 20m0s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

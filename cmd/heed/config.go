@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,6 +15,9 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
+	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/bot/tripwire"
 )
 
 // Config is heed's configuration file. Every field has a default, so heed
@@ -33,6 +37,17 @@ type Config struct {
 	MaxAttempts  int      `yaml:"max_attempts"`  // per target for retryable errors (default 5)
 	Workers      int      `yaml:"workers"`       // publishes at once (default 32)
 
+	// Timing safeguards (README "Timing safeguards"). LastCall is the
+	// default for rooms that set none: 15m when unset, 0 sends none.
+	LastCall *Duration `yaml:"last_call"`
+	// SensitiveDates is the team's own file of sensitive days, added to
+	// the shipped list.
+	SensitiveDates string `yaml:"sensitive_dates"`
+	// AudienceCountries are the countries the team's targets reach unless a
+	// target says otherwise; empty: derived from the audience zones.
+	AudienceCountries []string       `yaml:"audience_countries"`
+	Tripwire          TripwireConfig `yaml:"tripwire"`
+
 	// Chats and Targets are keyed by name; each has a kind and the kind's
 	// own settings.
 	Chats   map[string]map[string]any `yaml:"chats"`
@@ -41,6 +56,9 @@ type Config struct {
 
 	// secrets are the values ${ENV} expanded to; no error may show them.
 	secrets []string
+	// dir is the config file's directory: relative paths are read from it.
+	dir    string
+	guards *bot.Safeguards
 }
 
 // RoomConfig is one review room and its policy.
@@ -54,9 +72,43 @@ type RoomConfig struct {
 	AuthorMayApprove bool     `yaml:"author_may_approve"`
 	ApproveEmoji     []string `yaml:"approve_emoji"`
 	RejectEmoji      []string `yaml:"reject_emoji"`
+
+	// Timing safeguards of this room.
+	Zone              string    `yaml:"zone"`          // the room's zone (default: the team's)
+	LastCall          *Duration `yaml:"last_call"`     // overrides the top-level last_call
+	StaffedHours      []string  `yaml:"staffed_hours"` // e.g. ["Mon-Fri 09:00-18:00"]; none: always staffed
+	Holidays          []string  `yaml:"holidays"`      // e.g. [DE, DE-BY]: unstaffed all day
+	OnDuty            Duration  `yaml:"on_duty"`       // hold unless an approver was seen this long before
+	SensitiveRequired int       `yaml:"sensitive_required"`
 }
 
-// Duration reads "90s", "2m", "168h".
+// TripwireConfig is the optional news tripwire; it is off without feeds.
+type TripwireConfig struct {
+	Feeds     []FeedConfig `yaml:"feeds"`
+	Keywords  []string     `yaml:"keywords"`
+	AutoPause bool         `yaml:"auto_pause"`
+	Window    Duration     `yaml:"window"`   // due occurrences listed in an alert (default 6h)
+	Interval  Duration     `yaml:"interval"` // between fetches of a feed (default 2m)
+}
+
+// FeedConfig is one watched feed: a URL, or a mapping with name and url.
+type FeedConfig struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+}
+
+// UnmarshalYAML accepts a plain URL as well as a mapping.
+func (f *FeedConfig) UnmarshalYAML(b []byte) error {
+	var u string
+	if err := yaml.Unmarshal(b, &u); err == nil {
+		f.URL = u
+		return nil
+	}
+	type plain FeedConfig
+	return yaml.UnmarshalWithOptions(b, (*plain)(f), yaml.Strict())
+}
+
+// Duration reads "90s", "2m", "168h" (and 0).
 type Duration time.Duration
 
 // UnmarshalYAML parses a Go duration string.
@@ -64,6 +116,10 @@ func (d *Duration) UnmarshalYAML(b []byte) error {
 	var s string
 	if err := yaml.Unmarshal(b, &s); err != nil {
 		return err
+	}
+	if s == "0" {
+		*d = 0
+		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
@@ -124,6 +180,7 @@ func redact(err error, secrets []string) error {
 func LoadConfig(path string) (*Config, error) {
 	c := &Config{}
 	if path != "" {
+		c.dir = filepath.Dir(path)
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
@@ -245,6 +302,9 @@ func (c *Config) check() error {
 			return fmt.Errorf("rooms[%d] (%s): nobody may approve: list approvers, or set everyone: true", i, r.Name)
 		}
 	}
+	if _, err := c.buildSafeguards(); err != nil {
+		return err
+	}
 	for name, t := range c.Targets {
 		if kindOf(t) == "" {
 			return fmt.Errorf("targets.%s: no kind: use one of log, webhook, mastodon, bluesky, x, linkedin, facebook, matrix, slack", name)
@@ -293,4 +353,161 @@ func (c *Config) logger() *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// DefaultLastCall is the last call's lead when the config sets none.
+const DefaultLastCall = timing.DefaultLastCallLead
+
+// targetSafeguardKeys are the keys of a target's settings that belong to
+// the safeguards, not to its publisher: catalog strips them before the
+// publisher's strict decoder sees the settings.
+var targetSafeguardKeys = []string{"audience_zones", "audience_countries"}
+
+var countryCode = regexp.MustCompile(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`)
+
+// buildSafeguards turns the safeguard keys into the engine's settings,
+// naming the key of any problem. The result is built once per process.
+func (c *Config) buildSafeguards() (*bot.Safeguards, error) {
+	if c.guards != nil {
+		return c.guards, nil
+	}
+	team, err := approvals.LoadZone(c.Zone)
+	if err != nil {
+		return nil, fmt.Errorf("zone: %s", approvals.ErrorMessage(err))
+	}
+	g := &bot.Safeguards{Rooms: map[string]bot.RoomSafeguards{}, DefaultRoom: c.Rooms[0].Name, Zone: team, Audiences: map[string]bot.Audience{}}
+	lead := DefaultLastCall
+	if c.LastCall != nil {
+		lead = time.Duration(*c.LastCall)
+	}
+	if lead < 0 {
+		return nil, errors.New("last_call: give a duration such as 15m, or 0 for none")
+	}
+	for i, r := range c.Rooms {
+		where := fmt.Sprintf("rooms[%d] (%s)", i, r.Name)
+		rs := bot.RoomSafeguards{LastCall: lead, OnDuty: time.Duration(r.OnDuty), SensitiveRequired: r.SensitiveRequired}
+		if r.LastCall != nil {
+			if rs.LastCall = time.Duration(*r.LastCall); rs.LastCall < 0 {
+				return nil, fmt.Errorf("%s last_call: give a duration such as 15m, or 0 for none", where)
+			}
+		}
+		if rs.OnDuty < 0 {
+			return nil, fmt.Errorf("%s on_duty: give a duration such as 2h", where)
+		}
+		if rs.SensitiveRequired < 0 {
+			return nil, fmt.Errorf("%s sensitive_required: give a number of approvals, such as 2", where)
+		}
+		zone := c.Zone
+		if r.Zone != "" {
+			loc, err := approvals.LoadZone(r.Zone)
+			if err != nil {
+				return nil, fmt.Errorf("%s zone: %s", where, approvals.ErrorMessage(err))
+			}
+			zone, rs.Zone = r.Zone, loc
+		}
+		if len(r.StaffedHours) > 0 || len(r.Holidays) > 0 {
+			h, err := timing.ParseHours(zone, r.StaffedHours, r.Holidays)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", where, err)
+			}
+			rs.Hours = h
+		}
+		g.Rooms[r.Name] = rs
+	}
+	if g.Sensitive, err = timing.NewSensitive(); err != nil {
+		return nil, err
+	}
+	if c.SensitiveDates != "" {
+		path := c.SensitiveDates
+		if !filepath.IsAbs(path) && c.dir != "" {
+			path = filepath.Join(c.dir, path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("sensitive_dates: %w", err)
+		}
+		if err := g.Sensitive.AddFile(c.SensitiveDates, data); err != nil {
+			return nil, fmt.Errorf("sensitive_dates: %w", err)
+		}
+	}
+	if g.Countries, err = countries("audience_countries", c.AudienceCountries); err != nil {
+		return nil, err
+	}
+	for _, name := range sortedNames(c.Targets) {
+		a, err := audienceOf(name, c.Targets[name])
+		if err != nil {
+			return nil, err
+		}
+		g.Audiences[name] = a
+	}
+	if len(c.Tripwire.Feeds) > 0 || len(c.Tripwire.Keywords) > 0 {
+		if _, err := tripwire.New(c.tripwireConfig(nil)); err != nil {
+			return nil, err
+		}
+	}
+	g.Tripwire = bot.TripwireSettings{AutoPause: c.Tripwire.AutoPause, Window: time.Duration(c.Tripwire.Window)}
+	c.guards = g
+	return g, nil
+}
+
+// tripwireConfig is the watcher's configuration.
+func (c *Config) tripwireConfig(log *slog.Logger) tripwire.Config {
+	tc := tripwire.Config{Keywords: c.Tripwire.Keywords, Interval: time.Duration(c.Tripwire.Interval), Logger: log, UserAgent: "heed/" + version}
+	for _, f := range c.Tripwire.Feeds {
+		tc.Feeds = append(tc.Feeds, tripwire.Feed{Name: f.Name, URL: f.URL})
+	}
+	return tc
+}
+
+func countries(key string, list []string) ([]string, error) {
+	var out []string
+	for _, cc := range list {
+		norm := strings.ToUpper(strings.TrimSpace(cc))
+		if !countryCode.MatchString(norm) {
+			return nil, fmt.Errorf("%s: %q is not an ISO 3166 country code such as DE, or a region such as DE-BY", key, cc)
+		}
+		out = append(out, norm)
+	}
+	return out, nil
+}
+
+// audienceOf reads a target's audience keys.
+func audienceOf(name string, t map[string]any) (bot.Audience, error) {
+	var a bot.Audience
+	list := func(key string) ([]string, error) {
+		v, ok := t[key]
+		if !ok {
+			return nil, nil
+		}
+		items, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("targets.%s.%s: give a list, e.g. [Europe/Berlin]", name, key)
+		}
+		out := make([]string, 0, len(items))
+		for _, it := range items {
+			s, ok := it.(string)
+			if !ok {
+				return nil, fmt.Errorf("targets.%s.%s: %v is not a name", name, key, it)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	zones, err := list("audience_zones")
+	if err != nil {
+		return a, err
+	}
+	for _, z := range zones {
+		loc, err := approvals.LoadZone(z)
+		if err != nil || z == "" {
+			return a, fmt.Errorf("targets.%s.audience_zones: unknown time zone %q: use an IANA name such as Europe/Berlin", name, z)
+		}
+		a.Zones = append(a.Zones, loc)
+	}
+	cs, err := list("audience_countries")
+	if err != nil {
+		return a, err
+	}
+	a.Countries, err = countries("targets."+name+".audience_countries", cs)
+	return a, err
 }

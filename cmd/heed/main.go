@@ -115,6 +115,9 @@ func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, 
 	var ts []publish.Target
 	for _, name := range sortedNames(c.Targets) {
 		t := maps.Clone(c.Targets[name])
+		for _, k := range targetSafeguardKeys {
+			delete(t, k) // the safeguards' keys, read by buildSafeguards
+		}
 		lim, err := limiter(name, t)
 		if err != nil {
 			return nil, err
@@ -199,6 +202,15 @@ func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog
 	svc := approvals.NewService(st, cat, c.roomPolicy)
 	svc.Window = c.ReviewWindow.or(svc.Window)
 	svc.Log = log
+	guards, err := c.buildSafeguards()
+	if err == nil {
+		svc.Timing = guards.Check
+		err = guards.LoadAdHoc(ctx, svc)
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
 	return svc, cat, func() { st.Close() }, nil
 }
 

@@ -260,6 +260,12 @@ func postShowCmd(a *app) *cobra.Command {
 						warnings = append(warnings, pl.Target+": "+pr)
 					}
 				}
+				// What the timing safeguards say about its (next) time.
+				tc := svc.TimingFor(p, first)
+				warnings = append(warnings, tc.Warnings...)
+				if tc.OffHours != "" {
+					warnings = append(warnings, tc.OffHours+": heed holds it unless an approver allows it (`allow N off-hours`)")
+				}
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), map[string]any{"post": p, "occurrences": orEmptyOccs(occs), "warnings": orEmptyStrings(warnings)})

@@ -14,6 +14,7 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/console"
+	"github.com/heed-dev/heed/bot/tripwire"
 	"github.com/heed-dev/heed/publish"
 )
 
@@ -83,11 +84,20 @@ func (a *app) run(ctx context.Context) error {
 		}
 		rooms = append(rooms, bot.Room{Name: r.Name, Adapter: adapter, ID: r.ID, Policy: r.Policy()})
 	}
-	eng := &bot.Engine{Targets: cat, Adapters: adapters, Rooms: rooms, Zone: zone, DeafAfter: c.DeafAfter.or(2 * time.Minute), Log: log.With("part", "engine")}
+	guards, err := c.buildSafeguards()
+	if err != nil {
+		return err
+	}
+	eng := &bot.Engine{Targets: cat, Adapters: adapters, Rooms: rooms, Zone: zone, DeafAfter: c.DeafAfter.or(2 * time.Minute),
+		Safeguards: guards, Log: log.With("part", "engine")}
 	svc := approvals.NewService(st, cat, eng.PolicyFor)
 	svc.Window = c.ReviewWindow.or(svc.Window)
 	svc.Log = log
+	svc.Timing = eng.TimingCheck
 	eng.Service = svc
+	if err := guards.LoadAdHoc(ctx, svc); err != nil {
+		return err
+	}
 	disp := &publish.Dispatcher{
 		Service: svc, Targets: cat, Runner: holder, Liveness: eng.Deaf,
 		LateGrace: c.LateGrace.or(10 * time.Minute), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
@@ -137,6 +147,16 @@ func (a *app) run(ctx context.Context) error {
 			cancel(err)
 		}
 	}()
+	if len(c.Tripwire.Feeds) > 0 {
+		// The tripwire runs on its own: a feed that hangs or fails never
+		// delays a publishing decision.
+		w, err := tripwire.New(c.tripwireConfig(log.With("part", "tripwire")))
+		if err != nil {
+			return err
+		}
+		go func() { _ = eng.RunTripwire(ctx, w) }()
+		log.Info("news tripwire on", "feeds", len(c.Tripwire.Feeds), "keywords", len(c.Tripwire.Keywords), "auto_pause", c.Tripwire.AutoPause)
+	}
 	err = eng.Run(ctx, poll)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
+	"github.com/heed-dev/heed/bot"
+)
+
+// The check of issue 6, as a new user would type it, with no config.
+func TestPostShowNamesTheSensitiveDay(t *testing.T) {
+	t.Setenv("TZ", "")
+	db := filepath.Join(t.TempDir(), "heed.db")
+	id := strings.TrimSpace(mustHeed(t, db, "post", "add", "--at", "2027-11-09T10:00", "--tz", "Europe/Berlin", "--to", "log", "--text", "Treat yourself today!"))
+	out := mustHeed(t, db, "post", "show", id)
+	if !strings.Contains(out, "⚠ falls on a sensitive day: Kristallnacht (Reichspogromnacht), 1938 (2027-11-09, DE, AT; in Europe/Berlin for log)") {
+		t.Fatalf("post show does not name the day:\n%s", out)
+	}
+	js := mustHeed(t, db, "post", "show", id, "--json")
+	if !strings.Contains(js, "Kristallnacht") {
+		t.Fatalf("post show --json does not name the day:\n%s", js)
+	}
+	// The day after is no such day.
+	id2 := strings.TrimSpace(mustHeed(t, db, "post", "add", "--at", "2027-11-10T10:00", "--tz", "Europe/Berlin", "--to", "log", "--text", "Treat yourself!"))
+	if out := mustHeed(t, db, "post", "show", id2); strings.Contains(out, "sensitive day") {
+		t.Fatalf("10 November is flagged:\n%s", out)
+	}
+}
+
+func TestPostShowWarnsOffHours(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "heed.yaml", `zone: Europe/Berlin
+rooms:
+  - name: social
+    everyone: true
+    staffed_hours: ["Mon-Fri 09:00-18:00"]
+    holidays: [DE-BY]
+`)
+	db := filepath.Join(dir, "heed.db")
+	id := strings.TrimSpace(mustHeed(t, db, "--config", cfg, "post", "add", "--at", "2099-12-25 10:00", "--to", "log", "--text", "Merry Christmas"))
+	out := mustHeed(t, db, "--config", cfg, "post", "show", id)
+	if !strings.Contains(out, "⚠ holiday in DE-BY") || !strings.Contains(out, "allow N off-hours") {
+		t.Fatalf("post show does not warn of the holiday:\n%s", out)
+	}
+}
+
+func TestSafeguardConfig(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "dates.yaml", "days:\n  - date: \"06-01\"\n    countries: [\"*\"]\n    name: Founders' remembrance\n    source: our own\n")
+	ok := writeFile(t, dir, "ok.yaml", `zone: Europe/Berlin
+last_call: 0
+sensitive_dates: dates.yaml
+audience_countries: [DE, AT]
+rooms:
+  - name: social
+    everyone: true
+    last_call: 20m
+    staffed_hours: ["Mon-Fri 09:00-18:00", "Sat 10:00-14:00"]
+    holidays: [DE-BY]
+    on_duty: 2h
+    sensitive_required: 2
+  - name: night
+    chat: console
+    id: night
+    everyone: true
+targets:
+  log:
+    kind: log
+  us:
+    kind: log
+    audience_zones: [America/New_York]
+    audience_countries: [US]
+tripwire:
+  feeds:
+    - https://news.example/breaking.xml
+    - name: agency
+      url: https://agency.example/feed
+  keywords: [explosion*, shooting]
+  auto_pause: true
+  window: 6h
+`)
+	out := mustHeed(t, filepath.Join(dir, "x.db"), "--config", ok, "config", "check")
+	shipped, err := timing.NewSensitive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"safeguards of social: last call 20m before; staffed Mon-Fri 09:00-18:00; Sat 10:00-14:00 except holidays in DE-BY (Europe/Berlin); on duty within 2h; 2 approvals on sensitive days",
+		"safeguards of night: no last call; always staffed",
+		fmt.Sprintf("sensitive days: %d known (shipped list and dates.yaml", len(shipped.Entries())+1),
+		"audience of log: zones Europe/Berlin (and each post's own zone unless set); countries DE, AT",
+		"audience of us: zones America/New_York (and each post's own zone unless set); countries US",
+		"tripwire: 2 feed(s), keywords explosion*, shooting, auto_pause true",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check lacks %q:\n%s", want, out)
+		}
+	}
+	for src, want := range map[string]string{
+		"rooms:\n  - name: r\n    everyone: true\n    holidays: [XX]\n":                       "not in the holiday library",
+		"rooms:\n  - name: r\n    everyone: true\n    staffed_hours: [\"Mon 25:00-26:00\"]\n": "past the end of the day",
+		"rooms:\n  - name: r\n    everyone: true\n    zone: Mars/Base\n":                      "rooms[0] (r) zone: unknown time zone",
+		"last_call: soon\n":               "not a duration",
+		"audience_countries: [Germany]\n": "audience_countries: \"Germany\" is not an ISO 3166 country code",
+		"targets:\n  log:\n    kind: log\n    audience_zones: [Berlin]\n":      "targets.log.audience_zones: unknown time zone \"Berlin\"",
+		"targets:\n  log:\n    kind: log\n    audience_zones: Europe/Berlin\n": "targets.log.audience_zones: give a list",
+		"tripwire:\n  feeds: [https://news.example/x]\n":                       "no keywords",
+		"tripwire:\n  feeds: [ftp://news.example/x]\n  keywords: [x]\n":        "not an http(s) URL",
+		"sensitive_dates: missing.yaml\n":                                      "sensitive_dates:",
+	} {
+		_, err := heed(t, filepath.Join(dir, "x.db"), "--config", writeFile(t, dir, "bad.yaml", src), "config", "check")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+}
+
+func TestPauseRetractFromTheCLI(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "heed.db")
+	if out := mustHeed(t, db, "pause", "--retract", "2h", "--reason", "quiet"); !strings.Contains(out, "Nothing was published in the last 2h") {
+		t.Fatalf("empty offer: %s", out)
+	}
+	mustHeed(t, db, "resume")
+
+	// Publish one post through the domain, as a daemon would.
+	ctx := t.Context()
+	svc := openService(t, db)
+	p, err := svc.AddPost(ctx, approvals.NewPost{Text: "went out", Targets: []string{"log"}, Author: "bob",
+		Schedule: approvals.Schedule{At: time.Now().Add(time.Minute), TZ: "UTC"}}, "bob", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Materialize(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.OpenReview(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.React(ctx, approvals.ReactionInput{Occurrence: p.ID, User: "alice", Emoji: "✅"}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(2 * time.Minute)
+	res, err := svc.Settle(ctx, p.ID, at, approvals.SettleOptions{Runner: "test"})
+	if err != nil || len(res.Claims) != 1 {
+		t.Fatalf("settle: %+v %v", res, err)
+	}
+	if err := svc.RecordPublish(ctx, res.Claims[0], approvals.Outcome{URL: "https://log.example/1"}, at); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustHeed(t, db, "pause", "--retract", "2h", "--reason", "breaking news")
+	for _, want := range []string{"⏸ Paused all publishing", "Retract offer 1 by tester", "#1 ", "log https://log.example/1", "`retract confirm`"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("pause --retract lacks %q:\n%s", want, out)
+		}
+	}
+	if offers, err := svc.UnpostedOffers(ctx); err != nil || len(offers) != 1 || offers[0].Items[0] != p.ID {
+		t.Fatalf("offer waiting for the daemon: %+v %v", offers, err)
+	}
+}
+
+func TestStatusShowsTripwireFeeds(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "heed.db")
+	svc := openService(t, db)
+	st := bot.TripwireStatus{At: time.Now(), Feeds: []bot.FeedHealth{
+		{Name: "wire", URL: "https://news.example/feed", Error: "HTTP 500 Internal Server Error", Failures: 3, LastError: time.Now()},
+		{Name: "agency", URL: "https://agency.example/rss", LastOK: time.Now()},
+	}}
+	b, _ := json.Marshal(st)
+	if err := svc.SetKV(t.Context(), bot.TripwireStatusKey, string(b)); err != nil {
+		t.Fatal(err)
+	}
+	out := mustHeed(t, db, "status")
+	for _, want := range []string{"⚠ tripwire feed wire (https://news.example/feed) failing: HTTP 500 Internal Server Error (3 in a row)", "Publishing is not affected", "tripwire feed agency (https://agency.example/rss): ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if js := mustHeed(t, db, "status", "--json"); !strings.Contains(js, `"tripwire"`) || !strings.Contains(js, "HTTP 500") {
+		t.Fatalf("status --json lacks the tripwire:\n%s", js)
+	}
+}
