@@ -90,3 +90,19 @@ func TestStopWhileHeedIsDownIsReconciled(t *testing.T) {
 	}
 	s.WantState(p.ID, approvals.StateApproved)
 }
+
+// Slack sends short names; they hold and retract like the emoji.
+func TestShortNamesHoldAndRetract(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	held := approved(t, s, "hold me", time.Hour)
+	out := approved(t, s, "take me back", 10*time.Minute)
+	react(t, s, "eve", held.ID, "octagonal_sign")
+	s.WantState(held.ID, approvals.StateHeld)
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(out.ID, approvals.StatePublished)
+	react(t, s, "bob", out.ID, ":wastebasket:")
+	if got := s.Rec.Retracted(); len(got) != 1 {
+		t.Fatalf("retracted %+v", got)
+	}
+}
