@@ -604,10 +604,15 @@ func (e *Engine) BuildCard(v approvals.View, room Room, pauses []approvals.Pause
 		c.HowTo = fmt.Sprintf("React %s to approve, %s to reject; take your reaction back to withdraw. `delay %d 1h`, `cancel %d`. Anyone can type `pause`, or react %s to hold this one.", approve, reject, v.ID, v.ID, StopEmoji)
 	case approvals.StateHeld:
 		c.HowTo = fmt.Sprintf("Held. React %s to publish it now (after resume), `delay %d 1h` to move it, or `cancel %d` to drop it.", approve, v.ID, v.ID)
+		if v.At.After(c.Now) {
+			c.HowTo = fmt.Sprintf("Held. React %s to approve it again (it keeps its time), `delay %d 1h` to move it, or `cancel %d` to drop it.", approve, v.ID, v.ID)
+		}
 	case approvals.StateUnknown:
 		c.HowTo = fmt.Sprintf("Check the account, then `resolve %d published [URL]` or `resolve %d failed`. heed never retries this by itself.", v.ID, v.ID)
 	case approvals.StatePublished:
-		c.HowTo = fmt.Sprintf("Approvers: `retract %d` or react %s to delete it from every network that can.", v.ID, RetractEmoji)
+		if !retractedAll(v) {
+			c.HowTo = fmt.Sprintf("Approvers: `retract %d` or react %s to delete it from every network that can.", v.ID, RetractEmoji)
+		}
 	}
 	return c
 }

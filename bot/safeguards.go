@@ -348,7 +348,7 @@ func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string
 func RetractOfferText(ctx context.Context, svc *approvals.Service, zone *time.Location, o approvals.RetractOffer) string {
 	window := o.At.Sub(o.Since).Round(time.Minute)
 	if len(o.Items) == 0 {
-		return fmt.Sprintf("🗑 Nothing was published in the last %s: there is nothing to retract.", shortDuration(window))
+		return fmt.Sprintf("🗑 Nothing published in the last %s is left to retract.", shortDuration(window))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "🗑 Retract offer %d by %s: published in the last %s:\n", o.ID, o.By, shortDuration(window))
@@ -496,6 +496,21 @@ func (e *Engine) onSensitive(ctx context.Context, room Room, ev Event, cmd Comma
 		msg += fmt.Sprintf(" and need %d approvals", n)
 	}
 	return e.reply(ctx, room, ev.Card, msg+".")
+}
+
+// retractedAll reports whether every published target of an occurrence
+// was retracted, or cannot be.
+func retractedAll(v approvals.View) bool {
+	done := map[string]bool{}
+	for _, rt := range v.Retractions {
+		done[rt.Target] = rt.State == approvals.RetractDone || rt.State == approvals.RetractUnsupported
+	}
+	for _, d := range v.Deliveries {
+		if d.State == approvals.DeliveryPublished && !done[d.Target] {
+			return false
+		}
+	}
+	return true
 }
 
 // timingCard adds what the safeguards say to a card.

@@ -123,7 +123,7 @@ tripwire:
 
 func TestPauseRetractFromTheCLI(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "heed.db")
-	if out := mustHeed(t, db, "pause", "--retract", "2h", "--reason", "quiet"); !strings.Contains(out, "Nothing was published in the last 2h") {
+	if out := mustHeed(t, db, "pause", "--retract", "2h", "--reason", "quiet"); !strings.Contains(out, "Nothing published in the last 2h is left to retract") {
 		t.Fatalf("empty offer: %s", out)
 	}
 	mustHeed(t, db, "resume")

@@ -47,7 +47,7 @@ func TestStopNeedsAFreshDecisionAndKeepsTheTime(t *testing.T) {
 	at := s.View(p.ID).At
 	react(t, s, "dave", p.ID, "🛑")
 	s.WantState(p.ID, approvals.StateHeld)
-	wantContains(t, "card", s.Chat.CardText(p.ID), "✅ from @alice does not count: given before it was held")
+	wantContains(t, "card", s.Chat.CardText(p.ID), "✅ from @alice does not count: given before it was held", "React ✅ or 👍 to approve it again (it keeps its time)")
 
 	// alice's earlier ✅ no longer counts; bob's fresh one does, and the
 	// post keeps its time, which is still ahead.

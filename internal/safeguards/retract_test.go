@@ -108,6 +108,7 @@ func TestRetractDeletesEverywhereOnce(t *testing.T) {
 		t.Fatalf("webhook got retracts %q, want the stored remote id", got)
 	}
 	wantContains(t, "card", s.Chat.CardText(p.ID), "🗑 hook: deleted (retracted by @alice)", "🗑 rec: deleted", "🗑 plain: cannot be deleted")
+	wantNotContains(t, "card", s.Chat.CardText(p.ID), "`retract 1` or react")
 	for action, n := range map[string]int{"retract.request": 1, "retract.ok": 2, "retract.unsupported": 1, "retract.refused": 1} {
 		if got := len(audits(t, s, p.ID, action)); got != n {
 			t.Errorf("%d %s audit entries, want %d", got, action, n)
@@ -226,7 +227,7 @@ func TestRetractOfferFromTheCLIIsPostedAndCanBeCanceled(t *testing.T) {
 
 	// Nothing in the window: nothing is offered.
 	s.Clock.Advance(3 * time.Hour)
-	wantContains(t, "empty offer", say(t, s, "eve", "pause retract 1h"), "Nothing was published in the last 1h: there is nothing to retract.")
+	wantContains(t, "empty offer", say(t, s, "eve", "pause retract 1h"), "Nothing published in the last 1h is left to retract.")
 }
 
 func remoteID(t *testing.T, s *heedtest.Stack, occ int64, target string) string {
