@@ -467,10 +467,15 @@ func (s *Service) UnpostedOffers(ctx context.Context) ([]RetractOffer, error) {
 	return out, rows.Err()
 }
 
-// MarkOfferPosted records that an offer was announced in the review rooms.
-func (s *Service) MarkOfferPosted(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE retract_offers SET posted = 1 WHERE id = ?`, id)
-	return err
+// MarkOfferPosted records that an offer is being announced in the review
+// rooms. It reports false when another cycle did so already.
+func (s *Service) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE retract_offers SET posted = 1 WHERE id = ? AND posted = 0`, id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // DecideOffer confirms or cancels an open retract offer: the one with id,

@@ -311,7 +311,7 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
 		if o.ID != 0 {
-			if err := e.Service.MarkOfferPosted(ctx, o.ID); err != nil {
+			if _, err := e.Service.MarkOfferPosted(ctx, o.ID); err != nil {
 				return err
 			}
 		}

@@ -392,12 +392,16 @@ func (e *Engine) postOffers(ctx context.Context) error {
 		return err
 	}
 	for _, o := range offers {
+		mine, err := e.Service.MarkOfferPosted(ctx, o.ID)
+		if err != nil {
+			return err
+		}
+		if !mine {
+			continue // another cycle is posting it
+		}
 		text := e.offerText(ctx, o)
 		for _, r := range e.Rooms {
 			_ = e.reply(ctx, r, "", text)
-		}
-		if err := e.Service.MarkOfferPosted(ctx, o.ID); err != nil {
-			return err
 		}
 	}
 	return nil
