@@ -44,6 +44,9 @@ type SettleResult struct {
 	Outcome string
 	Claims  []Claim
 	Note    string
+	// Changed is false when a waiting occurrence was already waiting for
+	// the same reason: nothing new to log or show.
+	Changed bool
 }
 
 var dueStates = "'scheduled','in_review','approved'"
@@ -166,12 +169,13 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v View, now time.Time,
 			return SettleResult{Outcome: OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, EvHold, note, now)
 		}
 		note := "waiting: " + opt.Deaf + "; heed publishes nothing it could not stop"
-		if v.Note != note {
-			if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET note = ?, dirty = dirty + 1 WHERE id = ?`, note, v.ID); err != nil {
-				return SettleResult{}, err
-			}
+		if v.Note == note {
+			return SettleResult{Outcome: OutcomeWaiting, Note: note}, nil
 		}
-		return SettleResult{Outcome: OutcomeWaiting, Note: note}, nil
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET note = ?, dirty = dirty + 1 WHERE id = ?`, note, v.ID); err != nil {
+			return SettleResult{}, err
+		}
+		return SettleResult{Outcome: OutcomeWaiting, Note: note, Changed: true}, nil
 	}
 	if err := s.setState(ctx, tx, v.Occurrence, EvClaim, "", now); err != nil {
 		return SettleResult{}, err

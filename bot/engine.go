@@ -146,7 +146,9 @@ func (e *Engine) Deaf(now time.Time) string {
 			return fmt.Sprintf("the %s chat has not connected yet", a.Name())
 		}
 		if gap := now.Sub(alive); gap > e.DeafAfter {
-			return fmt.Sprintf("the %s chat has not been heard from since %s (%s)", a.Name(), alive.In(e.Zone).Format("15:04:05"), gap.Round(time.Second))
+			// No running gap in the text: it becomes a card note, which
+			// must not change (and edit the card) on every cycle.
+			return fmt.Sprintf("the %s chat has not been heard from since %s", a.Name(), alive.In(e.Zone).Format("15:04:05 MST"))
 		}
 	}
 	return ""

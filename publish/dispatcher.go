@@ -109,7 +109,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 			d.Log.Warn("missed", "occurrence", id, "why", res.Note)
 		case approvals.OutcomeWaiting:
 			st.Waiting++
-			d.Log.Warn("holding publish: chat is deaf", "occurrence", id, "why", deaf)
+			if res.Changed {
+				d.Log.Warn("holding publish: chat is deaf", "occurrence", id, "why", deaf)
+			}
 		}
 		claims = append(claims, res.Claims...)
 	}

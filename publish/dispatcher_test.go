@@ -43,10 +43,16 @@ func TestDeafListenerHoldsPublishing(t *testing.T) {
 	if !strings.Contains(s.Chat.CardText(late.ID), "heed publishes nothing it could not stop") {
 		t.Fatalf("card does not say why:\n%s", s.Chat.CardText(late.ID))
 	}
+	card, _ := s.Chat.Card(late.ID)
+	s.Clock.Advance(30 * time.Second)
+	s.Cycle()
+	if again, _ := s.Chat.Card(late.ID); again.Edits != card.Edits {
+		t.Fatalf("a waiting card was edited again with nothing new (%d → %d edits)", card.Edits, again.Edits)
+	}
 	// Let `held` pass the late grace while still deaf; `late` is approved
 	// again by nothing: both were due at the same time, so move `late` back
 	// in by recovering within the grace for a fresh pair.
-	s.Clock.Advance(11 * time.Minute)
+	s.Clock.Advance(10*time.Minute + 30*time.Second)
 	s.Cycle()
 	s.WantState(held.ID, approvals.StateHeld)
 	s.WantState(late.ID, approvals.StateHeld)

@@ -5,7 +5,7 @@
 // # Configuration
 //
 //	targets:
-//	  - name: slack-announce
+//	  slack-announce:
 //	    kind: slack
 //	    channel: C0ANNOUNCE                  # the channel id; invite the app to it
 //	    bot_token: ${SLACK_BOT_TOKEN}        # xoxb-…, scopes chat:write, channels:history (groups:history for private channels)
