@@ -26,6 +26,8 @@ type Targets interface {
 	Kind(name string) string
 	Preview(p approvals.Payload) string
 	Known(name string) bool
+	// AccountURL is where a person checks what a target published, or "".
+	AccountURL(name string) string
 }
 
 // Engine connects chat adapters to the approval domain: it posts and edits
@@ -611,6 +613,11 @@ func (e *Engine) BuildCard(v approvals.View, room Room, pauses []approvals.Pause
 		}
 	case approvals.StateUnknown:
 		c.HowTo = fmt.Sprintf("Check the account, then `resolve %d published [URL]` or `resolve %d failed`. heed never retries this by itself.", v.ID, v.ID)
+		for _, d := range v.Deliveries {
+			if u := e.Targets.AccountURL(d.Target); d.State == approvals.DeliveryUnknown && u != "" {
+				c.Notes = append(c.Notes, fmt.Sprintf("check %s at %s", d.Target, u))
+			}
+		}
 	case approvals.StatePublished:
 		if !retractedAll(v) {
 			c.HowTo = fmt.Sprintf("Approvers: `retract %d` or react %s to delete it from every network that can.", v.ID, RetractEmoji)
@@ -646,7 +653,11 @@ func (e *Engine) Announce(ctx context.Context, occ int64, target string, url, ki
 	case "permanent":
 		text = fmt.Sprintf("❌ #%d → %s failed: %s", occ, target, errMsg)
 	default:
-		text = fmt.Sprintf("❓ #%d → %s: outcome unknown (%s). Check the account, then `resolve %d published` or `resolve %d failed`.", occ, target, errMsg, occ, occ)
+		where := "the account"
+		if u := e.Targets.AccountURL(target); u != "" {
+			where = u
+		}
+		text = fmt.Sprintf("❓ #%d → %s: outcome unknown (%s). Check %s, then `resolve %d published` or `resolve %d failed`.", occ, target, errMsg, where, occ, occ)
 	}
 	_ = e.reply(ctx, room, MessageRef(ref.Ref), text)
 	_ = e.SyncCards(ctx)

@@ -294,6 +294,9 @@ func (c *Catalog) Names() []string {
 	return out
 }
 
+// AccountURL returns where a person checks what a target published, or "".
+func (c *Catalog) AccountURL(name string) string { return c.targets[name].AccountURL }
+
 // Kind returns a target's publisher kind.
 func (c *Catalog) Kind(name string) string { return c.targets[name].Kind }
 

@@ -190,3 +190,25 @@ func TestTargetRateLimitSpacesCalls(t *testing.T) {
 		t.Fatalf("stats %+v, %d sent; want 1 published and 1 retry", st, len(limited.Requests()))
 	}
 }
+
+func TestUnknownOutcomeLinksTheAccount(t *testing.T) {
+	acct := heedtest.NewRecorder()
+	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "x-main", Kind: "recorder", Publisher: acct,
+		AccountURL: "https://x.example/heedproject"}}})
+	p := approvedPost(t, s, "no idempotency key on this network", "x-main")
+	acct.FailNext(heedtest.ErrTimeout)
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(p.ID, approvals.StateUnknown)
+	if !strings.Contains(s.Chat.CardText(p.ID), "check x-main at https://x.example/heedproject") {
+		t.Fatalf("card does not link the account:\n%s", s.Chat.CardText(p.ID))
+	}
+	if !strings.Contains(s.Chat.LastReply(), "Check https://x.example/heedproject, then `resolve") {
+		t.Fatalf("thread reply: %q", s.Chat.LastReply())
+	}
+	s.Clock.Advance(time.Hour)
+	s.Cycle()
+	if n := len(acct.Requests()); n != 0 {
+		t.Fatalf("an unknown outcome was retried: %d", n)
+	}
+}

@@ -138,6 +138,9 @@ type Target struct {
 	// Limiter, when set, spaces this target's publish calls (a network's
 	// own rate limit, or the team's choice).
 	Limiter *rate.Limiter
+	// AccountURL is the account's page, where a person checks an unknown
+	// outcome.
+	AccountURL string
 }
 
 // Config is what a factory gets to build a publisher for one target.

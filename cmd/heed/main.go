@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -122,13 +123,33 @@ func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, 
 		if err != nil {
 			return nil, err
 		}
+		account, err := accountURL(name, t)
+		if err != nil {
+			return nil, err
+		}
 		p, err := publish.New(publish.Config{Name: name, Kind: kindOf(t), Decode: c.decoder(t), Logger: log.With("target", name), Stdout: stdout})
 		if err != nil {
 			return nil, err
 		}
-		ts = append(ts, publish.Target{Name: name, Kind: kindOf(t), Publisher: p, Limiter: lim})
+		ts = append(ts, publish.Target{Name: name, Kind: kindOf(t), Publisher: p, Limiter: lim, AccountURL: account})
 	}
 	return publish.NewCatalog(ts...), nil
+}
+
+// accountURL takes account_url out of a target's settings: the account's
+// page, shown when an outcome is unknown so a person knows where to check.
+func accountURL(name string, t map[string]any) (string, error) {
+	v, ok := t["account_url"]
+	delete(t, "account_url")
+	if !ok {
+		return "", nil
+	}
+	s, _ := v.(string)
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("targets.%s: account_url %q is not an http(s) URL", name, s)
+	}
+	return s, nil
 }
 
 // limiter takes the dispatcher's own keys out of a target's settings:
