@@ -1,6 +1,9 @@
 package textlen
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // benchText is a typical post: prose, a link, a mention, a hashtag, emoji.
 const benchText = "Grüße! heed 2.0 ist da 🎉 — release notes at https://example.com/blog/heed-2.0?utm_source=heed " +
@@ -12,6 +15,23 @@ func BenchmarkCounters(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				c.f(benchText)
+			}
+		})
+	}
+}
+
+// BenchmarkPathological counts 4 KB words built to be slow for URL
+// detection (the fuzzer found "1.1.1.1…", which once took seconds).
+func BenchmarkPathological(b *testing.B) {
+	for name, in := range map[string]string{
+		"dotdigits": strings.Repeat("1.", 2000),
+		"dotwords":  strings.Repeat("a.b", 1333),
+		"urlish":    strings.Repeat("http://a.", 450),
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				X(in)
+				Mastodon(in)
 			}
 		})
 	}

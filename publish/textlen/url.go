@@ -108,7 +108,7 @@ func findURLs(text string, re *regexp.Regexp, rules urlRules, emailGroup int) []
 	done := 0 // end of the last URL taken
 	for wStart := 0; wStart < len(text); {
 		wEnd := wordEnd(text, wStart)
-		if word := text[wStart:wEnd]; strings.IndexByte(word, '.') >= 0 {
+		if word := text[wStart:wEnd]; mayHoldDomain(word) {
 			for _, loc := range re.FindAllStringSubmatchIndex(word, -1) {
 				start, end := wStart+loc[0], wStart+loc[1]
 				if start < done {
@@ -126,6 +126,24 @@ func findURLs(text string, re *regexp.Regexp, rules urlRules, emailGroup int) []
 		wStart = spaceEnd(text, wEnd)
 	}
 	return out
+}
+
+// mayHoldDomain reports whether a word has a "." followed by a letter (or a
+// non-ASCII character): every top-level domain starts so. Words without one
+// ("1.1.1.1…", "3.14") skip the large regexp, whose cost grows with the
+// word's length.
+func mayHoldDomain(word string) bool {
+	for i := strings.IndexByte(word, '.'); i >= 0 && i+1 < len(word); {
+		if c := word[i+1]; c >= utf8.RuneSelf || (c|0x20 >= 'a' && c|0x20 <= 'z') {
+			return true
+		}
+		j := strings.IndexByte(word[i+1:], '.')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // wordEnd returns the end of the run of non-space characters at i.
@@ -292,13 +310,22 @@ func isHostRune(r rune) bool {
 func domainEnd(text string, hostStart, hostEnd int) int {
 	limit := min(hostEnd, hostStart+maxHostSearch)
 	for k := limit; k > hostStart; {
-		if tldBoundary(text[k:]) && validDomain(text[hostStart:k]) {
+		// The cheap test first: a domain ends in a known top-level domain.
+		// Checking every label only then keeps this linear in the host's
+		// length (text such as "1.1.1.1…" is otherwise quadratic).
+		if tldBoundary(text[k:]) && endsInTLD(text[hostStart:k]) && validDomain(text[hostStart:k]) {
 			return k
 		}
 		_, size := utf8.DecodeLastRuneInString(text[hostStart:k])
 		k -= size
 	}
 	return -1
+}
+
+// endsInTLD reports whether d's last label is a top-level domain.
+func endsInTLD(d string) bool {
+	i := strings.LastIndexByte(d, '.')
+	return i >= 0 && isTLD(d[i+1:])
 }
 
 func tldBoundary(after string) bool {
