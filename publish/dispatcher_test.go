@@ -212,3 +212,39 @@ func TestUnknownOutcomeLinksTheAccount(t *testing.T) {
 		t.Fatalf("an unknown outcome was retried: %d", n)
 	}
 }
+
+// TestEditingOneVariantVoidsOnlyItsTarget: a decision covers each target's
+// payload; editing the text for one target leaves the approval standing
+// for the others, and a fresh approval covers the edited one.
+func TestEditingOneVariantVoidsOnlyItsTarget(t *testing.T) {
+	other := heedtest.NewRecorder()
+	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "other", Kind: "recorder", Publisher: other}}})
+	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{Text: "shared text", Variants: map[string]string{"other": "other's text"},
+		Targets: []string{"rec", "other"}, Author: "author", Schedule: approvals.Schedule{At: s.Clock.Now().Add(10 * time.Minute), TZ: "UTC"}}, "author", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cycle()
+	if err := s.Chat.React("alice", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	s.WantState(p.ID, approvals.StateApproved)
+	if _, err := s.Service.EditPost(s.Ctx, p.ID, approvals.PostEdit{Variants: map[string]string{"other": "other's text, fixed"}}, "author", "t"); err != nil {
+		t.Fatal(err)
+	}
+	v := s.View(p.ID)
+	if v.State != approvals.StateInReview || v.Verdict.PerTarget["rec"] != 1 || v.Verdict.PerTarget["other"] != 0 {
+		t.Fatalf("after editing other's variant: %s, per target %v; want rec still approved by alice, other not", v.State, v.Verdict.PerTarget)
+	}
+	if err := s.Chat.React("bob", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	if got := s.Rec.Texts(); len(got) != 1 || got[0] != "shared text" {
+		t.Fatalf("rec published %q", got)
+	}
+	if got := other.Texts(); len(got) != 1 || got[0] != "other's text, fixed" {
+		t.Fatalf("other published %q", got)
+	}
+}
