@@ -294,6 +294,43 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+// Rederive derives the state of every open occurrence of a review room
+// again, after who may approve there changed. isDefault says the room is
+// also the one for posts that name none. It reports how many changed state.
+func (s *Service) Rederive(ctx context.Context, room string, isDefault bool) (int, error) {
+	now := s.now()
+	changed := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT o.id, o.state FROM occurrences o JOIN posts p ON p.id = o.post_id
+			WHERE o.state IN ('in_review','approved','rejected') AND (p.room = ? OR (? AND p.room = ''))`, room, isDefault)
+		if err != nil {
+			return err
+		}
+		before := map[int64]State{}
+		for rows.Next() {
+			var id int64
+			var st State
+			if err := rows.Scan(&id, &st); err != nil {
+				rows.Close()
+				return err
+			}
+			before[id] = st
+		}
+		rows.Close()
+		for id, st := range before {
+			v, err := s.refresh(ctx, tx, id, now)
+			if err != nil {
+				return err
+			}
+			if v.State != st {
+				changed++
+			}
+		}
+		return nil
+	})
+	return changed, err
+}
+
 // Delay moves an occurrence later by d (from now, if its time has passed
 // while it was held or missed). Its approvals are void: the time is part of
 // the payload.

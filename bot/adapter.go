@@ -25,6 +25,11 @@ const (
 	Unreaction EventKind = "unreaction"
 	// Message: a person wrote in a review room, or in a card's thread.
 	Message EventKind = "message"
+	// PolicyChanged: who may approve in Room changed at the chat's end
+	// (Matrix power levels, Slack user groups). The engine derives every
+	// open card of the room again, so a reaction given before a promotion
+	// counts from then on, and one from a demoted person stops counting.
+	PolicyChanged EventKind = "policy"
 )
 
 // Event is one inbound chat event, translated by an adapter.

@@ -183,6 +183,11 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 		err = e.onUnreaction(ctx, room, ev)
 	case Message:
 		err = e.onMessage(ctx, room, ev)
+	case PolicyChanged:
+		var changed int
+		if changed, err = e.Service.Rederive(ctx, room.Name, room.Name == e.Rooms[0].Name); err == nil && changed > 0 && e.Wake != nil {
+			e.Wake()
+		}
 	}
 	if err != nil {
 		return err

@@ -310,9 +310,12 @@ func TestE2EPowerLevelMakesAnApprover(t *testing.T) {
 	w.react(w.eve, card, "✅")
 	w.waitEdit(card, "not an approver (power level 0, needs 50)")
 	w.admin.SetPowerLevel(t, w.room, w.eve.ID, 50)
-	w.react(w.eve, card, "👍🏽")
+	// The ✅ eve gave before her promotion counts from then on: the
+	// power-level change makes heed weigh the card's reactions again.
 	w.waitEdit(card, "approved by "+string(w.eve.ID))
 	w.s.WantState(occ, approvals.StateApproved)
+	w.react(w.eve, card, "👍🏽") // a second approve emoji from the same person counts once
+	w.waitEdit(card, "approved by "+string(w.eve.ID)+" (1/1)")
 	// And back: at 49 a new card's approval from eve does not count.
 	w.admin.SetPowerLevel(t, w.room, w.eve.ID, 49)
 	occ2, card2 := w.card("Another one", time.Hour)

@@ -489,6 +489,14 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 				if err := a.refuseIfEncrypted(ctx, room); err != nil {
 					return err
 				}
+				if evt.Type == event.StatePowerLevels && !first && a.seen.add(evt.ID) {
+					// Who may approve changed: reactions already on cards
+					// are weighed again.
+					if err := h.HandleEvent(ctx, bot.Event{ID: evt.ID.String(), Kind: bot.PolicyChanged, Adapter: a.name, Room: room.String(),
+						At: time.UnixMilli(evt.Timestamp)}); err != nil && ctx.Err() == nil {
+						a.log.Warn("matrix: the engine could not weigh reactions again after a power-level change", "room", room, "err", err)
+					}
+				}
 				continue
 			}
 			if first && evt.Timestamp < a.startedMS {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/internal/heedtest"
 	"github.com/heed-dev/heed/publish"
 )
@@ -479,4 +480,48 @@ func dump(t *testing.T, db *sql.DB) string {
 		rows.Close()
 	}
 	return b.String()
+}
+
+// TestInvariant6_PolicyChangeWeighsReactionsAgain: who may approve can
+// change at the chat's end (Matrix power levels, Slack user groups). A
+// reaction that did not count starts counting once its author is promoted,
+// and stops again on demotion, without anyone reacting anew.
+func TestInvariant6_PolicyChangeWeighsReactionsAgain(t *testing.T) {
+	var mu sync.Mutex
+	promoted := map[string]bool{}
+	extra := func(user string) (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if promoted[user] {
+			return true, ""
+		}
+		return false, "power level 0, needs 50"
+	}
+	s := heedtest.New(t, heedtest.Options{Rooms: []bot.Room{{Name: "review", Adapter: "mem", ID: "review",
+		Policy: approvals.Policy{Approvers: []string{"alice"}, ExtraApprover: extra}}}})
+	p := s.Add("promotion", 10*time.Minute)
+	s.Cycle()
+	if err := s.Chat.React("erin", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	s.WantState(p.ID, approvals.StateInReview)
+	if !strings.Contains(s.Chat.CardText(p.ID), "✅ from @erin does not count: not an approver (power level 0, needs 50)") {
+		t.Fatalf("card:\n%s", s.Chat.CardText(p.ID))
+	}
+	policyChanged := func(id string) {
+		t.Helper()
+		if err := s.Chat.Deliver(bot.Event{ID: id, Kind: bot.PolicyChanged, Adapter: "mem", Room: "review", At: s.Clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	promoted["erin"] = true
+	mu.Unlock()
+	policyChanged("pl-1")
+	s.WantState(p.ID, approvals.StateApproved)
+	mu.Lock()
+	promoted["erin"] = false
+	mu.Unlock()
+	policyChanged("pl-2")
+	s.WantState(p.ID, approvals.StateInReview)
 }
