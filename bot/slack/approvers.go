@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -58,11 +59,11 @@ func (a *Adapter) IsApprover(ctx context.Context, room, user string) (bool, stri
 // refreshGroups reads the approver groups again when the members in memory
 // are older than GroupRefresh (or were never read), unless the last attempt
 // failed less than groupRetry ago. A failed read keeps the members read
-// last.
-func (a *Adapter) refreshGroups(ctx context.Context) {
+// last. It reports whether the members changed.
+func (a *Adapter) refreshGroups(ctx context.Context) bool {
 	ids := a.allGroups()
 	if len(ids) == 0 {
-		return
+		return false
 	}
 	g := &a.groups
 	now := a.now()
@@ -70,7 +71,7 @@ func (a *Adapter) refreshGroups(ctx context.Context) {
 	due := g.members == nil || now.Sub(g.loaded) >= a.cfg.GroupRefresh
 	if !due || (!g.tried.IsZero() && g.lastErr != nil && now.Sub(g.tried) < groupRetry) {
 		g.mu.Unlock()
-		return
+		return false
 	}
 	g.tried = now
 	g.mu.Unlock()
@@ -100,9 +101,23 @@ func (a *Adapter) refreshGroups(ctx context.Context) {
 		if ctx.Err() == nil {
 			a.log.Warn("could not read the approver groups; using the members read last", "read_at", g.loaded, "err", err)
 		}
-		return
+		return false
 	}
+	changed := !reflect.DeepEqual(g.members, next)
 	g.members, g.loaded = next, now
+	return changed
+}
+
+// groupChannels lists the review channels whose approvers include groups.
+func (a *Adapter) groupChannels() []string {
+	var out []string
+	for id, ch := range a.channels {
+		if len(ch.ApproverGroups) > 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (a *Adapter) allGroups() []string {

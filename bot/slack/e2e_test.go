@@ -164,6 +164,20 @@ func TestE2EUserGroupMemberApproves(t *testing.T) {
 	x.s.WantState(occ, approvals.StateApproved)
 }
 
+// A user group's new member: the ✅ bob gave before joining counts once
+// heed reads the group again, without a new reaction.
+func TestE2EUserGroupChangeWeighsReactionsAgain(t *testing.T) {
+	x := newStack(t, stackSetup{})
+	card, occ := x.post(t, "Joined later", time.Hour)
+	x.f.React(bob, chReview, card.TS, "white_check_mark")
+	card = card.ExpectUpdateText(t, "from @bob does not count")
+	x.f.SetGroup(groupSocial, carol, bob)
+	x.advance(t, 6*time.Minute)        // past group_refresh (5m)
+	x.f.Say(alice, chReview, "status") // the next event read from the channel reads the group again first
+	card.ExpectUpdateText(t, "approved by @bob (1/1)")
+	x.s.WantState(occ, approvals.StateApproved)
+}
+
 // 5. reaction_removed withdraws.
 func TestE2EUnreactionWithdraws(t *testing.T) {
 	x := newStack(t, stackSetup{})

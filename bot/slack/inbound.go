@@ -251,8 +251,16 @@ func (a *Adapter) work(ctx context.Context, h bot.Handler) {
 			return
 		case in := <-a.queue:
 			// Here, outside any store transaction, is where approver
-			// groups are read again when due.
-			a.refreshGroups(ctx)
+			// groups are read again when due. When their members changed,
+			// the engine weighs the reactions on open cards again.
+			if a.refreshGroups(ctx) {
+				for _, ch := range a.groupChannels() {
+					ev := bot.Event{Kind: bot.PolicyChanged, Adapter: a.Name(), Room: ch, At: a.now()}
+					if err := h.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
+						a.log.Warn("engine could not weigh reactions again after a user-group change", "room", ch, "err", err)
+					}
+				}
+			}
 			evs, err := a.resolve(ctx, in)
 			if err != nil {
 				a.log.Error("could not read the event's context from Slack; event dropped", "kind", in.ev.Kind,
