@@ -25,11 +25,10 @@ func pauseCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("retract") && retract <= 0 {
 				return approvals.Errorf(approvals.EINVALID, "--retract: give how far back to look, such as 2h")
 			}
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			rc, err := svc.PauseAll(ctx, a.who(), target, reason, "cli")
 			if err != nil {
 				return err
@@ -63,11 +62,10 @@ func resumeCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			rc, err := svc.Resume(ctx, a.who(), target, "cli")
 			if err != nil {
 				return err
@@ -88,11 +86,10 @@ func statusCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			pauses, err := svc.ActivePauses(ctx)
 			if err != nil {
 				return err
@@ -175,11 +172,10 @@ func resolveCmd(a *app) *cobra.Command {
 			if args[1] != "published" && args[1] != "failed" {
 				return approvals.Errorf(approvals.EINVALID, "%q: say published or failed", args[1])
 			}
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			if err := svc.Resolve(ctx, id, target, args[1] == "published", url, a.who(), "cli"); err != nil {
 				return err
 			}
@@ -204,11 +200,10 @@ func auditCmd(a *app) *cobra.Command {
 			if asJSON && asCSV {
 				return approvals.Errorf(approvals.EINVALID, "choose --json or --csv, not both")
 			}
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			w := cmd.OutOrStdout()
 			var cw *csv.Writer
 			if asCSV {

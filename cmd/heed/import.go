@@ -19,11 +19,10 @@ func importCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			entries, err := ParseCalendar(args[0], src, a.cfg.Zone, a.who(), svc.Now())
 			if err != nil {
 				return err

@@ -29,8 +29,8 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRoot(&app{in: os.Stdin, out: os.Stdout, errOut: os.Stderr})
-	if err := root.ExecuteContext(ctx); err != nil {
+	a := &app{in: os.Stdin, out: os.Stdout, errOut: os.Stderr}
+	if err := a.execute(ctx, newRoot(a)); err != nil {
 		fmt.Fprintln(os.Stderr, "heed:", userMessage(err))
 		os.Exit(1)
 	}
@@ -55,6 +55,8 @@ type app struct {
 	errOut  io.Writer
 
 	cfg *Config
+	svc *approvals.Service // opened by a command through service, closed by execute
+	cat *publish.Catalog
 }
 
 func newRoot(a *app) *cobra.Command {
@@ -206,19 +208,22 @@ func (c *Config) roomPolicy(room string) approvals.Policy {
 }
 
 // service opens the store and the domain for a CLI command.
-func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog, func(), error) {
+func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog, error) {
+	if a.svc != nil {
+		return a.svc, a.cat, nil
+	}
 	c, err := a.config()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	log := slog.New(slog.DiscardHandler)
 	cat, err := c.catalog(log, a.out)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	st, err := approvals.Open(ctx, c.Database)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	svc := approvals.NewService(st, cat, c.roomPolicy)
 	svc.Window = c.ReviewWindow.or(svc.Window)
@@ -230,9 +235,20 @@ func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog
 	}
 	if err != nil {
 		st.Close()
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return svc, cat, func() { st.Close() }, nil
+	a.svc, a.cat = svc, cat
+	return svc, cat, nil
+}
+
+// execute runs the root command and closes the store a command opened.
+func (a *app) execute(ctx context.Context, root *cobra.Command) error {
+	err := root.ExecuteContext(ctx)
+	if a.svc != nil {
+		a.svc.Close()
+		a.svc = nil
+	}
+	return err
 }
 
 func versionCmd(a *app) *cobra.Command {

@@ -21,7 +21,7 @@ func heed(t *testing.T, db string, args ...string) (string, error) {
 	a := &app{dbPath: db, actor: "tester", in: strings.NewReader(""), out: &out, errOut: &out}
 	root := newRoot(a)
 	root.SetArgs(args)
-	err := root.ExecuteContext(t.Context())
+	err := a.execute(t.Context(), root)
 	return out.String(), err
 }
 
@@ -111,11 +111,11 @@ func TestImportIsIdempotentAndVoidsOnlyWhatChanged(t *testing.T) {
 func openService(t *testing.T, db string) *approvals.Service {
 	t.Helper()
 	a := &app{dbPath: db}
-	svc, _, done, err := a.service(t.Context())
+	svc, _, err := a.service(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(done)
+	t.Cleanup(func() { svc.Close() })
 	return svc
 }
 
@@ -271,7 +271,7 @@ func startDaemon(t *testing.T) *daemon {
 	root.SetArgs([]string{"run", "--config", writeFile(t, dir, "quiet.yaml", "log:\n  level: error\n")})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx); outW.Close() }()
+	go func() { done <- a.execute(ctx, root); outW.Close() }()
 	lines := make(chan string, 1000)
 	go func() {
 		sc := bufio.NewScanner(outR)

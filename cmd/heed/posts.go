@@ -122,11 +122,10 @@ func postAddCmd(a *app) *cobra.Command {
   heed post add --cron "0 9 * * MON" --tz Europe/Berlin --to mastodon,bluesky --text "Weekly digest"`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			s, err := f.schedule(cmd, a.cfg.Zone, svc.Now())
 			if err != nil {
 				return err
@@ -173,11 +172,10 @@ func postListCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			posts, err := svc.ListPosts(ctx, all, limit)
 			if err != nil {
 				return err
@@ -235,11 +233,10 @@ func postShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, cat, done, err := a.service(ctx)
+			svc, cat, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			p, err := svc.GetPost(ctx, id)
 			if err != nil {
 				return err
@@ -331,11 +328,10 @@ func postEditCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			cur, err := svc.GetPost(ctx, id)
 			if err != nil {
 				return err
@@ -400,11 +396,10 @@ func postCancelCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, _, done, err := a.service(ctx)
+			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			defer done()
 			if err := svc.CancelPost(ctx, id, a.who(), "cli"); err != nil {
 				return err
 			}

@@ -177,7 +177,7 @@ func (a *app) shell(ctx context.Context, user string, args []string, out io.Writ
 	sub := &app{cfgPath: a.cfgPath, dbPath: a.dbPath, actor: user, in: strings.NewReader(""), out: out, errOut: out}
 	root := newRoot(sub)
 	root.SetArgs(args)
-	if err := root.ExecuteContext(ctx); err != nil {
+	if err := sub.execute(ctx, root); err != nil {
 		return errors.New(userMessage(err))
 	}
 	return nil
