@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/markusmobius/go-dateparser"
 	"github.com/robfig/cron/v3"
 )
 
@@ -110,13 +109,8 @@ func ParseTime(s, tz string, now time.Time) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	// Natural language in English: "tomorrow 9:00", "monday 14:30",
-	// "in 90 minutes". Incomplete dates are read as the next such time.
-	if d, err := dateparser.Parse(&dateparser.Configuration{
-		Languages: []string{"en"}, CurrentTime: now.In(loc), DefaultTimezone: loc,
-		PreferredDateSource: dateparser.Future, StrictParsing: false,
-	}, s); err == nil && !d.Time.IsZero() {
-		return d.Time.Truncate(time.Second).UTC(), nil
+	if t, ok := parseNatural(s, loc, now); ok {
+		return t, nil
 	}
 	return time.Time{}, Errorf(EINVALID, "time %q: use RFC 3339 (2026-12-01T09:00:00+01:00), \"2026-12-01 09:00\" with --tz, \"tomorrow 9:00\", or a relative time such as +5m", s)
 }

@@ -21,6 +21,15 @@ func TestParseTime(t *testing.T) {
 		{"tomorrow 9:00", "Europe/Berlin", time.Date(2026, 11, 21, 9, 0, 0, 0, berlin).UTC()},
 		{"monday 14:30", "Europe/Berlin", time.Date(2026, 11, 23, 14, 30, 0, 0, berlin).UTC()},
 		{"in 90 minutes", "Europe/Berlin", now.Add(90 * time.Minute).UTC()},
+		{"in an hour and 30 minutes", "UTC", now.Add(90 * time.Minute).UTC()},
+		{"in 2 days", "UTC", now.Add(48 * time.Hour).UTC()},
+		{"today 17:00", "Europe/Berlin", time.Date(2026, 11, 20, 17, 0, 0, 0, berlin).UTC()},
+		{"Tomorrow at 9am", "Europe/Berlin", time.Date(2026, 11, 21, 9, 0, 0, 0, berlin).UTC()},
+		{"tomorrow 9:30 pm", "Europe/Berlin", time.Date(2026, 11, 21, 21, 30, 0, 0, berlin).UTC()},
+		{"tomorrow 12am", "Europe/Berlin", time.Date(2026, 11, 21, 0, 0, 0, 0, berlin).UTC()},
+		{"fri 16:00", "Europe/Berlin", time.Date(2026, 11, 20, 16, 0, 0, 0, berlin).UTC()}, // today, still ahead
+		{"friday 14:00", "Europe/Berlin", time.Date(2026, 11, 27, 14, 0, 0, 0, berlin).UTC()}, // today's has passed
+		{"next wed 08:15", "Europe/Berlin", time.Date(2026, 11, 25, 8, 15, 0, 0, berlin).UTC()},
 	}
 	for _, c := range cases {
 		got, err := ParseTime(c.in, c.tz, now)
@@ -28,7 +37,8 @@ func TestParseTime(t *testing.T) {
 			t.Errorf("ParseTime(%q, %q) = %v, %v; want %v", c.in, c.tz, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"whenever", "+-5m", "+0s", "2026-13-45 25:00"} {
+	for _, bad := range []string{"whenever", "+-5m", "+0s", "2026-13-45 25:00", "tomorrow", "tomorrow 9", "tomorrow 25:00",
+		"monday 13pm", "in 5 fortnights", "in -3 minutes", "someday 10:00", "next", "in"} {
 		if _, err := ParseTime(bad, "UTC", now); ErrorCode(err) != EINVALID {
 			t.Errorf("ParseTime(%q): err = %v, want invalid", bad, err)
 		}
