@@ -27,7 +27,7 @@ func TestParseTime(t *testing.T) {
 		{"Tomorrow at 9am", "Europe/Berlin", time.Date(2026, 11, 21, 9, 0, 0, 0, berlin).UTC()},
 		{"tomorrow 9:30 pm", "Europe/Berlin", time.Date(2026, 11, 21, 21, 30, 0, 0, berlin).UTC()},
 		{"tomorrow 12am", "Europe/Berlin", time.Date(2026, 11, 21, 0, 0, 0, 0, berlin).UTC()},
-		{"fri 16:00", "Europe/Berlin", time.Date(2026, 11, 20, 16, 0, 0, 0, berlin).UTC()}, // today, still ahead
+		{"fri 16:00", "Europe/Berlin", time.Date(2026, 11, 20, 16, 0, 0, 0, berlin).UTC()},    // today, still ahead
 		{"friday 14:00", "Europe/Berlin", time.Date(2026, 11, 27, 14, 0, 0, 0, berlin).UTC()}, // today's has passed
 		{"next wed 08:15", "Europe/Berlin", time.Date(2026, 11, 25, 8, 15, 0, 0, berlin).UTC()},
 	}
