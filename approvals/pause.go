@@ -82,7 +82,7 @@ func (s *Service) PauseAll(ctx context.Context, by, target, reason, place string
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'publishing'`).Scan(&rc.Publishing); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at <= ?`, ms(now.Add(s.Window))); err != nil {
+		if err := s.touchAround(ctx, tx, now); err != nil {
 			return err
 		}
 		scope := "everything"
@@ -126,7 +126,15 @@ func (s *Service) Resume(ctx context.Context, by, target, place string) (ResumeR
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE state = 'held' ORDER BY at`)
+		since := rc.Resumed[0].At
+		for _, p := range rc.Resumed {
+			if p.At.Before(since) {
+				since = p.At
+			}
+		}
+		// Held during the pauses lifted now: their time came after the
+		// earliest of them. Older holds are not this resume's business.
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE state = 'held' AND at >= ? ORDER BY at`, ms(since))
 		if err != nil {
 			return err
 		}
@@ -139,10 +147,21 @@ func (s *Service) Resume(ctx context.Context, by, target, place string) (ResumeR
 			rc.Held = append(rc.Held, id)
 		}
 		rows.Close()
-		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at <= ?`, ms(now.Add(s.Window))); err != nil {
+		if err := s.touchAround(ctx, tx, now); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, AuditEntry{At: now, Actor: by, Action: "resume", Target: target, Place: place})
 	})
 	return rc, err
+}
+
+// touchAround marks for re-rendering the open cards whose time is within the
+// review window either side of now: they show the pause. Older cards of
+// held or rejected occurrences stay as they are, so a pause costs the same
+// however long the history.
+func (s *Service) touchAround(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1
+		WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at > ? AND at <= ?`,
+		ms(now.Add(-s.Window)), ms(now.Add(s.Window)))
+	return err
 }

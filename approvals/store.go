@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -26,6 +27,12 @@ type Store struct {
 	db        *sql.DB
 	path      string
 	installID string
+	// writeMu queues this process's write transactions in Go. SQLite
+	// admits one writer at a time anyway; without the queue, writers that
+	// lose the race back off in SQLite's busy handler (sleeps of up to
+	// tens of milliseconds), which a pause waiting behind claims would pay.
+	// Writers in other processes (the CLI) still meet the busy timeout.
+	writeMu sync.Mutex
 }
 
 // DSN returns the data source name for path. The pragmas are in the DSN so
@@ -129,6 +136,8 @@ func (s *Store) loadInstallID(ctx context.Context) error {
 
 // tx runs fn in one write transaction (BEGIN IMMEDIATE through the DSN).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

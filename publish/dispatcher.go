@@ -83,56 +83,93 @@ type Stats struct {
 // drive time through it.
 func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) {
 	d.init()
-	var st Stats
 	deaf := ""
 	if d.Liveness != nil {
 		deaf = d.Liveness(now)
 	}
 	opt := approvals.SettleOptions{Runner: d.Runner, Deaf: deaf, LateGrace: d.LateGrace}
-	var claims []approvals.Claim
 	ids, err := d.Service.Due(ctx, now, d.Batch)
 	if err != nil {
-		return st, err
-	}
-	for _, id := range ids {
-		res, err := d.Service.Settle(ctx, id, now, opt)
-		if err != nil {
-			d.Log.Error("settle", "occurrence", id, "err", err)
-			continue
-		}
-		switch res.Outcome {
-		case approvals.OutcomeHeld:
-			st.Held++
-			d.Log.Warn("held", "occurrence", id, "why", res.Note)
-		case approvals.OutcomeMissed:
-			st.Missed++
-			d.Log.Warn("missed", "occurrence", id, "why", res.Note)
-		case approvals.OutcomeWaiting:
-			st.Waiting++
-			if res.Changed {
-				d.Log.Warn("holding publish: chat is deaf", "occurrence", id, "why", deaf)
-			}
-		}
-		claims = append(claims, res.Claims...)
+		return Stats{}, err
 	}
 	retries, err := d.Service.RetriesDue(ctx, now, d.Batch)
 	if err != nil {
-		return st, err
+		return Stats{}, err
 	}
-	for _, ref := range retries {
-		c, ok, err := d.Service.ClaimRetry(ctx, ref, now, opt)
-		if err != nil {
-			d.Log.Error("claim retry", "occurrence", ref.Occurrence, "target", ref.Target, "err", err)
-			continue
-		}
-		if ok {
-			claims = append(claims, c)
+	// Each worker claims one occurrence (or retry), publishes it and
+	// records the outcome before it takes the next. A claim is made just
+	// before its send, never a batch ahead of it, so after a pause nothing
+	// claimed earlier is still waiting to start.
+	type job struct {
+		id    int64
+		retry *approvals.DeliveryRef
+	}
+	jobs := make(chan job)
+	var (
+		mu sync.Mutex
+		st Stats
+		wg sync.WaitGroup
+	)
+	add := func(f func(*Stats)) { mu.Lock(); f(&st); mu.Unlock() }
+	for w := 0; w < min(d.Workers, len(ids)+len(retries)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if j.retry != nil {
+					c, ok, err := d.Service.ClaimRetry(ctx, *j.retry, now, opt)
+					if err != nil {
+						d.Log.Error("claim retry", "occurrence", j.retry.Occurrence, "target", j.retry.Target, "err", err)
+					} else if ok {
+						d.send(ctx, c, add)
+					}
+					continue
+				}
+				res, err := d.Service.Settle(ctx, j.id, now, opt)
+				if err != nil {
+					d.Log.Error("settle", "occurrence", j.id, "err", err)
+					continue
+				}
+				d.settled(j.id, res, deaf, add)
+				for _, c := range res.Claims {
+					d.send(ctx, c, add)
+				}
+			}
+		}()
+	}
+	for _, id := range ids {
+		jobs <- job{id: id}
+	}
+	for i := range retries {
+		jobs <- job{retry: &retries[i]}
+	}
+	close(jobs)
+	wg.Wait()
+	return st, nil
+}
+
+// settled counts and logs what Settle decided.
+func (d *Dispatcher) settled(id int64, res approvals.SettleResult, deaf string, add func(func(*Stats))) {
+	switch res.Outcome {
+	case approvals.OutcomeHeld:
+		add(func(st *Stats) { st.Held++ })
+		d.Log.Warn("held", "occurrence", id, "why", res.Note)
+	case approvals.OutcomeMissed:
+		add(func(st *Stats) { st.Missed++ })
+		d.Log.Warn("missed", "occurrence", id, "why", res.Note)
+	case approvals.OutcomeWaiting:
+		add(func(st *Stats) { st.Waiting++ })
+		if res.Changed {
+			d.Log.Warn("holding publish: chat is deaf", "occurrence", id, "why", deaf)
 		}
 	}
-	st.Claimed = len(claims)
-	outs := d.publishAll(ctx, claims)
-	for i, c := range claims {
-		out := outs[i]
+}
+
+// send publishes one claim and records its outcome.
+func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(*Stats))) {
+	out := d.publish(ctx, c)
+	add(func(st *Stats) {
+		st.Claimed++
 		switch out.Kind {
 		case "":
 			st.Published++
@@ -143,37 +180,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 		default:
 			st.Unknown++
 		}
-		if err := d.Service.RecordPublish(ctx, c, out, d.Now()); err != nil {
-			d.Log.Error("record publish", "occurrence", c.Occurrence, "target", c.Target, "err", err)
-			continue
-		}
-		if d.Notify != nil {
-			d.Notify(ctx, c, out)
-		}
+	})
+	if err := d.Service.RecordPublish(ctx, c, out, d.Now()); err != nil {
+		d.Log.Error("record publish", "occurrence", c.Occurrence, "target", c.Target, "err", err)
+		return
 	}
-	return st, nil
-}
-
-// publishAll runs the claims through a bounded worker pool.
-func (d *Dispatcher) publishAll(ctx context.Context, claims []approvals.Claim) []approvals.Outcome {
-	outs := make([]approvals.Outcome, len(claims))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(d.Workers, len(claims)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				outs[i] = d.publish(ctx, claims[i])
-			}
-		}()
+	if d.Notify != nil {
+		d.Notify(ctx, c, out)
 	}
-	for i := range claims {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return outs
 }
 
 func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.Outcome {

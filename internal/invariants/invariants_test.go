@@ -525,3 +525,29 @@ func TestInvariant6_PolicyChangeWeighsReactionsAgain(t *testing.T) {
 	policyChanged("pl-2")
 	s.WantState(p.ID, approvals.StateInReview)
 }
+
+// TestInvariant2_PauseMidCycleStopsTheRest: a pause typed while the
+// dispatcher is publishing one of several due occurrences stops the others
+// of the same cycle. A claim is made just before its send, never a batch
+// ahead of it.
+func TestInvariant2_PauseMidCycleStopsTheRest(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	s.Dispatcher.Workers = 1
+	var ids []int64
+	for i := range 5 {
+		ids = append(ids, approved(t, s, fmt.Sprintf("due together %d", i)).ID)
+	}
+	var once sync.Once
+	s.Rec.Before = func(publish.Request) {
+		once.Do(func() {
+			if _, err := s.Service.PauseAll(s.Ctx, "dave", "", "breaking news", "test"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	s.Clock.Advance(10 * time.Minute)
+	st := s.Cycle()
+	if got := len(s.Rec.Requests()); got != 1 || st.Held != 4 {
+		t.Fatalf("published %d, held %d; want the one under way to finish and the other 4 held", got, st.Held)
+	}
+}
