@@ -54,20 +54,7 @@ var dueStates = "'scheduled','in_review','approved'"
 // Due returns occurrences whose time has come and that still wait, soonest
 // first.
 func (s *Service) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM occurrences WHERE state IN (`+dueStates+`) AND at <= ? ORDER BY at LIMIT ?`, ms(now), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryIDs(ctx, s.db, `SELECT id FROM occurrences WHERE state IN (`+dueStates+`) AND at <= ? ORDER BY at LIMIT ?`, ms(now), limit)
 }
 
 // NextWake is the earliest time the dispatcher has work: an occurrence due,

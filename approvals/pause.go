@@ -134,19 +134,9 @@ func (s *Service) Resume(ctx context.Context, by, target, place string) (ResumeR
 		}
 		// Held during the pauses lifted now: their time came after the
 		// earliest of them. Older holds are not this resume's business.
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE state = 'held' AND at >= ? ORDER BY at`, ms(since))
-		if err != nil {
+		if rc.Held, err = queryIDs(ctx, tx, `SELECT id FROM occurrences WHERE state = 'held' AND at >= ? ORDER BY at`, ms(since)); err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			rc.Held = append(rc.Held, id)
-		}
-		rows.Close()
 		if err := s.touchAround(ctx, tx, now); err != nil {
 			return err
 		}

@@ -115,23 +115,10 @@ func (s *Service) approverSeen(ctx context.Context, q querier, v View) (bool, st
 // LastCallsDue lists approved occurrences whose time is within lead from
 // now and still ahead, and that have had no last call for that time.
 func (s *Service) LastCallsDue(ctx context.Context, now time.Time, lead time.Duration) ([]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT o.id FROM occurrences o
+	return queryIDs(ctx, s.db, `SELECT o.id FROM occurrences o
 		WHERE o.state = 'approved' AND o.at > ? AND o.at <= ?
 		AND NOT EXISTS (SELECT 1 FROM last_calls l WHERE l.occurrence_id = o.id AND l.at = o.at)
 		ORDER BY o.at LIMIT 200`, ms(now), ms(now.Add(lead)))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // ClaimLastCall records that the last call for an occurrence at time `at`

@@ -436,20 +436,7 @@ func (s *Service) CancelPost(ctx context.Context, id int64, actor, place string)
 }
 
 func openOccurrences(ctx context.Context, tx *sql.Tx, postID int64) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE post_id = ? AND state IN ('scheduled','in_review','approved','rejected','held')`, postID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryIDs(ctx, tx, `SELECT id FROM occurrences WHERE post_id = ? AND state IN ('scheduled','in_review','approved','rejected','held')`, postID)
 }
 
 // Materialize turns the schedule of every post whose next time is within the
