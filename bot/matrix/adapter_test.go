@@ -219,6 +219,7 @@ func TestProcessSync(t *testing.T) {
 	}
 	want := []string{
 		"reaction $react-check:heed.test",
+		"policy $pl2:heed.test", // the power-level change: heed weighs the cards' reactions again
 		"reaction $react-thumbs:heed.test",
 		"message $msg-thread:heed.test",
 		"unreaction $redact1:heed.test",
@@ -503,7 +504,7 @@ func TestFailedJoinDoesNotStallTheSync(t *testing.T) {
 	if err := a.process(t.Context(), h, cli, parseSync(t, readFixture(t, "sync.json")), "s99"); err != nil {
 		t.Fatalf("process = %v, want the batch handled despite the failed join", err)
 	}
-	if n := len(h.got()); n != 4 {
-		t.Errorf("%d events delivered, want 4", n)
+	if n := len(h.got()); n != 5 {
+		t.Errorf("%d events delivered, want 5 (4 and a power-level change)", n)
 	}
 }
