@@ -96,3 +96,10 @@ type ApproverSource interface {
 	// why, in words for the card ("power level 0, needs 50").
 	IsApprover(ctx context.Context, room, user string) (ok bool, why string, err error)
 }
+
+// Mentioner is implemented by adapters whose chat notifies a person only
+// when mentioned in its own syntax (Slack's <@U0123>, a Matrix user id).
+// Replies that must reach someone, such as the last call, use it.
+type Mentioner interface {
+	Mention(user string) string
+}

@@ -266,7 +266,9 @@ func (e *Engine) lastCalls(ctx context.Context) error {
 		if err != nil || !claimed {
 			continue
 		}
-		if err := e.adapter(room.Adapter).Reply(ctx, room.ID, MessageRef(ref.Ref), LastCallText(v, now, g.zone(rs))); err != nil {
+		a := e.adapter(room.Adapter)
+		mention, _ := a.(Mentioner)
+		if err := a.Reply(ctx, room.ID, MessageRef(ref.Ref), LastCallText(v, now, g.zone(rs), mention)); err != nil {
 			e.Log.Warn("last call not sent; will retry", "occurrence", id, "err", err)
 			_ = e.Service.ReleaseLastCall(ctx, id, v.At)
 		}
@@ -274,13 +276,17 @@ func (e *Engine) lastCalls(ctx context.Context) error {
 	return nil
 }
 
-// LastCallText is the reminder before an approved occurrence goes out.
-func LastCallText(v approvals.View, now time.Time, zone *time.Location) string {
+// LastCallText is the reminder before an approved occurrence goes out,
+// mentioning the approvers the way the chat notifies them when it can.
+func LastCallText(v approvals.View, now time.Time, zone *time.Location, m Mentioner) string {
 	var who []string
 	for _, r := range v.Verdict.Approvals {
 		name := r.UserName
 		if name == "" {
 			name = r.User
+		}
+		if m != nil {
+			name = m.Mention(r.User)
 		}
 		who = append(who, name)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"regexp"
+	"slices"
 	"strings"
 
 	"maunium.net/go/mautrix/event"
@@ -48,6 +49,11 @@ func replyContent(thread id.EventID, text string) *event.MessageEventContent {
 		Format:        event.FormatHTML,
 		FormattedBody: inlineHTML(text),
 	}
+	// User ids in the text (the engine mentions approvers that way) are
+	// intentional mentions, so those people are notified.
+	if ids := userIDs(text); len(ids) > 0 {
+		c.Mentions = &event.Mentions{UserIDs: ids}
+	}
 	if thread != "" {
 		c.RelatesTo = &event.RelatesTo{
 			Type: event.RelThread, EventID: thread,
@@ -59,11 +65,31 @@ func replyContent(thread id.EventID, text string) *event.MessageEventContent {
 
 var codeSpan = regexp.MustCompile("`([^`\n]+)`")
 
+// userID matches a Matrix user id as the spec's grammar allows it.
+var userID = regexp.MustCompile(`@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]+)?`)
+
+func userIDs(text string) []id.UserID {
+	var out []id.UserID
+	for _, m := range userID.FindAllString(text, -1) {
+		if !slices.Contains(out, id.UserID(m)) {
+			out = append(out, id.UserID(m))
+		}
+	}
+	return out
+}
+
+// Mention implements bot.Mentioner: the user id itself, which replies turn
+// into an intentional mention.
+func (a *Adapter) Mention(user string) string { return user }
+
 // inlineHTML escapes text and turns `code` spans (the engine writes
 // commands that way) into <code>, and newlines into <br>.
 func inlineHTML(text string) string {
 	s := html.EscapeString(text)
 	s = codeSpan.ReplaceAllString(s, "<code>$1</code>")
+	s = userID.ReplaceAllStringFunc(s, func(u string) string {
+		return `<a href="https://matrix.to/#/` + u + `">` + u + `</a>`
+	})
 	return strings.ReplaceAll(s, "\n", "<br>")
 }
 

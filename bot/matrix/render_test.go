@@ -155,3 +155,20 @@ func TestReplyContent(t *testing.T) {
 		t.Errorf("a reply outside a thread carries a relation: %s", b)
 	}
 }
+
+func TestRepliesMentionUserIDs(t *testing.T) {
+	c := replyContent("$card", "@alice:example.org @bob:example.org: ⏰ #3: going out at 10:00 (in 15 min) to log.")
+	if c.Mentions == nil || len(c.Mentions.UserIDs) != 2 || c.Mentions.UserIDs[0] != "@alice:example.org" {
+		t.Fatalf("m.mentions = %+v, want alice and bob", c.Mentions)
+	}
+	if !strings.Contains(c.FormattedBody, `<a href="https://matrix.to/#/@alice:example.org">@alice:example.org</a>`) {
+		t.Fatalf("no pill in %s", c.FormattedBody)
+	}
+	if plain := replyContent("", "Nothing is paused."); plain.Mentions != nil {
+		t.Fatalf("a reply without user ids mentions %+v", plain.Mentions)
+	}
+	var m bot.Mentioner = &Adapter{}
+	if m.Mention("@alice:example.org") != "@alice:example.org" {
+		t.Fatal("Mention must be the user id")
+	}
+}

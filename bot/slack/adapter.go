@@ -322,3 +322,6 @@ func (w *webAPI) scrub(err error) error {
 	}
 	return errors.New(msg)
 }
+
+// Mention implements bot.Mentioner: Slack notifies a person named as <@U0123>.
+func (a *Adapter) Mention(user string) string { return "<@" + user + ">" }

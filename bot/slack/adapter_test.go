@@ -562,3 +562,10 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 	}
 }
+
+func TestMentionIsSlackSyntax(t *testing.T) {
+	var m bot.Mentioner = &Adapter{}
+	if got := m.Mention("U0ALICE01"); got != "<@U0ALICE01>" {
+		t.Fatalf("Mention = %q", got)
+	}
+}
