@@ -11,12 +11,14 @@ import (
 // Recorder is the bookkeeping half of a fake backend, safe for concurrent
 // use. Embed it in a fake to get Posts, Calls and FailNext; the fake's
 // handler calls Called on every request, TakeFailure on a post-creating one,
-// and Record to store the post.
+// and Record to store the post. A fake served through Serve has Called done
+// for it and keeps every exchange for Exchanges.
 type Recorder struct {
-	mu    sync.Mutex
-	posts []Post
-	calls int
-	next  Failure
+	mu        sync.Mutex
+	posts     []Post
+	calls     int
+	next      Failure
+	exchanges []Exchange
 }
 
 // Posts returns a copy of the posts recorded, oldest first.

@@ -284,3 +284,44 @@ func TestRecorderDeduplicatesOnKey(t *testing.T) {
 		t.Fatalf("second TakeFailure = %v, want none: a failure fires once", f)
 	}
 }
+
+func TestServeKeepsExchanges(t *testing.T) {
+	var r publishtest.Recorder
+	srv := httptest.NewServer(r.Serve(func(w http.ResponseWriter, req *http.Request, body []byte) {
+		if req.URL.Path == "/quiet" {
+			return
+		}
+		if string(body) != "a=1&b=two" {
+			t.Errorf("handler got body %q", body)
+		}
+		w.Header().Set("X-Id", "7")
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"id":"7"}`))
+	}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/posts/urn%3Ali%3A1?x=y", "application/x-www-form-urlencoded", strings.NewReader("a=1&b=two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := http.Get(srv.URL + "/quiet"); err != nil {
+		t.Fatal(err)
+	}
+	ex := r.Exchanges()
+	if len(ex) != 2 || r.Calls() != 2 {
+		t.Fatalf("%d exchanges, %d calls; want 2 of each", len(ex), r.Calls())
+	}
+	e := ex[0]
+	if e.Method != http.MethodPost || e.Path != "/posts/urn%3Ali%3A1" || e.Query.Get("x") != "y" {
+		t.Errorf("request %s %s %v", e.Method, e.Path, e.Query)
+	}
+	if e.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || e.Form().Get("b") != "two" {
+		t.Errorf("header %v, form %v", e.Header, e.Form())
+	}
+	if e.Status != http.StatusCreated || string(e.Response) != `{"id":"7"}` || e.ResponseHeader.Get("X-Id") != "7" {
+		t.Errorf("answer %d %s %v", e.Status, e.Response, e.ResponseHeader)
+	}
+	if ex[1].Status != http.StatusOK || len(ex[1].Response) != 0 {
+		t.Errorf("an answer with no status kept %d %q, want 200 and no body", ex[1].Status, ex[1].Response)
+	}
+}

@@ -307,7 +307,7 @@ func TestRetract(t *testing.T) {
 	}
 }
 
-func paths(ex []xfake.Exchange) []string {
+func paths(ex []publishtest.Exchange) []string {
 	var out []string
 	for _, e := range ex {
 		out = append(out, e.Method+" "+e.Path+" "+http.StatusText(e.Status))

@@ -16,12 +16,10 @@
 package xfake
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,16 +31,6 @@ import (
 
 	"github.com/heed-dev/heed/publish/publishtest"
 )
-
-// Exchange is one request the fake received and its answer.
-type Exchange struct {
-	Method   string
-	Path     string
-	Header   http.Header
-	Body     []byte
-	Status   int
-	Response []byte
-}
 
 // Tweet is a stored post.
 type Tweet struct {
@@ -69,7 +57,6 @@ type Server struct {
 	limit     int
 	remaining int
 	reset     time.Time
-	exchanges []Exchange
 	issued    []string
 }
 
@@ -89,7 +76,7 @@ func New(t testing.TB, accessToken, refreshToken, clientID string) *Server {
 		s.refresh[refreshToken] = true
 	}
 	s.reset = s.now.Add(24 * time.Hour)
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(s.Serve(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -124,13 +111,6 @@ func (s *Server) Tweets() []Tweet {
 	return append([]Tweet(nil), s.tweets...)
 }
 
-// Exchanges returns every exchange so far, oldest first.
-func (s *Server) Exchanges() []Exchange {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Exchange(nil), s.exchanges...)
-}
-
 // Issued returns the tokens the fake issued by refreshing.
 func (s *Server) Issued() []string {
 	s.mu.Lock()
@@ -138,37 +118,16 @@ func (s *Server) Issued() []string {
 	return append([]string(nil), s.issued...)
 }
 
-type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.Called()
-	body, _ := io.ReadAll(r.Body)
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	defer func() {
-		s.mu.Lock()
-		s.exchanges = append(s.exchanges, Exchange{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
-			Body: body, Status: rec.status, Response: rec.body.Bytes()})
-		s.mu.Unlock()
-	}()
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/2/oauth2/token":
-		s.token(rec, r, body)
+		s.token(w, r, body)
 	case r.Method == http.MethodPost && r.URL.Path == "/2/tweets":
-		s.create(rec, r, body)
+		s.create(w, r, body)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/2/tweets/"):
-		s.delete(rec, r, strings.TrimPrefix(r.URL.Path, "/2/tweets/"))
+		s.delete(w, r, strings.TrimPrefix(r.URL.Path, "/2/tweets/"))
 	default:
-		problem(rec, http.StatusNotFound, "Not Found Error", "Sorry, that page does not exist.")
+		problem(w, http.StatusNotFound, "Not Found Error", "Sorry, that page does not exist.")
 	}
 }
 
