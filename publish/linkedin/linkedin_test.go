@@ -111,8 +111,8 @@ func TestPublishSendsPostsAPIRequest(t *testing.T) {
 		}
 	}
 	golden(t, "posts.request.json", e.Body)
-	if e.Status != http.StatusCreated || len(e.Response) != 0 || e.RespHdr.Get("x-restli-id") == "" {
-		t.Errorf("fake answered %d %q %v", e.Status, e.Response, e.RespHdr)
+	if e.Status != http.StatusCreated || len(e.Response) != 0 || e.ResponseHeader.Get("x-restli-id") == "" {
+		t.Errorf("fake answered %d %q %v", e.Status, e.Response, e.ResponseHeader)
 	}
 	// The post shows exactly the approved text: nothing cut at a "(".
 	if got := fake.Stored()[0].Text; got != p.Preview(req) {

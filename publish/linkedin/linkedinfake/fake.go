@@ -18,9 +18,7 @@
 package linkedinfake
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,17 +32,6 @@ import (
 
 	"github.com/heed-dev/heed/publish/publishtest"
 )
-
-// Exchange is one request the fake received and its answer.
-type Exchange struct {
-	Method   string
-	Path     string // as sent, percent-encoding kept
-	Header   http.Header
-	Body     []byte
-	Status   int
-	Response []byte
-	RespHdr  http.Header
-}
 
 // Post is a stored post.
 type Post struct {
@@ -63,10 +50,9 @@ type Server struct {
 	authors  map[string]bool
 	versions map[string]bool
 
-	mu        sync.Mutex
-	posts     []Post
-	nextID    uint64
-	exchanges []Exchange
+	mu     sync.Mutex
+	posts  []Post
+	nextID uint64
 }
 
 // New starts a fake that accepts token for the given authors and the given
@@ -79,7 +65,7 @@ func New(t testing.TB, token string, authors []string, versions ...string) *Serv
 	for _, v := range versions {
 		s.versions[v] = true
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(s.Serve(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -91,45 +77,17 @@ func (s *Server) Stored() []Post {
 	return append([]Post(nil), s.posts...)
 }
 
-// Exchanges returns every exchange so far, oldest first.
-func (s *Server) Exchanges() []Exchange {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Exchange(nil), s.exchanges...)
-}
-
-type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.Called()
-	body, _ := io.ReadAll(r.Body)
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	defer func() {
-		s.mu.Lock()
-		s.exchanges = append(s.exchanges, Exchange{Method: r.Method, Path: r.URL.EscapedPath(), Header: r.Header.Clone(),
-			Body: body, Status: rec.status, Response: rec.body.Bytes(), RespHdr: w.Header().Clone()})
-		s.mu.Unlock()
-	}()
-	if !s.checkHeaders(rec, r) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) {
+	if !s.checkHeaders(w, r) {
 		return
 	}
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/rest/posts":
-		s.create(rec, r, body)
+		s.create(w, r, body)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.EscapedPath(), "/rest/posts/"):
-		s.delete(rec, strings.TrimPrefix(r.URL.EscapedPath(), "/rest/posts/"))
+		s.delete(w, strings.TrimPrefix(r.URL.EscapedPath(), "/rest/posts/"))
 	default:
-		fail(rec, http.StatusNotFound, "", "No virtual resource found")
+		fail(w, http.StatusNotFound, "", "No virtual resource found")
 	}
 }
 
