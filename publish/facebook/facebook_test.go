@@ -103,10 +103,11 @@ func TestPublishSendsMessageAndLink(t *testing.T) {
 	if e.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || len(e.Query) != 0 {
 		t.Errorf("Content-Type %q, query %v: the token belongs in the body", e.Header.Get("Content-Type"), e.Query)
 	}
-	if e.Form.Get("access_token") != token || e.Form.Get("message") != req.Text || e.Form.Get("link") != req.Link {
-		t.Errorf("form %v", redactForm(e.Form))
+	form := e.Form()
+	if form.Get("access_token") != token || form.Get("message") != req.Text || form.Get("link") != req.Link {
+		t.Errorf("form %v", redactForm(form))
 	}
-	golden(t, "feed.request.json", redactForm(e.Form))
+	golden(t, "feed.request.json", redactForm(form))
 	golden(t, "feed.response.json", e.Response)
 	if got := fake.Stored(); len(got) != 1 || got[0].Message != p.Preview(req) || got[0].Link != req.Link {
 		t.Errorf("stored %+v", got)

@@ -14,10 +14,8 @@
 package facebookfake
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,17 +27,6 @@ import (
 
 	"github.com/heed-dev/heed/publish/publishtest"
 )
-
-// Exchange is one request the fake received and its answer.
-type Exchange struct {
-	Method   string
-	Path     string
-	Query    url.Values
-	Header   http.Header
-	Form     url.Values
-	Status   int
-	Response []byte
-}
 
 // Post is a stored Page post.
 type Post struct {
@@ -56,19 +43,18 @@ type Server struct {
 	page  string
 	token string
 
-	mu        sync.Mutex
-	expired   bool
-	throttle  int // minutes until the Page may post again; 0: not throttled
-	posts     []Post
-	nextID    uint64
-	exchanges []Exchange
+	mu       sync.Mutex
+	expired  bool
+	throttle int // minutes until the Page may post again; 0: not throttled
+	posts    []Post
+	nextID   uint64
 }
 
 // New starts a fake Page pageID that accepts the Page token token. It stops
 // when t ends.
 func New(t testing.TB, pageID, token string) *Server {
 	s := &Server{page: pageID, token: token, nextID: 122100000000000001}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(s.Serve(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -94,57 +80,29 @@ func (s *Server) Stored() []Post {
 	return append([]Post(nil), s.posts...)
 }
 
-// Exchanges returns every exchange so far, oldest first.
-func (s *Server) Exchanges() []Exchange {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Exchange(nil), s.exchanges...)
-}
-
-type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
-}
-
 var versionRe = regexp.MustCompile(`^/v[0-9]+\.[0-9]+`)
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.Called()
-	raw, _ := io.ReadAll(r.Body)
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, raw []byte) {
 	form, _ := url.ParseQuery(string(raw))
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	defer func() {
-		s.mu.Lock()
-		s.exchanges = append(s.exchanges, Exchange{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
-			Header: r.Header.Clone(), Form: form, Status: rec.status, Response: rec.body.Bytes()})
-		s.mu.Unlock()
-	}()
 	path := versionRe.ReplaceAllString(r.URL.Path, "")
 	token := form.Get("access_token")
 	if r.Method != http.MethodPost {
 		token = r.URL.Query().Get("access_token")
 	}
-	if !s.authorized(rec, token) {
+	if !s.authorized(w, token) {
 		return
 	}
 	switch {
 	case r.Method == http.MethodPost && path == "/"+s.page+"/feed":
 		if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-			graphErr(rec, http.StatusBadRequest, "(#100) The request body must be form-encoded", 100, 0)
+			graphErr(w, http.StatusBadRequest, "(#100) The request body must be form-encoded", 100, 0)
 			return
 		}
-		s.feed(rec, r, form)
+		s.feed(w, r, form)
 	case r.Method == http.MethodDelete:
-		s.delete(rec, strings.TrimPrefix(path, "/"))
+		s.delete(w, strings.TrimPrefix(path, "/"))
 	default:
-		graphErr(rec, http.StatusBadRequest, "Unsupported "+strings.ToLower(r.Method)+" request. Object with ID '"+strings.TrimPrefix(path, "/")+"' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", 100, 33)
+		graphErr(w, http.StatusBadRequest, "Unsupported "+strings.ToLower(r.Method)+" request. Object with ID '"+strings.TrimPrefix(path, "/")+"' does not exist, cannot be loaded due to missing permissions, or does not support this operation.", 100, 33)
 	}
 }
 
