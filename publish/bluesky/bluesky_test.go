@@ -492,17 +492,17 @@ func sessionOf(t *testing.T, p *Publisher) session {
 	return *p.sess
 }
 
-func exchanges(f *blueskyfake.Server, nsid string) []blueskyfake.Exchange {
-	var out []blueskyfake.Exchange
+func exchanges(f *blueskyfake.Server, nsid string) []publishtest.Exchange {
+	var out []publishtest.Exchange
 	for _, e := range f.Exchanges() {
-		if e.NSID == nsid {
+		if e.Path == "/xrpc/"+nsid {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func statuses(ex []blueskyfake.Exchange) []int {
+func statuses(ex []publishtest.Exchange) []int {
 	var out []int
 	for _, e := range ex {
 		out = append(out, e.Status)
@@ -510,13 +510,13 @@ func statuses(ex []blueskyfake.Exchange) []int {
 	return out
 }
 
-func checkHeaders(t *testing.T, e blueskyfake.Exchange, contentType string) {
+func checkHeaders(t *testing.T, e publishtest.Exchange, contentType string) {
 	t.Helper()
 	if got := e.Header.Get("Content-Type"); got != contentType {
-		t.Errorf("%s Content-Type = %q, want %q", e.NSID, got, contentType)
+		t.Errorf("%s Content-Type = %q, want %q", e.Path, got, contentType)
 	}
 	if got := e.Header.Get("Accept"); got != "application/json" {
-		t.Errorf("%s Accept = %q", e.NSID, got)
+		t.Errorf("%s Accept = %q", e.Path, got)
 	}
 }
 

@@ -20,14 +20,12 @@
 package blueskyfake
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -48,17 +46,6 @@ type Account struct {
 	DID         string
 	Email       string
 	AppPassword string
-}
-
-// Exchange is one request the fake received and its answer.
-type Exchange struct {
-	Method   string
-	NSID     string
-	Query    string
-	Header   http.Header
-	Body     []byte
-	Status   int
-	Response []byte
 }
 
 // Record is a stored record.
@@ -85,15 +72,14 @@ type Server struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
 
-	mu        sync.Mutex
-	now       time.Time
-	accounts  []Account
-	handles   map[string]string // handle → DID, for resolveHandle
-	tokens    map[string]token
-	records   map[string]map[string]Record // DID → rkey → record
-	blobs     map[string]Blob
-	exchanges []Exchange
-	counts    map[string]int
+	mu       sync.Mutex
+	now      time.Time
+	accounts []Account
+	handles  map[string]string // handle → DID, for resolveHandle
+	tokens   map[string]token
+	records  map[string]map[string]Record // DID → rkey → record
+	blobs    map[string]Blob
+	counts   map[string]int
 }
 
 type token struct {
@@ -118,7 +104,7 @@ func New(t testing.TB, accounts ...Account) *Server {
 	for _, a := range accounts {
 		s.handles[strings.ToLower(a.Handle)] = a.DID
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(s.Serve(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -167,13 +153,6 @@ func (s *Server) Blobs() map[string]Blob {
 	return out
 }
 
-// Exchanges returns every exchange so far, oldest first.
-func (s *Server) Exchanges() []Exchange {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Exchange(nil), s.exchanges...)
-}
-
 // Count returns how many calls of the method nsid the fake received.
 func (s *Server) Count(nsid string) int {
 	s.mu.Lock()
@@ -199,35 +178,11 @@ type xrpcError struct {
 	Message string `json:"message,omitempty"`
 }
 
-// recorder captures the answer for Exchanges.
-type recorder struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) WriteHeader(code int) { r.status = code; r.ResponseWriter.WriteHeader(code) }
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.Called()
-	body, _ := io.ReadAll(r.Body)
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, body []byte) {
 	nsid := strings.TrimPrefix(r.URL.Path, "/xrpc/")
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	s.mu.Lock()
 	s.counts[nsid]++
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.exchanges = append(s.exchanges, Exchange{
-			Method: r.Method, NSID: nsid, Query: r.URL.RawQuery, Header: r.Header.Clone(),
-			Body: body, Status: rec.status, Response: rec.body.Bytes(),
-		})
-		s.mu.Unlock()
-	}()
 
 	type route struct {
 		method string
@@ -245,11 +200,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rt, ok := routes[nsid]
 	switch {
 	case !ok:
-		writeErr(rec, http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented")
+		writeErr(w, http.StatusNotImplemented, "MethodNotImplemented", "Method Not Implemented")
 	case r.Method != rt.method:
-		writeErr(rec, http.StatusMethodNotAllowed, "InvalidRequest", "Incorrect HTTP method ("+r.Method+") expected "+rt.method)
+		writeErr(w, http.StatusMethodNotAllowed, "InvalidRequest", "Incorrect HTTP method ("+r.Method+") expected "+rt.method)
 	default:
-		rt.h(rec, r, body)
+		rt.h(w, r, body)
 	}
 }
 
