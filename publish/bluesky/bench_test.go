@@ -16,7 +16,7 @@ func BenchmarkPublish(b *testing.B) {
 	fake := blueskyfake.New(b, account)
 	fake.AddHandle("alice.bsky.social", "did:plc:alice0000000000000000000")
 	p, err := New(publish.Config{Name: "bench", Kind: "bluesky", Logger: (&publishtest.LogBuffer{}).Logger(),
-		Decode: decoder("handle: " + handle + "\napp_password: " + appPassword + "\npds: " + fake.URL)})
+		Decode: publishtest.Decoder("handle: " + handle + "\napp_password: " + appPassword + "\npds: " + fake.URL)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"net/http"
 	"os"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/publish/bluesky/blueskyfake"
@@ -32,12 +29,6 @@ const (
 )
 
 var account = blueskyfake.Account{Handle: handle, DID: did, Email: "heed@example.com", AppPassword: appPassword}
-
-// decoder returns a strict YAML decoder of settings, as heed's config gives
-// a factory.
-func decoder(settings string) func(any) error {
-	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(settings), v, yaml.Strict()) }
-}
 
 type setup struct {
 	fake *blueskyfake.Server
@@ -58,7 +49,7 @@ func newPublisher(t *testing.T, fake *blueskyfake.Server, logs *publishtest.LogB
 	p, err := publish.New(publish.Config{
 		Name:   "bluesky-main",
 		Kind:   "bluesky",
-		Decode: decoder("handle: " + handle + "\napp_password: " + appPassword + "\npds: " + fake.URL + "\n" + extra),
+		Decode: publishtest.Decoder("handle: " + handle + "\napp_password: " + appPassword + "\npds: " + fake.URL + "\n" + extra),
 		Logger: logs.Logger(),
 	})
 	if err != nil {
@@ -98,16 +89,7 @@ func TestConfigErrors(t *testing.T) {
 		{"handle: heed.test\napp_password: x\nlangs: ['not a tag']", []string{`"not a tag"`}},
 		{"handle: heed.test\npassword: x", []string{"password"}}, // unknown key, refused by the strict decoder
 	} {
-		_, err := publish.New(publish.Config{Name: "b", Kind: "bluesky", Decode: decoder(c.settings)})
-		if err == nil {
-			t.Errorf("%q: no error", c.settings)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%q: error %q does not say %q", c.settings, err, w)
-			}
-		}
+		publishtest.WantConfigError(t, "bluesky", c.settings, c.want...)
 	}
 }
 
@@ -268,7 +250,7 @@ func TestWrongAppPassword(t *testing.T) {
 	fake := blueskyfake.New(t, account)
 	logs := &publishtest.LogBuffer{}
 	p, err := New(publish.Config{Name: "b", Kind: "bluesky", Logger: logs.Logger(),
-		Decode: decoder("handle: heed.test\napp_password: wrong-password-1234\npds: " + fake.URL)})
+		Decode: publishtest.Decoder("handle: heed.test\napp_password: wrong-password-1234\npds: " + fake.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,28 +515,7 @@ func redactTokens(b []byte) []byte {
 	return tokenRe.ReplaceAll(b, []byte("fake-$1-jwt.REDACTED"))
 }
 
-// golden compares a JSON payload with testdata/name, rewriting it with
-// -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(got, &v); err != nil {
-		t.Fatalf("%s: not JSON: %v: %s", name, err, got)
-	}
-	pretty, _ := json.MarshalIndent(v, "", "  ")
-	pretty = append(pretty, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("%s missing: run go test -update", path)
-	}
-	if !bytes.Equal(pretty, want) {
-		t.Errorf("%s differs from the recorded payload:\ngot:\n%s\nwant:\n%s", name, pretty, want)
-	}
+	publishtest.Golden(t, name, got, *update)
 }

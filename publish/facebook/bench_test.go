@@ -15,7 +15,7 @@ import (
 func BenchmarkPublish(b *testing.B) {
 	fake := facebookfake.New(b, pageID, token)
 	p, err := New(publish.Config{Name: "bench", Kind: "facebook", Logger: (&publishtest.LogBuffer{}).Logger(),
-		Decode: decoder("page_id: \"" + pageID + "\"\naccess_token: " + token + "\napi: " + fake.URL)})
+		Decode: publishtest.Decoder("page_id: \"" + pageID + "\"\naccess_token: " + token + "\napi: " + fake.URL)})
 	if err != nil {
 		b.Fatal(err)
 	}

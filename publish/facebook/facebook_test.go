@@ -1,19 +1,14 @@
 package facebook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/publish/facebook/facebookfake"
@@ -28,15 +23,11 @@ const (
 	token  = "EAAGm0PX4ZCpsBAPageToken0123456789"
 )
 
-func decoder(settings string) func(any) error {
-	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(settings), v, yaml.Strict()) }
-}
-
 func newPublisher(t *testing.T, fake *facebookfake.Server, logs *publishtest.LogBuffer, extra string) *Publisher {
 	t.Helper()
 	p, err := publish.New(publish.Config{
 		Name: "facebook-page", Kind: "facebook", Logger: logs.Logger(),
-		Decode: decoder("page_id: \"" + pageID + "\"\naccess_token: " + token + "\napi: " + fake.URL + "\n" + extra),
+		Decode: publishtest.Decoder("page_id: \"" + pageID + "\"\naccess_token: " + token + "\napi: " + fake.URL + "\n" + extra),
 	})
 	if err != nil {
 		t.Fatalf("publish.New: %v", err)
@@ -71,16 +62,7 @@ func TestConfigErrors(t *testing.T) {
 		{"page_id: '1'\naccess_token: t\ngraph_version: '24'", []string{`graph_version "24"`}},
 		{"page_id: '1'\naccess_token: t\npage_token: t", []string{"page_token"}},
 	} {
-		_, err := publish.New(publish.Config{Name: "f", Kind: "facebook", Decode: decoder(c.settings)})
-		if err == nil {
-			t.Errorf("%q: no error", c.settings)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%q: error %q does not say %q", c.settings, err, w)
-			}
-		}
+		publishtest.WantConfigError(t, "facebook", c.settings, c.want...)
 	}
 }
 
@@ -187,11 +169,7 @@ func TestValidate(t *testing.T) {
 		{"long", publish.Request{Text: strings.Repeat("😀", 31604)}, "63208/63206 characters on Facebook"},
 		{"image", publish.Request{Text: "x", Media: []publish.Media{{Path: "a.png"}}}, "heed does not upload images to Facebook: remove the image from the Facebook variant or the Facebook target"},
 	} {
-		var got []string
-		for _, pr := range p.Validate(c.req) {
-			got = append(got, pr.Message)
-		}
-		if strings.Join(got, "|") != c.want {
+		if got := publishtest.Problems(p, c.req); got != c.want {
 			t.Errorf("%s: Validate = %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -238,28 +216,5 @@ func redactForm(f map[string][]string) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(got, &v); err != nil {
-		t.Fatalf("%s: not JSON: %v: %s", name, err, got)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-	pretty := buf.Bytes()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("%s missing: run go test -update", path)
-	}
-	if !bytes.Equal(pretty, want) {
-		t.Errorf("%s differs from the recorded payload:\ngot:\n%s\nwant:\n%s", name, pretty, want)
-	}
+	publishtest.Golden(t, name, got, *update)
 }

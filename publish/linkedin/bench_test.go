@@ -13,7 +13,7 @@ import (
 func BenchmarkPublish(b *testing.B) {
 	fake := newFake(b)
 	p, err := New(publish.Config{Name: "bench", Kind: "linkedin", Logger: (&publishtest.LogBuffer{}).Logger(),
-		Decode: decoder("access_token: " + token + "\napi: " + fake.URL + "\nauthor: " + org)})
+		Decode: publishtest.Decoder("access_token: " + token + "\napi: " + fake.URL + "\nauthor: " + org)})
 	if err != nil {
 		b.Fatal(err)
 	}

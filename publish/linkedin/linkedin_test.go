@@ -1,18 +1,11 @@
 package linkedin
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/publish/linkedin/linkedinfake"
@@ -27,10 +20,6 @@ const (
 	person = "urn:li:person:8675309abc"
 )
 
-func decoder(settings string) func(any) error {
-	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(settings), v, yaml.Strict()) }
-}
-
 func newFake(t testing.TB) *linkedinfake.Server {
 	return linkedinfake.New(t, token, []string{org, person}, DefaultVersion, "202610")
 }
@@ -39,7 +28,7 @@ func newPublisher(t *testing.T, fake *linkedinfake.Server, logs *publishtest.Log
 	t.Helper()
 	p, err := publish.New(publish.Config{
 		Name: "linkedin-company", Kind: "linkedin", Logger: logs.Logger(),
-		Decode: decoder("access_token: " + token + "\napi: " + fake.URL + "\n" + settings),
+		Decode: publishtest.Decoder("access_token: " + token + "\napi: " + fake.URL + "\n" + settings),
 	})
 	if err != nil {
 		t.Fatalf("publish.New: %v", err)
@@ -74,16 +63,7 @@ func TestConfigErrors(t *testing.T) {
 		{"access_token: t\nauthor: " + org + "\nversion: '2026-05'", []string{`version "2026-05"`}},
 		{"access_token: t\nauthor: " + org + "\nlinkedin_version: '202605'", []string{"linkedin_version"}},
 	} {
-		_, err := publish.New(publish.Config{Name: "l", Kind: "linkedin", Decode: decoder(c.settings)})
-		if err == nil {
-			t.Errorf("%q: no error", c.settings)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%q: error %q does not say %q", c.settings, err, w)
-			}
-		}
+		publishtest.WantConfigError(t, "linkedin", c.settings, c.want...)
 	}
 }
 
@@ -206,11 +186,7 @@ func TestValidate(t *testing.T) {
 		{"empty", publish.Request{}, "the post is empty: LinkedIn needs text"},
 		{"image", publish.Request{Text: "x", Media: []publish.Media{{Path: "a.png"}}}, "heed does not upload images to LinkedIn: remove the image from the LinkedIn variant or the LinkedIn target"},
 	} {
-		var got []string
-		for _, pr := range p.Validate(c.req) {
-			got = append(got, pr.Message)
-		}
-		if strings.Join(got, "|") != c.want {
+		if got := publishtest.Problems(p, c.req); got != c.want {
 			t.Errorf("%s: Validate = %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -248,28 +224,5 @@ func TestRetract(t *testing.T) {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(got, &v); err != nil {
-		t.Fatalf("%s: not JSON: %v: %s", name, err, got)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // keep "&" and "<" readable in testdata
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-	pretty := buf.Bytes()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("%s missing: run go test -update", path)
-	}
-	if !bytes.Equal(pretty, want) {
-		t.Errorf("%s differs from the recorded payload:\ngot:\n%s\nwant:\n%s", name, pretty, want)
-	}
+	publishtest.Golden(t, name, got, *update)
 }

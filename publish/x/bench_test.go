@@ -15,7 +15,7 @@ func BenchmarkPublish(b *testing.B) {
 	fake := xfake.New(b, accessToken, "", "")
 	fake.SetRateLimit(1<<30, fake.Now())
 	p, err := New(publish.Config{Name: "bench", Kind: "x", Logger: (&publishtest.LogBuffer{}).Logger(),
-		Decode: decoder("api: " + fake.URL + "\n" + plain)})
+		Decode: publishtest.Decoder("api: " + fake.URL + "\n" + plain)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,18 +3,12 @@ package x
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/publish/httpx"
@@ -30,15 +24,11 @@ const (
 	clientID     = "heed-client-id-42"
 )
 
-func decoder(settings string) func(any) error {
-	return func(v any) error { return yaml.UnmarshalWithOptions([]byte(settings), v, yaml.Strict()) }
-}
-
 func newPublisher(t *testing.T, fake *xfake.Server, logs *publishtest.LogBuffer, settings string) *Publisher {
 	t.Helper()
 	p, err := publish.New(publish.Config{
 		Name: "x-main", Kind: "x", Logger: logs.Logger(),
-		Decode: decoder("api: " + fake.URL + "\n" + settings),
+		Decode: publishtest.Decoder("api: " + fake.URL + "\n" + settings),
 	})
 	if err != nil {
 		t.Fatalf("publish.New: %v", err)
@@ -84,16 +74,7 @@ func TestConfigErrors(t *testing.T) {
 		{"access_token: t\napi: api.x.com", []string{`api "api.x.com"`}},
 		{"access_token: t\ntoken: t", []string{"token"}},
 	} {
-		_, err := publish.New(publish.Config{Name: "x", Kind: "x", Decode: decoder(c.settings)})
-		if err == nil {
-			t.Errorf("%q: no error", c.settings)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%q: error %q does not say %q", c.settings, err, w)
-			}
-		}
+		publishtest.WantConfigError(t, "x", c.settings, c.want...)
 	}
 }
 
@@ -274,11 +255,7 @@ func TestValidate(t *testing.T) {
 		{"empty", publish.Request{Text: " "}, "the post is empty: X needs text"},
 		{"image", publish.Request{Text: "x", Media: []publish.Media{{Path: "a.png", Alt: "a"}}}, "heed does not upload images to X: remove the image from the X variant or the X target"},
 	} {
-		var got []string
-		for _, pr := range p.Validate(c.req) {
-			got = append(got, pr.Message)
-		}
-		if strings.Join(got, "|") != c.want {
+		if got := publishtest.Problems(p, c.req); got != c.want {
 			t.Errorf("%s: Validate = %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -329,24 +306,5 @@ func redactTokens(b []byte, tokens []string) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(got, &v); err != nil {
-		t.Fatalf("%s: not JSON: %v: %s", name, err, got)
-	}
-	pretty, _ := json.MarshalIndent(v, "", "  ")
-	pretty = append(pretty, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("%s missing: run go test -update", path)
-	}
-	if !bytes.Equal(pretty, want) {
-		t.Errorf("%s differs from the recorded payload:\ngot:\n%s\nwant:\n%s", name, pretty, want)
-	}
+	publishtest.Golden(t, name, got, *update)
 }
