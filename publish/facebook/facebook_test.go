@@ -145,14 +145,7 @@ func TestDuplicateIsPermanentWithFacebooksMessage(t *testing.T) {
 func TestTimeoutIsAmbiguousAndNamesThePage(t *testing.T) {
 	fake := facebookfake.New(t, pageID, token)
 	p := newPublisher(t, fake, &publishtest.LogBuffer{}, "")
-	fake.FailNext(publishtest.TimeoutAfterSend)
-	_, err := p.Publish(context.Background(), publish.Request{Text: "hello"})
-	if k, _ := publish.Classify(err); k != publish.Ambiguous {
-		t.Fatalf("kind %v: %v", k, err)
-	}
-	if !strings.Contains(err.Error(), "check https://www.facebook.com/"+pageID) {
-		t.Errorf("error %q does not point at the Page", err)
-	}
+	publishtest.WantAmbiguousTimeout(t, p, fake, publish.Request{Text: "hello"}, "check https://www.facebook.com/"+pageID)
 }
 
 func TestValidate(t *testing.T) {

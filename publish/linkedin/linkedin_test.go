@@ -161,14 +161,7 @@ func TestAuthorNotPermitted(t *testing.T) {
 func TestTimeoutIsAmbiguousAndNamesThePage(t *testing.T) {
 	fake := newFake(t)
 	p := newPublisher(t, fake, &publishtest.LogBuffer{}, "author: "+org)
-	fake.FailNext(publishtest.TimeoutAfterSend)
-	_, err := p.Publish(context.Background(), publish.Request{Text: "hello"})
-	if k, _ := publish.Classify(err); k != publish.Ambiguous {
-		t.Fatalf("kind %v: %v", k, err)
-	}
-	if !strings.Contains(err.Error(), "https://www.linkedin.com/company/2414183/admin/page-posts/published/") {
-		t.Errorf("error %q does not point at the page's posts", err)
-	}
+	publishtest.WantAmbiguousTimeout(t, p, fake, publish.Request{Text: "hello"}, "https://www.linkedin.com/company/2414183/admin/page-posts/published/")
 }
 
 func TestValidate(t *testing.T) {

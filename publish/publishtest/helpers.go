@@ -2,6 +2,7 @@ package publishtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -47,6 +48,21 @@ func Problems(v publish.Validator, req publish.Request) string {
 		msgs = append(msgs, p.Message)
 	}
 	return strings.Join(msgs, "|")
+}
+
+// WantAmbiguousTimeout publishes req with p while b stalls after the send,
+// and fails t unless the error is Ambiguous and says where the user can
+// check whether the post went out (says, e.g. the account's URL).
+func WantAmbiguousTimeout(t testing.TB, p publish.Publisher, b Backend, req publish.Request, says string) {
+	t.Helper()
+	b.FailNext(TimeoutAfterSend)
+	_, err := p.Publish(context.Background(), req)
+	if k, _ := publish.Classify(err); k != publish.Ambiguous {
+		t.Fatalf("kind %v, want ambiguous: %v", k, err)
+	}
+	if !strings.Contains(err.Error(), says) {
+		t.Errorf("error %q does not say where to check, %q", err, says)
+	}
 }
 
 // Golden compares got, a JSON payload, with the recorded testdata/name,

@@ -230,14 +230,7 @@ func TestRateLimitResetIsHonoured(t *testing.T) {
 func TestTimeoutIsAmbiguousAndNamesTheAccount(t *testing.T) {
 	fake := xfake.New(t, accessToken, "", "")
 	p := newPublisher(t, fake, &publishtest.LogBuffer{}, plain)
-	fake.FailNext(publishtest.TimeoutAfterSend)
-	_, err := p.Publish(context.Background(), publish.Request{Text: "did it go out?"})
-	if k, _ := publish.Classify(err); k != publish.Ambiguous {
-		t.Fatalf("kind %v, want ambiguous: %v", k, err)
-	}
-	if !strings.Contains(err.Error(), "check https://x.com/heeddev") {
-		t.Errorf("error %q does not point at the account", err)
-	}
+	publishtest.WantAmbiguousTimeout(t, p, fake, publish.Request{Text: "did it go out?"}, "check https://x.com/heeddev")
 }
 
 func TestValidate(t *testing.T) {
