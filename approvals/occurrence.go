@@ -455,20 +455,7 @@ func (s *Service) Occurrences(ctx context.Context, postID int64, limit int) ([]O
 	if limit <= 0 {
 		limit = 50
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+occColumns+` FROM occurrences WHERE post_id = ? ORDER BY at LIMIT ?`, postID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Occurrence
-	for rows.Next() {
-		o, err := scanOcc(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanOcc, `SELECT `+occColumns+` FROM occurrences WHERE post_id = ? ORDER BY at LIMIT ?`, postID, limit)
 }
 
 // Counts returns how many occurrences are in each state.

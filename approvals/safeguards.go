@@ -438,20 +438,7 @@ func scanOffer(r scanner) (RetractOffer, error) {
 // UnpostedOffers lists open offers not yet announced in the review rooms
 // (made with the CLI while the daemon runs).
 func (s *Service) UnpostedOffers(ctx context.Context) ([]RetractOffer, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE state = 'open' AND posted = 0 ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []RetractOffer
-	for rows.Next() {
-		o, err := scanOffer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = 'open' AND posted = 0 ORDER BY id`)
 }
 
 // MarkOfferPosted records that an offer is being announced in the review

@@ -254,20 +254,7 @@ func (s *Service) ListPosts(ctx context.Context, includeCanceled bool, limit int
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+postColumns+` FROM posts WHERE canceled = 0 OR ? ORDER BY id DESC LIMIT ?`, includeCanceled, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Post
-	for rows.Next() {
-		p, err := scanPost(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, scanPost, `SELECT `+postColumns+` FROM posts WHERE canceled = 0 OR ? ORDER BY id DESC LIMIT ?`, includeCanceled, limit)
 }
 
 // PostEdit is a change to a post; nil fields stay as they are.

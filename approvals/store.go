@@ -233,20 +233,25 @@ func nullMS(t time.Time) any {
 	return t.UnixMilli()
 }
 
-// queryIDs runs a query whose rows are single ids.
-func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+// queryAll runs a query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []int64
+	var out []T
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		v, err := scan(rows)
+		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
+}
+
+// queryIDs runs a query whose rows are single ids.
+func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
+	return queryAll(ctx, q, func(r scanner) (id int64, err error) { return id, r.Scan(&id) }, query, args...)
 }
