@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,6 +66,18 @@ type Validator interface {
 // Preview returns exactly what the network will receive.
 type Previewer interface {
 	Preview(req Request) string
+}
+
+// TextWithLink is the text most networks receive: the text, and the link on
+// a line of its own under it unless the text already holds it.
+func TextWithLink(text, link string) string {
+	if link == "" || strings.Contains(text, link) {
+		return text
+	}
+	if strings.TrimSpace(text) == "" {
+		return link
+	}
+	return text + "\n\n" + link
 }
 
 // Retractor is implemented by publishers that can delete what they published.

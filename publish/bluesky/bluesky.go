@@ -150,17 +150,7 @@ func New(cfg publish.Config) (publish.Publisher, error) {
 // request's link on a line of its own unless the text already holds it.
 // Facets decorate the text without changing it.
 func (p *Publisher) Preview(req publish.Request) string {
-	return withLink(req.Text, req.Link)
-}
-
-func withLink(text, link string) string {
-	if link == "" || strings.Contains(text, link) {
-		return text
-	}
-	if strings.TrimSpace(text) == "" {
-		return link
-	}
-	return text + "\n\n" + link
+	return publish.TextWithLink(req.Text, req.Link)
 }
 
 // Validate checks the limits of app.bsky.feed.post and app.bsky.embed.images.

@@ -136,13 +136,7 @@ func New(cfg publish.Config) (publish.Publisher, error) {
 // request's link on a line of its own unless the text holds it. What goes
 // over the wire is the same text with LinkedIn's markup characters escaped.
 func (p *Publisher) Preview(req publish.Request) string {
-	if req.Link == "" || strings.Contains(req.Text, req.Link) {
-		return req.Text
-	}
-	if strings.TrimSpace(req.Text) == "" {
-		return req.Link
-	}
-	return req.Text + "\n\n" + req.Link
+	return publish.TextWithLink(req.Text, req.Link)
 }
 
 // Validate checks the commentary limit.

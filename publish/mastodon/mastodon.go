@@ -218,17 +218,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // Preview returns the status text exactly as it is sent: the text, and the
 // request's link on a line of its own unless the text already holds it.
 func (p *Publisher) Preview(req publish.Request) string {
-	return withLink(req.Text, req.Link)
-}
-
-func withLink(text, link string) string {
-	if link == "" || strings.Contains(text, link) {
-		return text
-	}
-	if strings.TrimSpace(text) == "" {
-		return link
-	}
-	return text + "\n\n" + link
+	return publish.TextWithLink(req.Text, req.Link)
 }
 
 // Validate checks the request against the instance's limits. It reads the

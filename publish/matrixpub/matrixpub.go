@@ -133,10 +133,7 @@ func New(cfg publish.Config) (publish.Publisher, error) {
 // Preview is the message body: the text, and the link under it when the
 // text does not already hold it.
 func (p *Publisher) Preview(req publish.Request) string {
-	if req.Link != "" && !strings.Contains(req.Text, req.Link) {
-		return req.Text + "\n\n" + req.Link
-	}
-	return req.Text
+	return publish.TextWithLink(req.Text, req.Link)
 }
 
 // Validate refuses an empty text and one too large for a Matrix event.

@@ -144,13 +144,7 @@ func New(cfg publish.Config) (publish.Publisher, error) {
 // request's link on a line of its own unless the text holds it. X shows
 // links shortened to t.co; they count 23 whatever their length.
 func (p *Publisher) Preview(req publish.Request) string {
-	if req.Link == "" || strings.Contains(req.Text, req.Link) {
-		return req.Text
-	}
-	if strings.TrimSpace(req.Text) == "" {
-		return req.Link
-	}
-	return req.Text + "\n\n" + req.Link
+	return publish.TextWithLink(req.Text, req.Link)
 }
 
 // Validate checks X's weighted limit.
