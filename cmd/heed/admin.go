@@ -353,11 +353,7 @@ func migrateCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
-			st, err := approvals.Open(ctx, c.Database)
+			st, c, err := a.store(ctx)
 			if err != nil {
 				return err
 			}
@@ -379,11 +375,7 @@ func healthcheckCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
-			st, err := approvals.Open(ctx, c.Database)
+			st, c, err := a.store(ctx)
 			if err != nil {
 				return err
 			}

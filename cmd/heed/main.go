@@ -241,6 +241,17 @@ func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog
 	return svc, cat, nil
 }
 
+// store opens the database alone, for commands that need no targets
+// (migrate, healthcheck).
+func (a *app) store(ctx context.Context) (*approvals.Store, *Config, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := approvals.Open(ctx, c.Database)
+	return st, c, err
+}
+
 // execute runs the root command and closes the store a command opened.
 func (a *app) execute(ctx context.Context, root *cobra.Command) error {
 	err := root.ExecuteContext(ctx)
