@@ -87,12 +87,6 @@ func (s *Service) MarkRendered(ctx context.Context, id, dirty int64) error {
 	return err
 }
 
-// Touch marks an occurrence's card for re-rendering.
-func (s *Service) Touch(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
-	return err
-}
-
 // SeenEvent records a chat event id and reports whether it was seen before.
 func (s *Service) SeenEvent(ctx context.Context, adapter, id string) (bool, error) {
 	if id == "" {

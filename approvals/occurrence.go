@@ -346,13 +346,6 @@ func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, p
 	})
 }
 
-// Reschedule moves an occurrence to a given time; like Delay, it then needs
-// a fresh approval.
-func (s *Service) Reschedule(ctx context.Context, id int64, at time.Time, actor, place string) (View, error) {
-	return s.move(ctx, id, actor, place, "moved to "+at.Format(time.RFC3339)+" by "+actor+"; needs a fresh approval",
-		func(Occurrence, time.Time) time.Time { return at })
-}
-
 func (s *Service) move(ctx context.Context, id int64, actor, place, why string, to func(Occurrence, time.Time) time.Time) (View, error) {
 	now := s.now()
 	var v View

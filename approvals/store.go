@@ -204,14 +204,6 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	return err
 }
 
-// DataVersion changes whenever another connection (another process: the
-// CLI) commits. The daemon polls it to notice changes within a second.
-func (s *Store) DataVersion(ctx context.Context, conn *sql.Conn) (int64, error) {
-	var v int64
-	err := conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v)
-	return v, err
-}
-
 func ms(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
