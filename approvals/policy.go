@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -201,5 +200,3 @@ func Tally(p Policy, author string, current map[string]string, reactions []React
 	}
 	return v
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,6 +222,6 @@ func CombinedHash(hashes map[string]string) string {
 // target and the approved payload hash: the same publish always carries the
 // same key, and a different installation never collides.
 func IdempotencyKey(installID string, occurrenceID int64, target, payloadHash string) string {
-	h := sha256.Sum256([]byte(strings.Join([]string{"heed", installID, itoa(occurrenceID), target, payloadHash}, "\x00")))
+	h := sha256.Sum256([]byte(strings.Join([]string{"heed", installID, strconv.FormatInt(occurrenceID, 10), target, payloadHash}, "\x00")))
 	return "heed-" + hex.EncodeToString(h[:16])
 }

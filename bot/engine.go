@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // Room is one review room: where cards go and whose policy decides.
@@ -33,7 +34,7 @@ type Targets interface {
 // Engine connects chat adapters to the approval domain: it posts and edits
 // cards, turns reactions and messages into domain calls, and answers.
 type Engine struct {
-	Service  *approvals.Service
+	Service  *sqlite.Service
 	Targets  Targets
 	Adapters []Adapter
 	Rooms    []Room
@@ -111,7 +112,7 @@ func (e *Engine) roomByID(adapter, id string) (Room, bool) {
 	return Room{}, false
 }
 
-// PolicyFor is the approvals.Service's policy lookup: the room's policy,
+// PolicyFor is the sqlite.Service's policy lookup: the room's policy,
 // with the adapter's own approver source (user groups, power levels) asked
 // about anyone not listed.
 func (e *Engine) PolicyFor(roomName string) approvals.Policy {

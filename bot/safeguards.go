@@ -10,6 +10,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // Safeguards are the timing safeguards a team configures: the last call
@@ -135,7 +136,7 @@ func (g *Safeguards) AudienceOf(target, tz string) Audience {
 	return Audience{Zones: zones, Countries: countries}
 }
 
-// Check is the approvals.Service's Timing hook: what the safeguards say
+// Check is the sqlite.Service's Timing hook: what the safeguards say
 // about one occurrence's time. It answers from memory.
 func (g *Safeguards) Check(v approvals.View) approvals.TimingCheck {
 	var tc approvals.TimingCheck
@@ -197,7 +198,7 @@ func (g *Safeguards) Check(v approvals.View) approvals.TimingCheck {
 }
 
 // LoadAdHoc adds the sensitive days the team added from chat, as stored.
-func (g *Safeguards) LoadAdHoc(ctx context.Context, svc *approvals.Service) error {
+func (g *Safeguards) LoadAdHoc(ctx context.Context, svc *sqlite.Service) error {
 	if g == nil || g.Sensitive == nil {
 		return nil
 	}
@@ -351,7 +352,7 @@ func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string
 
 // RetractOfferText lists what a retract offer would take back, and how to
 // answer it.
-func RetractOfferText(ctx context.Context, svc *approvals.Service, zone *time.Location, o approvals.RetractOffer) string {
+func RetractOfferText(ctx context.Context, svc *sqlite.Service, zone *time.Location, o approvals.RetractOffer) string {
 	window := o.At.Sub(o.Since).Round(time.Minute)
 	if len(o.Items) == 0 {
 		return fmt.Sprintf("🗑 Nothing published in the last %s is left to retract.", shortDuration(window))

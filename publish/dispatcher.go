@@ -11,13 +11,14 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // Dispatcher publishes approved occurrences at their time. It keeps no
 // schedule of its own: each cycle asks the store what is due, and between
 // cycles it sleeps until the store's next due time or until woken.
 type Dispatcher struct {
-	Service *approvals.Service
+	Service *sqlite.Service
 	Targets *Catalog
 	Runner  string // the lease holder's name, recorded on claims
 	// Liveness says why the chat cannot be heard ("" when it can). While it

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+
 	// Tests must not depend on the machine's zoneinfo; the binary embeds it too.
 	_ "time/tzdata"
 )

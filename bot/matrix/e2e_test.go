@@ -17,6 +17,7 @@ import (
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/matrix/matrixtest"
 	"github.com/heed-dev/heed/internal/heedtest"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // The end-to-end tests run the whole heed (internal/heedtest: store,
@@ -43,7 +44,7 @@ func (s *syncBuffer) String() string {
 }
 
 // stateRef lets the adapter be built before the stack whose store it uses.
-type stateRef struct{ st *approvals.Store }
+type stateRef struct{ st *sqlite.Store }
 
 func (r *stateRef) GetKV(ctx context.Context, k string) (string, error) { return r.st.GetKV(ctx, k) }
 func (r *stateRef) SetKV(ctx context.Context, k, v string) error        { return r.st.SetKV(ctx, k, v) }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/publish"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -55,7 +56,7 @@ type app struct {
 	errOut  io.Writer
 
 	cfg *Config
-	svc *approvals.Service // opened by a command through service, closed by execute
+	svc *sqlite.Service // opened by a command through service, closed by execute
 	cat *publish.Catalog
 }
 
@@ -208,7 +209,7 @@ func (c *Config) roomPolicy(room string) approvals.Policy {
 }
 
 // service opens the store and the domain for a CLI command.
-func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog, error) {
+func (a *app) service(ctx context.Context) (*sqlite.Service, *publish.Catalog, error) {
 	if a.svc != nil {
 		return a.svc, a.cat, nil
 	}
@@ -221,11 +222,11 @@ func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := approvals.Open(ctx, c.Database)
+	st, err := sqlite.Open(ctx, c.Database)
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := approvals.NewService(st, cat, c.roomPolicy)
+	svc := sqlite.NewService(st, cat, c.roomPolicy)
 	svc.Window = c.ReviewWindow.or(svc.Window)
 	svc.Log = log
 	guards, err := c.buildSafeguards()
@@ -243,12 +244,12 @@ func (a *app) service(ctx context.Context) (*approvals.Service, *publish.Catalog
 
 // store opens the database alone, for commands that need no targets
 // (migrate, healthcheck).
-func (a *app) store(ctx context.Context) (*approvals.Store, *Config, error) {
+func (a *app) store(ctx context.Context) (*sqlite.Store, *Config, error) {
 	c, err := a.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := approvals.Open(ctx, c.Database)
+	st, err := sqlite.Open(ctx, c.Database)
 	return st, c, err
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // heed runs one CLI command in-process against db and returns its output.
@@ -108,7 +109,7 @@ func TestImportIsIdempotentAndVoidsOnlyWhatChanged(t *testing.T) {
 	}
 }
 
-func openService(t *testing.T, db string) *approvals.Service {
+func openService(t *testing.T, db string) *sqlite.Service {
 	t.Helper()
 	a := &app{dbPath: db}
 	svc, _, err := a.service(t.Context())
@@ -196,7 +197,7 @@ func TestPostAddAndShow(t *testing.T) {
 
 func TestSecondRunRefuses(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "heed.db")
-	st, err := approvals.Open(t.Context(), db)
+	st, err := sqlite.Open(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +214,7 @@ func TestSecondRunRefuses(t *testing.T) {
 func TestNewerDatabaseIsRefused(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "heed.db")
 	mustHeed(t, db, "migrate")
-	st, err := approvals.Open(t.Context(), db)
+	st, err := sqlite.Open(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

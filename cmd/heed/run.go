@@ -16,6 +16,7 @@ import (
 	"github.com/heed-dev/heed/bot/console"
 	"github.com/heed-dev/heed/bot/tripwire"
 	"github.com/heed-dev/heed/publish"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 const leaseName = "dispatcher"
@@ -41,7 +42,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := approvals.Open(ctx, c.Database)
+	st, err := sqlite.Open(ctx, c.Database)
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 	eng := &bot.Engine{Targets: cat, Adapters: adapters, Rooms: rooms, Zone: zone, DeafAfter: c.DeafAfter.or(2 * time.Minute),
 		Safeguards: guards, Log: log.With("part", "engine")}
-	svc := approvals.NewService(st, cat, eng.PolicyFor)
+	svc := sqlite.NewService(st, cat, eng.PolicyFor)
 	svc.Window = c.ReviewWindow.or(svc.Window)
 	svc.Log = log
 	svc.Timing = eng.TimingCheck

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // BulkRow is one one-shot post, and at most one occurrence of it, for
@@ -37,7 +38,7 @@ type BulkRow struct {
 // publishing occurrences get one delivery per target with the service's
 // idempotency key. Cards are taken as rendered (dirty = 0). No audit lines
 // are written. It returns the first id used; ids are consecutive.
-func BulkInsert(ctx context.Context, st *approvals.Store, now time.Time, n int, row func(i int, r *BulkRow)) (first int64, err error) {
+func BulkInsert(ctx context.Context, st *sqlite.Store, now time.Time, n int, row func(i int, r *BulkRow)) (first int64, err error) {
 	// One connection, with a page cache large enough that a million rows'
 	// index pages are not spilled to the WAL over and over; it is put back
 	// to SQLite's default before the connection returns to the pool.

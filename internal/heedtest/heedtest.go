@@ -27,6 +27,7 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/publish"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // Clock is a settable clock.
@@ -70,8 +71,8 @@ type Stack struct {
 	T          testing.TB
 	Ctx        context.Context
 	Clock      *Clock
-	Store      *approvals.Store
-	Service    *approvals.Service
+	Store      *sqlite.Store
+	Service    *sqlite.Service
 	Engine     *bot.Engine
 	Dispatcher *publish.Dispatcher
 	Catalog    *publish.Catalog
@@ -100,7 +101,7 @@ func New(t testing.TB, o Options) *Stack {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	st, err := approvals.Open(ctx, o.DBPath)
+	st, err := sqlite.Open(ctx, o.DBPath)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -116,7 +117,7 @@ func New(t testing.TB, o Options) *Stack {
 		}
 	}
 	s.Engine = &bot.Engine{Targets: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Zone: o.Zone, Now: o.Clock.Now, Log: o.Log, Safeguards: o.Safeguards}
-	s.Service = approvals.NewService(st, s.Catalog, s.Engine.PolicyFor)
+	s.Service = sqlite.NewService(st, s.Catalog, s.Engine.PolicyFor)
 	s.Service.Now, s.Service.Log = o.Clock.Now, o.Log
 	s.Service.Timing = s.Engine.TimingCheck
 	s.Engine.Service = s.Service

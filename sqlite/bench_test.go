@@ -1,4 +1,4 @@
-package approvals_test
+package sqlite_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/internal/heedtest"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 // The store benchmarks show that the dispatcher's per-cycle queries cost
@@ -341,7 +342,7 @@ func TestFillPeakMemDB(t *testing.T) {
 		t.Fatalf("HEED_FILL_TO %s is not after HEED_FILL_FROM %s", to, from)
 	}
 	ctx := context.Background()
-	st, err := approvals.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package approvals
+package sqlite
 
 import (
 	"context"
@@ -13,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heed-dev/heed/approvals"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver, pure Go
+	// registers the "sqlite" driver, pure Go
 )
 
 //go:embed migrations/*.sql
@@ -33,18 +35,6 @@ type Store struct {
 	// tens of milliseconds), which a pause waiting behind claims would pay.
 	// Writers in other processes (the CLI) still meet the busy timeout.
 	writeMu sync.Mutex
-}
-
-// DSN returns the data source name for path. The pragmas are in the DSN so
-// that every pooled connection gets them, not only the first.
-func DSN(path string) string {
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
 }
 
 // Open opens (creating if needed) and migrates the database at path. It
@@ -106,7 +96,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("read schema version of %s: %w (is it a heed database?)", s.path, err)
 	}
 	if current > known {
-		return Errorf(ECONFLICT, "database %s has schema version %d, newer than this heed knows (%d): upgrade heed, or use a backup made by this version; nothing was changed",
+		return approvals.Errorf(approvals.ECONFLICT, "database %s has schema version %d, newer than this heed knows (%d): upgrade heed, or use a backup made by this version; nothing was changed",
 			s.path, current, known)
 	}
 	if _, err := p.Up(ctx); err != nil {
@@ -174,7 +164,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.
 		var exp int64
 		err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&cur, &exp)
 		if err == nil && cur != holder && exp > ms(now) {
-			return Errorf(ECONFLICT, "another heed run (%s) is using %s; stop it first, or wait %s if it crashed",
+			return approvals.Errorf(approvals.ECONFLICT, "another heed run (%s) is using %s; stop it first, or wait %s if it crashed",
 				cur, s.path, time.Until(fromMS(exp)).Round(time.Second))
 		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -246,4 +236,16 @@ func queryAll[T any](ctx context.Context, q querier, scan func(scanner) (T, erro
 // queryIDs runs a query whose rows are single ids.
 func queryIDs(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
 	return queryAll(ctx, q, func(r scanner) (id int64, err error) { return id, r.Scan(&id) }, query, args...)
+}
+
+// DSN returns the data source name for path. The pragmas are in the DSN so
+// that every pooled connection gets them, not only the first.
+func DSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
 }

@@ -1,0 +1,418 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+var dueStates = "'scheduled','in_review','approved'"
+
+// Due returns occurrences whose time has come and that still wait, soonest
+// first.
+func (s *Service) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+	return queryIDs(ctx, s.db, `SELECT id FROM occurrences WHERE state IN (`+dueStates+`) AND at <= ? ORDER BY at LIMIT ?`, ms(now), limit)
+}
+
+// NextWake is the earliest time the dispatcher has work: an occurrence due,
+// a retry due, or a post's next time entering the review window. Each part
+// is one indexed lookup.
+func (s *Service) NextWake(ctx context.Context) (time.Time, bool, error) {
+	var best int64
+	consider := func(q string, args ...any) error {
+		var v sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
+			return err
+		}
+		if v.Valid && (best == 0 || v.Int64 < best) {
+			best = v.Int64
+		}
+		return nil
+	}
+	for _, st := range []approvals.State{approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved} {
+		if err := consider(`SELECT min(at) FROM occurrences WHERE state = ?`, st); err != nil {
+			return time.Time{}, false, err
+		}
+	}
+	if err := consider(`SELECT min(next_attempt_at) FROM deliveries WHERE state = 'retry'`); err != nil {
+		return time.Time{}, false, err
+	}
+	var nextPost sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM posts WHERE next_at IS NOT NULL`).Scan(&nextPost); err != nil {
+		return time.Time{}, false, err
+	}
+	if nextPost.Valid {
+		if v := nextPost.Int64 - s.Window.Milliseconds(); best == 0 || v < best {
+			best = v
+		}
+	}
+	return fromMS(best), best != 0, nil
+}
+
+// Settle decides a due occurrence in one transaction: held if paused,
+// missed if not approved, waiting if the chat is deaf, otherwise each
+// target is claimed, with the approval, payload hash and pauses checked in
+// that same transaction.
+func (s *Service) Settle(ctx context.Context, id int64, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
+	var res approvals.SettleResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		v, err := s.view(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		res, err = s.settle(ctx, tx, v, now, opt)
+		return err
+	})
+	return res, err
+}
+
+func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
+	switch v.State {
+	case approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved:
+	default:
+		return approvals.SettleResult{Outcome: approvals.OutcomeNone}, nil
+	}
+	if v.At.After(now) {
+		return approvals.SettleResult{Outcome: approvals.OutcomeNone}, nil
+	}
+	pauses, err := activePauses(ctx, tx)
+	if err != nil {
+		return approvals.SettleResult{}, err
+	}
+	if p, ok := approvals.PausedFor(pauses, ""); ok && p.Target == "" {
+		note := fmt.Sprintf("held: its time came during a pause by %s (%s). After resume, approve again to publish now, delay it, or cancel it", p.By, approvals.OrDash(p.Reason))
+		return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
+	}
+	approved := v.State == approvals.StateApproved && v.Verdict.Approved() && approvals.CombinedHash(v.Hashes) == v.Hash && len(v.Problems) == 0
+	if !approved {
+		note := fmt.Sprintf("missed: its time came without approval (%d of %d)", len(v.Verdict.Approvals), v.Verdict.Required)
+		if v.State == approvals.StateScheduled {
+			note = "missed: its time came before its card could be posted"
+		}
+		return approvals.SettleResult{Outcome: approvals.OutcomeMissed, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvMiss, note, now)
+	}
+	if off := v.Timing.OffHours; off != "" && v.AllowOffHours == "" {
+		note := fmt.Sprintf("held: %s, and nobody allowed it. An approver can type `allow %d off-hours`, then approve again to publish now; or `delay %d 2h`, or `cancel %d`",
+			off, v.ID, v.ID, v.ID)
+		return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
+	}
+	if v.Timing.OnDuty > 0 {
+		seen, last, err := s.approverSeen(ctx, tx, v)
+		if err != nil {
+			return approvals.SettleResult{}, err
+		}
+		if !seen {
+			note := fmt.Sprintf("held: no approver was seen in the room in the %s before its time (on-duty check: %s), so nobody would be there to answer. Approve again to publish now, `delay %d 1h`, or `cancel %d`",
+				approvals.ShortDuration(v.Timing.OnDuty), last, v.ID, v.ID)
+			return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
+		}
+	}
+	if opt.Deaf != "" {
+		if now.Sub(v.At) > opt.LateGrace {
+			note := "held: " + opt.Deaf + " at its time, so a pause could not have been heard. Approve again to publish now, delay it, or cancel it"
+			return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
+		}
+		note := "waiting: " + opt.Deaf + "; heed publishes nothing it could not stop"
+		if v.Note == note {
+			return approvals.SettleResult{Outcome: approvals.OutcomeWaiting, Note: note}, nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET note = ?, dirty = dirty + 1 WHERE id = ?`, note, v.ID); err != nil {
+			return approvals.SettleResult{}, err
+		}
+		return approvals.SettleResult{Outcome: approvals.OutcomeWaiting, Note: note, Changed: true}, nil
+	}
+	if err := s.setState(ctx, tx, v.Occurrence, approvals.EvClaim, "", now); err != nil {
+		return approvals.SettleResult{}, err
+	}
+	res := approvals.SettleResult{Outcome: approvals.OutcomeClaimed}
+	done := map[string]bool{}
+	for _, d := range v.Deliveries {
+		if d.State == approvals.DeliveryPublished {
+			done[d.Target] = true // published before a hold: never again
+		}
+	}
+	for _, pl := range v.Payloads {
+		if done[pl.Target] {
+			continue
+		}
+		if p, ok := approvals.PausedFor(pauses, pl.Target); ok {
+			if err := upsertDelivery(ctx, tx, v.ID, pl.Target, approvals.DeliveryHeld, "", fmt.Sprintf("paused by %s (%s)", p.By, approvals.OrDash(p.Reason)), now); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if !v.Verdict.ApprovedFor(pl.Target) {
+			return res, fmt.Errorf("#%d: approval for %s vanished inside the claim", v.ID, pl.Target) // cannot happen: Approved() covers every target
+		}
+		key := approvals.IdempotencyKey(s.installID, v.ID, pl.Target, v.Hashes[pl.Target])
+		if err := upsertDelivery(ctx, tx, v.ID, pl.Target, approvals.DeliveryPublishing, opt.Runner, "", now, key); err != nil {
+			return res, err
+		}
+		res.Claims = append(res.Claims, approvals.Claim{Occurrence: v.ID, Target: pl.Target, Payload: pl, Key: key, Attempt: 1})
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "publish.claim", PostID: v.PostID, Occurrence: v.ID, Target: pl.Target, Detail: "key " + key}); err != nil {
+			return res, err
+		}
+	}
+	if len(res.Claims) == 0 {
+		return res, s.aggregate(ctx, tx, v.ID, now)
+	}
+	return res, nil
+}
+
+func upsertDelivery(ctx context.Context, tx *sql.Tx, occ int64, target, state, runner, errMsg string, now time.Time, key ...string) error {
+	k := ""
+	if len(key) > 0 {
+		k = key[0]
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (occurrence_id, target, state, attempts, idempotency_key, claimed_by, error, updated_at)
+		VALUES (?, ?, ?, CASE WHEN ? = 'publishing' THEN 1 ELSE 0 END, ?, ?, ?, ?)
+		ON CONFLICT (occurrence_id, target) DO UPDATE SET state = excluded.state,
+			attempts = deliveries.attempts + CASE WHEN excluded.state = 'publishing' THEN 1 ELSE 0 END,
+			idempotency_key = CASE WHEN excluded.idempotency_key <> '' THEN excluded.idempotency_key ELSE deliveries.idempotency_key END,
+			claimed_by = excluded.claimed_by, error = excluded.error, updated_at = excluded.updated_at`,
+		occ, target, state, state, k, runner, errMsg, ms(now))
+	return err
+}
+
+// RetriesDue lists deliveries whose retry time has come.
+func (s *Service) RetriesDue(ctx context.Context, now time.Time, limit int) ([]approvals.DeliveryRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = 'retry' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.DeliveryRef
+	for rows.Next() {
+		var d approvals.DeliveryRef
+		if err := rows.Scan(&d.Occurrence, &d.Target); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClaimRetry claims a delivery waiting for a retry, checking pauses and the
+// approval again in the same transaction.
+func (s *Service) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now time.Time, opt approvals.SettleOptions) (approvals.Claim, bool, error) {
+	var c approvals.Claim
+	var ok bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		v, err := s.view(ctx, tx, ref.Occurrence)
+		if err != nil {
+			return err
+		}
+		var d *approvals.Delivery
+		for i := range v.Deliveries {
+			if v.Deliveries[i].Target == ref.Target {
+				d = &v.Deliveries[i]
+			}
+		}
+		if d == nil || d.State != approvals.DeliveryRetry || d.NextAttempt.After(now) || opt.Deaf != "" {
+			return nil
+		}
+		pauses, err := activePauses(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if p, paused := approvals.PausedFor(pauses, ref.Target); paused {
+			if err := upsertDelivery(ctx, tx, v.ID, ref.Target, approvals.DeliveryHeld, "", fmt.Sprintf("paused by %s (%s) before a retry", p.By, approvals.OrDash(p.Reason)), now); err != nil {
+				return err
+			}
+			return s.aggregate(ctx, tx, v.ID, now)
+		}
+		if !v.Verdict.ApprovedFor(ref.Target) {
+			if err := upsertDelivery(ctx, tx, v.ID, ref.Target, approvals.DeliveryHeld, "", "approval withdrawn before a retry", now); err != nil {
+				return err
+			}
+			return s.aggregate(ctx, tx, v.ID, now)
+		}
+		var pl approvals.Payload
+		for _, p := range v.Payloads {
+			if p.Target == ref.Target {
+				pl = p
+			}
+		}
+		if err := upsertDelivery(ctx, tx, v.ID, ref.Target, approvals.DeliveryPublishing, opt.Runner, d.Error, now); err != nil {
+			return err
+		}
+		c, ok = approvals.Claim{Occurrence: v.ID, Target: ref.Target, Payload: pl, Key: d.Key, Attempt: d.Attempts + 1}, true
+		return nil
+	})
+	return c, ok, err
+}
+
+// RecordPublish stores the outcome of a claimed delivery and settles the
+// occurrence's state once no target is under way.
+func (s *Service) RecordPublish(ctx context.Context, c approvals.Claim, out approvals.Outcome, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var state, action, detail string
+		var next any
+		switch out.Kind {
+		case "":
+			state, action, detail = approvals.DeliveryPublished, "publish.ok", strings.TrimSpace(out.URL+" "+out.RemoteID)
+		case "retryable":
+			if out.NextAttempt.IsZero() {
+				state, action, detail = approvals.DeliveryFailed, "publish.failed", "retries exhausted: "+out.Err
+			} else {
+				state, action, detail = approvals.DeliveryRetry, "publish.retry", out.Err+"; next attempt "+out.NextAttempt.Format(time.RFC3339)
+				next = ms(out.NextAttempt)
+			}
+		case "permanent":
+			state, action, detail = approvals.DeliveryFailed, "publish.failed", out.Err
+		default:
+			state, action, detail = approvals.DeliveryUnknown, "publish.unknown", out.Err+"; check the account and resolve it"
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, next_attempt_at = ?, remote_id = ?, url = ?, error = ?, updated_at = ?
+			WHERE occurrence_id = ? AND target = ? AND state = 'publishing'`,
+			state, next, out.RemoteID, out.URL, out.Err, ms(now), c.Occurrence, c.Target)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d → %s is no longer being published (was it marked unknown after a restart?)", c.Occurrence, c.Target)
+		}
+		o, err := getOcc(ctx, tx, c.Occurrence)
+		if err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: action, PostID: o.PostID, Occurrence: c.Occurrence, Target: c.Target, Detail: detail}); err != nil {
+			return err
+		}
+		return s.aggregate(ctx, tx, c.Occurrence, now)
+	})
+}
+
+// aggregate settles an occurrence in publishing once none of its targets is
+// under way: published if all went out, else unknown, failed or held.
+func (s *Service) aggregate(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+	o, err := getOcc(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	if o.State != approvals.StatePublishing {
+		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+		return err
+	}
+	ds, err := getDeliveries(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	n := map[string]int{}
+	var notes []string
+	for _, d := range ds {
+		n[d.State]++
+		switch d.State {
+		case approvals.DeliveryUnknown:
+			notes = append(notes, d.Target+": outcome unknown ("+d.Error+"); check the account, then `resolve "+strconv.FormatInt(id, 10)+" published` or `resolve "+strconv.FormatInt(id, 10)+" failed`")
+		case approvals.DeliveryFailed:
+			notes = append(notes, d.Target+": failed: "+d.Error)
+		case approvals.DeliveryHeld:
+			notes = append(notes, d.Target+": held: "+d.Error)
+		}
+	}
+	note := strings.Join(notes, "\n")
+	switch {
+	case n[approvals.DeliveryPublishing]+n[approvals.DeliveryRetry] > 0:
+		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+		return err
+	case n[approvals.DeliveryUnknown] > 0:
+		return s.setState(ctx, tx, o, approvals.EvAmbiguous, note, now)
+	case n[approvals.DeliveryFailed] > 0:
+		return s.setState(ctx, tx, o, approvals.EvFailed, note, now)
+	case n[approvals.DeliveryHeld] > 0:
+		return s.setState(ctx, tx, o, approvals.EvHold, note, now)
+	default:
+		return s.setState(ctx, tx, o, approvals.EvPublished, "", now)
+	}
+}
+
+// RecoverCrashed marks every delivery left under way by a stopped daemon as
+// unknown: it may or may not have reached the network, and is never retried
+// blindly. Call it once the dispatcher lease is held.
+func (s *Service) RecoverCrashed(ctx context.Context) (int, error) {
+	now := s.now()
+	var n int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = 'publishing'`)
+		if err != nil {
+			return err
+		}
+		var refs []approvals.DeliveryRef
+		for rows.Next() {
+			var r approvals.DeliveryRef
+			if err := rows.Scan(&r.Occurrence, &r.Target); err != nil {
+				rows.Close()
+				return err
+			}
+			refs = append(refs, r)
+		}
+		rows.Close()
+		for _, r := range refs {
+			msg := "heed stopped while publishing"
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'unknown', error = ?, updated_at = ? WHERE occurrence_id = ? AND target = ?`, msg, ms(now), r.Occurrence, r.Target); err != nil {
+				return err
+			}
+			if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "publish.unknown", Occurrence: r.Occurrence, Target: r.Target, Detail: msg + "; never retried automatically"}); err != nil {
+				return err
+			}
+			if err := s.aggregate(ctx, tx, r.Occurrence, now); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Resolve records a person's answer for an occurrence whose outcome is
+// unknown: it did go out (published) or it did not (failed). Only unknown
+// deliveries change; target "" resolves all of them.
+func (s *Service) Resolve(ctx context.Context, id int64, target string, published bool, url, actor, place string) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if o.State != approvals.StateUnknown {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d is %s, not unknown: nothing to resolve", id, o.State)
+		}
+		state := approvals.DeliveryFailed
+		if published {
+			state = approvals.DeliveryPublished
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, url = CASE WHEN ? <> '' THEN ? ELSE url END, updated_at = ?
+			WHERE occurrence_id = ? AND state = 'unknown' AND (? = '' OR target = ?)`, state, url, url, ms(now), id, target, target)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return approvals.Errorf(approvals.ENOTFOUND, "#%d has no unknown delivery to %s", id, target)
+		}
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "publish.resolve", PostID: o.PostID, Occurrence: id, Target: target, Place: place, Detail: state}); err != nil {
+			return err
+		}
+		ds, err := getDeliveries(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ev := approvals.EvResolved
+		for _, d := range ds {
+			switch d.State {
+			case approvals.DeliveryUnknown:
+				_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+				return err
+			case approvals.DeliveryFailed, approvals.DeliveryHeld:
+				ev = approvals.EvResolveFail
+			}
+		}
+		return s.setState(ctx, tx, o, ev, "resolved by "+actor, now)
+	})
+}

@@ -1,0 +1,403 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+const occColumns = `id, post_id, at, state, hash, note, dirty, updated_at, fresh_after, allow_off_hours`
+
+func scanOcc(r scanner) (approvals.Occurrence, error) {
+	var o approvals.Occurrence
+	var at, updated int64
+	err := r.Scan(&o.ID, &o.PostID, &at, &o.State, &o.Hash, &o.Note, &o.Dirty, &updated, &o.FreshAfter, &o.AllowOffHours)
+	o.At, o.Updated = fromMS(at), fromMS(updated)
+	return o, err
+}
+
+func getOcc(ctx context.Context, q querier, id int64) (approvals.Occurrence, error) {
+	o, err := scanOcc(q.QueryRowContext(ctx, `SELECT `+occColumns+` FROM occurrences WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, approvals.Errorf(approvals.ENOTFOUND, "no card #%d (type queue to see the open ones)", id)
+	}
+	return o, err
+}
+
+func liveReactions(ctx context.Context, q querier, occ int64) ([]approvals.Reaction, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, user, user_name, emoji, hashes, at, from_bot, from_self, reaction_id, source
+		FROM reactions WHERE occurrence_id = ? AND withdrawn_at IS NULL ORDER BY at, id`, occ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.Reaction
+	for rows.Next() {
+		r := approvals.Reaction{Occurrence: occ}
+		var hashes string
+		var at int64
+		if err := rows.Scan(&r.ID, &r.User, &r.UserName, &r.Emoji, &hashes, &at, &r.FromBot, &r.FromSelf, &r.ReactionID, &r.Source); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(hashes), &r.Hashes)
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func getDeliveries(ctx context.Context, q querier, occ int64) ([]approvals.Delivery, error) {
+	rows, err := q.QueryContext(ctx, `SELECT target, state, attempts, coalesce(next_attempt_at, 0), idempotency_key, remote_id, url, error
+		FROM deliveries WHERE occurrence_id = ? ORDER BY target`, occ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.Delivery
+	for rows.Next() {
+		var d approvals.Delivery
+		var next int64
+		if err := rows.Scan(&d.Target, &d.State, &d.Attempts, &next, &d.Key, &d.RemoteID, &d.URL, &d.Error); err != nil {
+			return nil, err
+		}
+		d.NextAttempt = fromMS(next)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// view loads an occurrence with its post, payloads, verdict and deliveries.
+func (s *Service) view(ctx context.Context, q querier, id int64) (approvals.View, error) {
+	o, err := getOcc(ctx, q, id)
+	if err != nil {
+		return approvals.View{}, err
+	}
+	p, err := getPost(ctx, q, o.PostID)
+	if err != nil {
+		return approvals.View{}, err
+	}
+	v := approvals.View{Occurrence: o, Post: p, Payloads: approvals.Payloads(&p, o.At)}
+	v.Hashes = approvals.Hashes(v.Payloads)
+	for _, pl := range v.Payloads {
+		if probs := s.Targets.Problems(pl); len(probs) > 0 {
+			if v.Problems == nil {
+				v.Problems = map[string][]string{}
+			}
+			v.Problems[pl.Target] = probs
+		}
+	}
+	rs, err := liveReactions(ctx, q, id)
+	if err != nil {
+		return approvals.View{}, err
+	}
+	pol := s.policy(p.Room)
+	if s.Timing != nil {
+		v.Timing = s.Timing(v)
+		pol.Required = max(pol.Required, v.Timing.Required)
+	}
+	// Decisions given before the last hold no longer count: a held
+	// occurrence needs a fresh one.
+	var fresh, stale []approvals.Reaction
+	for _, r := range rs {
+		if r.ID <= o.FreshAfter {
+			stale = append(stale, r)
+		} else {
+			fresh = append(fresh, r)
+		}
+	}
+	v.Verdict = approvals.Tally(pol, p.Author, v.Hashes, fresh)
+	for _, r := range stale {
+		if pol.KindOf(r.Emoji) != approvals.KindOther {
+			v.Verdict.Ignored = append(v.Verdict.Ignored, approvals.Ignored{Reaction: r, Reason: "given before it was held; react again for a fresh decision"})
+		}
+	}
+	for t := range v.Problems {
+		v.Verdict.PerTarget[t] = 0 // a payload a network would refuse cannot be approved
+	}
+	if v.Deliveries, err = getDeliveries(ctx, q, id); err != nil {
+		return v, err
+	}
+	for _, d := range v.Deliveries {
+		if d.State == approvals.DeliveryPublished {
+			v.Retractions, err = getRetractions(ctx, q, id)
+			break
+		}
+	}
+	return v, err
+}
+
+func (s *Service) policy(room string) approvals.Policy {
+	if s.Policy == nil {
+		return approvals.Policy{}.WithDefaults()
+	}
+	return s.Policy(room).WithDefaults()
+}
+
+// Occurrence returns the view of one occurrence.
+func (s *Service) Occurrence(ctx context.Context, id int64) (approvals.View, error) {
+	return s.view(ctx, s.db, id)
+}
+
+// setState applies ev through the state machine and records the change.
+func (s *Service) setState(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, ev approvals.Event, note string, now time.Time) error {
+	to, err := approvals.Transition(o.State, ev)
+	if err != nil {
+		return approvals.Errorf(approvals.ECONFLICT, "#%d: %v", o.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET state = ?, note = ?, dirty = dirty + 1, updated_at = ? WHERE id = ?`,
+		to, note, ms(now), o.ID); err != nil {
+		return err
+	}
+	if to == approvals.StateHeld {
+		// Whatever was decided before the hold no longer counts.
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET fresh_after = (SELECT coalesce(max(id), 0) FROM reactions WHERE occurrence_id = ?) WHERE id = ?`, o.ID, o.ID); err != nil {
+			return err
+		}
+	}
+	if to != o.State {
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(to), PostID: o.PostID, Occurrence: o.ID, Detail: note})
+	}
+	return nil
+}
+
+// refresh recomputes an occurrence's hash and derives its state from the
+// current valid decisions. It is the only place approval state changes.
+func (s *Service) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (approvals.View, error) {
+	v, err := s.view(ctx, tx, id)
+	if err != nil {
+		return v, err
+	}
+	hash := approvals.CombinedHash(v.Hashes)
+	state := v.State
+	switch v.State {
+	case approvals.StateInReview, approvals.StateApproved, approvals.StateRejected:
+		ev := v.Verdict.Event()
+		if ev == approvals.EvApproved && len(v.Problems) > 0 {
+			ev = approvals.EvUndecided
+		}
+		if state, err = approvals.Transition(v.State, ev); err != nil {
+			return v, err
+		}
+	}
+	if hash == v.Hash && state == v.State {
+		_, err = tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
+		return v, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET state = ?, hash = ?, dirty = dirty + 1, updated_at = ? WHERE id = ?`,
+		state, hash, ms(now), id); err != nil {
+		return v, err
+	}
+	if state != v.State {
+		detail := v.Verdict.Summary()
+		if hash != v.Hash {
+			detail = "content changed; " + detail
+		}
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(state), PostID: v.PostID, Occurrence: id, Detail: detail}); err != nil {
+			return v, err
+		}
+	}
+	v.State, v.Hash = state, hash
+	return v, nil
+}
+
+// moveOcc gives an occurrence a new time. The time is part of every
+// payload, so earlier approvals no longer match and a fresh decision is
+// needed.
+func (s *Service) moveOcc(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, at time.Time, now time.Time, why string) error {
+	if !at.After(now) && !at.Equal(now) {
+		return approvals.Errorf(approvals.EINVALID, "#%d: new time %s is in the past", o.ID, at.Format(time.RFC3339))
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET at = ? WHERE id = ?`, ms(at), o.ID); err != nil {
+		if isUniqueViolation(err) {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d: its post already has an occurrence at %s", o.ID, at.Format(time.RFC3339))
+		}
+		return err
+	}
+	// Deliveries that were held never went out: they start again. Published
+	// ones stay published and are never sent twice.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE occurrence_id = ? AND state = 'held'`, o.ID); err != nil {
+		return err
+	}
+	if o.State != approvals.StateScheduled {
+		if err := s.setState(ctx, tx, o, approvals.EvReschedule, why, now); err != nil {
+			return err
+		}
+	}
+	_, err := s.refresh(ctx, tx, o.ID, now)
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// Rederive derives the state of every open occurrence of a review room
+// again, after who may approve there changed. isDefault says the room is
+// also the one for posts that name none. It reports how many changed state.
+func (s *Service) Rederive(ctx context.Context, room string, isDefault bool) (int, error) {
+	now := s.now()
+	changed := 0
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT o.id, o.state FROM occurrences o JOIN posts p ON p.id = o.post_id
+			WHERE o.state IN ('in_review','approved','rejected') AND (p.room = ? OR (? AND p.room = ''))`, room, isDefault)
+		if err != nil {
+			return err
+		}
+		before := map[int64]approvals.State{}
+		for rows.Next() {
+			var id int64
+			var st approvals.State
+			if err := rows.Scan(&id, &st); err != nil {
+				rows.Close()
+				return err
+			}
+			before[id] = st
+		}
+		rows.Close()
+		for id, st := range before {
+			v, err := s.refresh(ctx, tx, id, now)
+			if err != nil {
+				return err
+			}
+			if v.State != st {
+				changed++
+			}
+		}
+		return nil
+	})
+	return changed, err
+}
+
+// Delay moves an occurrence later by d (from now, if its time has passed
+// while it was held or missed). Its approvals are void: the time is part of
+// the payload.
+func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, place string) (approvals.View, error) {
+	if d <= 0 {
+		return approvals.View{}, approvals.Errorf(approvals.EINVALID, "delay must be a positive duration such as 30m or 2h")
+	}
+	return s.move(ctx, id, actor, place, fmt.Sprintf("delayed by %s by %s; needs a fresh approval", d, actor), func(o approvals.Occurrence, now time.Time) time.Time {
+		if o.State == approvals.StateHeld || o.State == approvals.StateMissed {
+			return now.Add(d)
+		}
+		return o.At.Add(d)
+	})
+}
+
+func (s *Service) move(ctx context.Context, id int64, actor, place, why string, to func(approvals.Occurrence, time.Time) time.Time) (approvals.View, error) {
+	now := s.now()
+	var v approvals.View
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !o.State.Open() && o.State != approvals.StateMissed {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d is %s: it can no longer be moved", id, o.State)
+		}
+		at := to(o, now).UTC().Truncate(time.Second)
+		if !at.After(now) {
+			return approvals.Errorf(approvals.EINVALID, "#%d would move to %s, which is in the past", id, at.Format(time.RFC3339))
+		}
+		if err := s.moveOcc(ctx, tx, o, at, now, why); err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "occurrence.move", PostID: o.PostID, Occurrence: id, Place: place, Detail: "to " + at.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+		v, err = s.view(ctx, tx, id)
+		return err
+	})
+	return v, err
+}
+
+// CancelOccurrence drops one occurrence.
+func (s *Service) CancelOccurrence(ctx context.Context, id int64, actor, place string) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.setState(ctx, tx, o, approvals.EvCancel, "canceled by "+actor, now); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "occurrence.cancel", PostID: o.PostID, Occurrence: id, Place: place})
+	})
+}
+
+// OpenReview marks an occurrence as under review once its card is posted.
+func (s *Service) OpenReview(ctx context.Context, id int64) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil || o.State != approvals.StateScheduled {
+			return err
+		}
+		if err := s.setState(ctx, tx, o, approvals.EvOpenReview, "", now); err != nil {
+			return err
+		}
+		_, err = s.refresh(ctx, tx, id, now)
+		return err
+	})
+}
+
+// Queue lists the next open occurrences (and held ones), soonest first.
+func (s *Service) Queue(ctx context.Context, limit int) ([]approvals.Summary, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT o.id, o.post_id, o.at, o.state, o.note, p.text, p.targets
+		FROM occurrences o JOIN posts p ON p.id = o.post_id
+		WHERE o.state IN ('scheduled','in_review','approved','rejected','held','publishing','unknown')
+		ORDER BY o.at LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.Summary
+	for rows.Next() {
+		var sm approvals.Summary
+		var at int64
+		var targets string
+		if err := rows.Scan(&sm.ID, &sm.PostID, &at, &sm.State, &sm.Note, &sm.Text, &targets); err != nil {
+			return nil, err
+		}
+		sm.At = fromMS(at)
+		_ = json.Unmarshal([]byte(targets), &sm.Targets)
+		out = append(out, sm)
+	}
+	return out, rows.Err()
+}
+
+// Occurrences lists the occurrences of a post.
+func (s *Service) Occurrences(ctx context.Context, postID int64, limit int) ([]approvals.Occurrence, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	return queryAll(ctx, s.db, scanOcc, `SELECT `+occColumns+` FROM occurrences WHERE post_id = ? ORDER BY at LIMIT ?`, postID, limit)
+}
+
+// Counts returns how many occurrences are in each state.
+func (s *Service) Counts(ctx context.Context) (map[approvals.State]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM occurrences GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[approvals.State]int{}
+	for rows.Next() {
+		var st approvals.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}

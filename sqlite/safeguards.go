@@ -1,0 +1,425 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+func (s *Service) timing(v approvals.View) approvals.TimingCheck {
+	if s.Timing == nil {
+		return approvals.TimingCheck{}
+	}
+	return s.Timing(v)
+}
+
+// TimingFor checks a post's time before it has an occurrence (heed post
+// show of a post beyond the review window).
+func (s *Service) TimingFor(p approvals.Post, at time.Time) approvals.TimingCheck {
+	v := approvals.View{Occurrence: approvals.Occurrence{PostID: p.ID, At: at}, Post: p, Payloads: approvals.Payloads(&p, at)}
+	v.Hashes = approvals.Hashes(v.Payloads)
+	return s.timing(v)
+}
+
+// AllowOffHours records that an approver lets an occurrence go out outside
+// staffed hours.
+func (s *Service) AllowOffHours(ctx context.Context, id int64, actor, place string) (approvals.View, error) {
+	now := s.now()
+	var v approvals.View
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if v, err = s.view(ctx, tx, id); err != nil {
+			return err
+		}
+		if !v.State.Open() {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d is %s: there is nothing to allow", id, v.State)
+		}
+		if v.Timing.OffHours == "" {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d is within staffed hours: it needs no allowance", id)
+		}
+		if v.AllowOffHours != "" {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d is allowed off hours already, by %s", id, v.AllowOffHours)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET allow_off_hours = ?, dirty = dirty + 1 WHERE id = ?`, actor, id); err != nil {
+			return err
+		}
+		v.AllowOffHours = actor
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "allow.off_hours", PostID: v.PostID, Occurrence: id, Place: place, Detail: v.Timing.OffHours})
+	})
+	return v, err
+}
+
+// SeenInRoom records that user showed up in a review room at `at` (a
+// message or a reaction), for the on-duty check.
+func (s *Service) SeenInRoom(ctx context.Context, room, user string, at time.Time) error {
+	if at.IsZero() || at.After(s.now()) {
+		at = s.now()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO room_presence (room, user, at) VALUES (?, ?, ?)
+		ON CONFLICT (room, user) DO UPDATE SET at = max(room_presence.at, excluded.at)`, room, user, ms(at))
+	return err
+}
+
+// approverSeen reports whether an approver of the occurrence's room was
+// seen within the on-duty window before its time, and if not, when the last
+// one was.
+func (s *Service) approverSeen(ctx context.Context, q querier, v approvals.View) (bool, string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT user, at FROM room_presence WHERE room = ? ORDER BY at DESC`, v.Timing.DutyRoom)
+	if err != nil {
+		return false, "", err
+	}
+	defer rows.Close()
+	pol := s.policy(v.Post.Room)
+	from := v.At.Add(-v.Timing.OnDuty)
+	for rows.Next() {
+		var user string
+		var at int64
+		if err := rows.Scan(&user, &at); err != nil {
+			return false, "", err
+		}
+		if ok, _ := pol.IsApprover(user); !ok {
+			continue
+		}
+		if fromMS(at).Before(from) {
+			return false, fmt.Sprintf("the last was %s at %s", user, fromMS(at).Format("2006-01-02 15:04 UTC")), rows.Err()
+		}
+		return true, "", rows.Err()
+	}
+	return false, "none was ever seen there", rows.Err()
+}
+
+// LastCallsDue lists approved occurrences whose time is within lead from
+// now and still ahead, and that have had no last call for that time.
+func (s *Service) LastCallsDue(ctx context.Context, now time.Time, lead time.Duration) ([]int64, error) {
+	return queryIDs(ctx, s.db, `SELECT o.id FROM occurrences o
+		WHERE o.state = 'approved' AND o.at > ? AND o.at <= ?
+		AND NOT EXISTS (SELECT 1 FROM last_calls l WHERE l.occurrence_id = o.id AND l.at = o.at)
+		ORDER BY o.at LIMIT 200`, ms(now), ms(now.Add(lead)))
+}
+
+// ClaimLastCall records that the last call for an occurrence at time `at`
+// is being sent. It reports false when it was sent already, so that it goes
+// out at most once, across restarts and processes.
+func (s *Service) ClaimLastCall(ctx context.Context, occ int64, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO last_calls (occurrence_id, at, sent_at) VALUES (?, ?, ?)`, occ, ms(at), ms(s.now()))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleaseLastCall undoes a claim whose message could not be sent, so the
+// next cycle tries again.
+func (s *Service) ReleaseLastCall(ctx context.Context, occ int64, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM last_calls WHERE occurrence_id = ? AND at = ?`, occ, ms(at))
+	return err
+}
+
+// AddSensitiveDate stores a sensitive day added from chat. The caller has
+// validated the date.
+func (s *Service) AddSensitiveDate(ctx context.Context, date, name, actor, place string) (approvals.SensitiveDate, error) {
+	now := s.now()
+	d := approvals.SensitiveDate{Date: date, Name: name, AddedBy: actor, At: now}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO sensitive_dates (date, name, added_by, at) VALUES (?, ?, ?, ?)`, date, name, actor, ms(now))
+		if err != nil {
+			return err
+		}
+		d.ID, _ = res.LastInsertId()
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "sensitive.add", Place: place, Detail: date + ": " + name})
+	})
+	return d, err
+}
+
+// SensitiveDates lists the days added from chat, oldest first.
+func (s *Service) SensitiveDates(ctx context.Context) ([]approvals.SensitiveDate, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, date, name, added_by, at FROM sensitive_dates ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.SensitiveDate
+	for rows.Next() {
+		var d approvals.SensitiveDate
+		var at int64
+		if err := rows.Scan(&d.ID, &d.Date, &d.Name, &d.AddedBy, &at); err != nil {
+			return nil, err
+		}
+		d.At = fromMS(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RefreshOpen derives the state of every open occurrence in the review
+// window again and marks its card for rendering: after a change to what the
+// timing safeguards say (a sensitive day added from chat).
+func (s *Service) RefreshOpen(ctx context.Context) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at <= ?`, ms(now.Add(s.Window)))
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		for _, id := range ids {
+			if _, err := s.refresh(ctx, tx, id, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func getRetractions(ctx context.Context, q querier, occ int64) ([]approvals.Retraction, error) {
+	rows, err := q.QueryContext(ctx, `SELECT target, state, error, by, at FROM retractions WHERE occurrence_id = ? ORDER BY target`, occ)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []approvals.Retraction
+	for rows.Next() {
+		var r approvals.Retraction
+		var at int64
+		if err := rows.Scan(&r.Target, &r.State, &r.Error, &r.By, &at); err != nil {
+			return nil, err
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// BeginRetract claims the published deliveries of an occurrence that were
+// not taken back yet. Targets whose network cannot delete are recorded as
+// unsupported. A second retract of the same post is refused with a message
+// saying what happened the first time; failed ones are tried again.
+func (s *Service) BeginRetract(ctx context.Context, id int64, canRetract func(target string) bool, actor, place string) ([]approvals.RetractItem, error) {
+	now := s.now()
+	var items []approvals.RetractItem
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ds, err := getDeliveries(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		prev, err := getRetractions(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		done := map[string]approvals.Retraction{}
+		for _, r := range prev {
+			done[r.Target] = r
+		}
+		published, unsupported := 0, 0
+		for _, d := range ds {
+			if d.State != approvals.DeliveryPublished {
+				continue
+			}
+			published++
+			if r, ok := done[d.Target]; ok && (r.State == approvals.RetractDone || r.State == approvals.RetractUnsupported) {
+				continue
+			}
+			state := approvals.RetractPending
+			if !canRetract(d.Target) {
+				state = approvals.RetractUnsupported
+				unsupported++
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO retractions (occurrence_id, target, state, error, by, at) VALUES (?, ?, ?, '', ?, ?)
+				ON CONFLICT (occurrence_id, target) DO UPDATE SET state = excluded.state, error = '', by = excluded.by, at = excluded.at`,
+				id, d.Target, state, actor, ms(now)); err != nil {
+				return err
+			}
+			if state == approvals.RetractUnsupported {
+				if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "retract.unsupported", PostID: o.PostID, Occurrence: id, Target: d.Target, Place: place, Detail: "the network cannot delete through heed"}); err != nil {
+					return err
+				}
+				continue
+			}
+			items = append(items, approvals.RetractItem{Occurrence: id, Target: d.Target, RemoteID: d.RemoteID, URL: d.URL})
+		}
+		if published == 0 {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d has not been published (it is %s): there is nothing to retract", id, o.State)
+		}
+		if len(items) == 0 && unsupported == 0 {
+			var parts []string
+			for _, r := range prev {
+				parts = append(parts, fmt.Sprintf("%s %s by %s", r.Target, r.State, r.By))
+			}
+			return approvals.Errorf(approvals.ECONFLICT, "#%d was retracted already (%s): nothing more to do", id, strings.Join(parts, "; "))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id); err != nil {
+			return err
+		}
+		targets := make([]string, len(items))
+		for i, it := range items {
+			targets[i] = it.Target
+		}
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "retract.request", PostID: o.PostID, Occurrence: id, Place: place, Detail: strings.Join(targets, ", ")})
+	})
+	return items, err
+}
+
+// RecordRetract stores a network's answer to a retraction.
+func (s *Service) RecordRetract(ctx context.Context, it approvals.RetractItem, retractErr error, actor, place string) error {
+	now := s.now()
+	state, action, msg := approvals.RetractDone, "retract.ok", ""
+	if retractErr != nil {
+		state, action, msg = approvals.RetractFailed, "retract.failed", retractErr.Error()
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		o, err := getOcc(ctx, tx, it.Occurrence)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE retractions SET state = ?, error = ?, at = ? WHERE occurrence_id = ? AND target = ?`,
+			state, msg, ms(now), it.Occurrence, it.Target); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, it.Occurrence); err != nil {
+			return err
+		}
+		detail := strings.TrimSpace(it.URL + " " + it.RemoteID)
+		if msg != "" {
+			detail += ": " + msg
+		}
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: action, PostID: o.PostID, Occurrence: it.Occurrence, Target: it.Target, Place: place, Detail: detail})
+	})
+}
+
+// OfferRetract lists what was published within `window` before now and
+// not taken back, and records the offer to retract it. With nothing to
+// offer, nothing is recorded and the offer has no id.
+func (s *Service) OfferRetract(ctx context.Context, window time.Duration, actor, reason, place string) (approvals.RetractOffer, error) {
+	if window <= 0 {
+		return approvals.RetractOffer{}, approvals.Errorf(approvals.EINVALID, "retract window must be a positive duration such as 2h")
+	}
+	now := s.now()
+	o := approvals.RetractOffer{By: actor, Reason: reason, Since: now.Add(-window), At: now, Place: place, State: "open"}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT d.occurrence_id FROM deliveries d
+			WHERE d.state = 'published' AND d.updated_at >= ?
+			AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.occurrence_id = d.occurrence_id AND r.target = d.target AND r.state IN ('retracted','unsupported'))
+			ORDER BY d.occurrence_id`, ms(o.Since))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			o.Items = append(o.Items, id)
+		}
+		rows.Close()
+		if len(o.Items) == 0 {
+			return nil
+		}
+		items, _ := json.Marshal(o.Items)
+		res, err := tx.ExecContext(ctx, `INSERT INTO retract_offers (by, reason, since, at, items, place) VALUES (?, ?, ?, ?, ?, ?)`,
+			actor, reason, ms(o.Since), ms(now), string(items), place)
+		if err != nil {
+			return err
+		}
+		o.ID, _ = res.LastInsertId()
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "retract.offer", Place: place,
+			Detail: fmt.Sprintf("offer %d: %s published since %s", o.ID, idList(o.Items), o.Since.Format(time.RFC3339))})
+	})
+	return o, err
+}
+
+func idList(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = "#" + strconv.FormatInt(id, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
+const offerColumns = `id, by, reason, since, at, items, place, posted, state, decided_by`
+
+func scanOffer(r scanner) (approvals.RetractOffer, error) {
+	var o approvals.RetractOffer
+	var since, at int64
+	var items string
+	err := r.Scan(&o.ID, &o.By, &o.Reason, &since, &at, &items, &o.Place, &o.Posted, &o.State, &o.DecidedBy)
+	o.Since, o.At = fromMS(since), fromMS(at)
+	_ = json.Unmarshal([]byte(items), &o.Items)
+	return o, err
+}
+
+// UnpostedOffers lists open offers not yet announced in the review rooms
+// (made with the CLI while the daemon runs).
+func (s *Service) UnpostedOffers(ctx context.Context) ([]approvals.RetractOffer, error) {
+	return queryAll(ctx, s.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = 'open' AND posted = 0 ORDER BY id`)
+}
+
+// MarkOfferPosted records that an offer is being announced in the review
+// rooms. It reports false when another cycle did so already.
+func (s *Service) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE retract_offers SET posted = 1 WHERE id = ? AND posted = 0`, id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// DecideOffer confirms or cancels an open retract offer: the one with id,
+// or the newest open one when id is 0. Only one person can decide it.
+func (s *Service) DecideOffer(ctx context.Context, id int64, confirm bool, actor, place string) (approvals.RetractOffer, error) {
+	now := s.now()
+	var o approvals.RetractOffer
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if id == 0 {
+			o, err = scanOffer(tx.QueryRowContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE state = 'open' ORDER BY id DESC LIMIT 1`))
+		} else {
+			o, err = scanOffer(tx.QueryRowContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE id = ?`, id))
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			if id == 0 {
+				return approvals.Errorf(approvals.ENOTFOUND, "no retract offer is waiting; `pause retract 2h` makes one, `retract N` takes back one post")
+			}
+			return approvals.Errorf(approvals.ENOTFOUND, "no retract offer %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		if o.State != "open" {
+			return approvals.Errorf(approvals.ECONFLICT, "retract offer %d was %s by %s already", o.ID, o.State, o.DecidedBy)
+		}
+		o.State, o.DecidedBy = "canceled", actor
+		action := "retract.offer_cancel"
+		if confirm {
+			o.State, action = "confirmed", "retract.offer_confirm"
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE retract_offers SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = 'open'`,
+			o.State, actor, ms(now), o.ID); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: action, Place: place, Detail: fmt.Sprintf("offer %d: %s", o.ID, idList(o.Items))})
+	})
+	return o, err
+}
