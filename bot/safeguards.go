@@ -224,7 +224,7 @@ func (e *Engine) TimingCheck(v approvals.View) approvals.TimingCheck {
 }
 
 // Retracter is implemented by target catalogs that can take back what
-// they published (publish.Catalog).
+// they published (dispatch.Catalog).
 type Retracter interface {
 	CanRetract(target string) bool
 	Retract(ctx context.Context, target, remoteID, url string) error

@@ -1,6 +1,7 @@
-// Package publish sends approved occurrences to the networks. It holds the
-// Publisher contract every network implements, the registry of publisher
-// kinds, the error kinds the dispatcher acts on, and the dispatcher itself.
+// Package publish is the contract every network implements: the Publisher
+// interface, the registry of publisher kinds and the error kinds the
+// dispatcher acts on. It knows nothing of the store; the dispatcher that
+// drives publishers is package dispatch.
 package publish
 
 import (

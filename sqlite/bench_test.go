@@ -19,7 +19,7 @@ import (
 // The store benchmarks show that the dispatcher's per-cycle queries cost
 // the same whatever the history: docs/PERFORMANCE.md reports them. Run with
 //
-//	go test -run '^$' -bench Store -benchmem ./approvals/
+//	go test -run '^$' -bench Store -benchmem ./sqlite/
 //
 // Each size's database is built once (straight SQL, heedtest.BulkInsert)
 // in the benchmark's temp dir, or in HEED_BENCH_CACHE when set. Under

@@ -20,6 +20,7 @@ import (
 	_ "time/tzdata" // zone names work in images without zoneinfo
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -57,7 +58,7 @@ type app struct {
 
 	cfg *Config
 	svc *sqlite.Service // opened by a command through service, closed by execute
-	cat *publish.Catalog
+	cat *dispatch.Catalog
 }
 
 func newRoot(a *app) *cobra.Command {
@@ -115,7 +116,7 @@ func (a *app) who() string {
 }
 
 // catalog builds every configured target.
-func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, error) {
+func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*dispatch.Catalog, error) {
 	var ts []publish.Target
 	for _, name := range sortedNames(c.Targets) {
 		t := maps.Clone(c.Targets[name])
@@ -136,7 +137,7 @@ func (c *Config) catalog(log *slog.Logger, stdout io.Writer) (*publish.Catalog, 
 		}
 		ts = append(ts, publish.Target{Name: name, Kind: kindOf(t), Publisher: p, Limiter: lim, AccountURL: account})
 	}
-	return publish.NewCatalog(ts...), nil
+	return dispatch.NewCatalog(ts...), nil
 }
 
 // accountURL takes account_url out of a target's settings: the account's
@@ -209,7 +210,7 @@ func (c *Config) roomPolicy(room string) approvals.Policy {
 }
 
 // service opens the store and the domain for a CLI command.
-func (a *app) service(ctx context.Context) (*sqlite.Service, *publish.Catalog, error) {
+func (a *app) service(ctx context.Context) (*sqlite.Service, *dispatch.Catalog, error) {
 	if a.svc != nil {
 		return a.svc, a.cat, nil
 	}

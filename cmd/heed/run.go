@@ -15,7 +15,7 @@ import (
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/console"
 	"github.com/heed-dev/heed/bot/tripwire"
-	"github.com/heed-dev/heed/publish"
+	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -99,7 +99,7 @@ func (a *app) run(ctx context.Context) error {
 	if err := guards.LoadAdHoc(ctx, svc); err != nil {
 		return err
 	}
-	disp := &publish.Dispatcher{
+	disp := &dispatch.Dispatcher{
 		Service: svc, Targets: cat, Runner: holder, Liveness: eng.Deaf,
 		LateGrace: c.LateGrace.or(10 * time.Minute), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
 		Log: log.With("part", "dispatcher"),

@@ -26,6 +26,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -74,8 +75,8 @@ type Stack struct {
 	Store      *sqlite.Store
 	Service    *sqlite.Service
 	Engine     *bot.Engine
-	Dispatcher *publish.Dispatcher
-	Catalog    *publish.Catalog
+	Dispatcher *dispatch.Dispatcher
+	Catalog    *dispatch.Catalog
 	Rec        *Recorder
 	Chat       *MemChat // nil when Options.Adapters were given
 	DBPath     string
@@ -108,7 +109,7 @@ func New(t testing.TB, o Options) *Stack {
 	t.Cleanup(func() { st.Close() })
 	s := &Stack{T: t, Ctx: ctx, Clock: o.Clock, Store: st, DBPath: o.DBPath, Rec: NewRecorder()}
 	targets := append([]publish.Target{{Name: "rec", Kind: "recorder", Publisher: s.Rec}}, o.Targets...)
-	s.Catalog = publish.NewCatalog(targets...)
+	s.Catalog = dispatch.NewCatalog(targets...)
 	if len(o.Adapters) == 0 {
 		s.Chat = NewMemChat(o.Clock.Now)
 		o.Adapters = []bot.Adapter{s.Chat}
@@ -121,7 +122,7 @@ func New(t testing.TB, o Options) *Stack {
 	s.Service.Now, s.Service.Log = o.Clock.Now, o.Log
 	s.Service.Timing = s.Engine.TimingCheck
 	s.Engine.Service = s.Service
-	s.Dispatcher = &publish.Dispatcher{
+	s.Dispatcher = &dispatch.Dispatcher{
 		Service: s.Service, Targets: s.Catalog, Runner: "heedtest", Liveness: s.Engine.Deaf,
 		Now: o.Clock.Now, Log: o.Log,
 		Notify: func(ctx context.Context, c approvals.Claim, out approvals.Outcome) {
@@ -139,7 +140,7 @@ func New(t testing.TB, o Options) *Stack {
 
 // Cycle runs one engine cycle (occurrences, cards) and one dispatch cycle
 // at the clock's time, then brings cards up to date again.
-func (s *Stack) Cycle() publish.Stats {
+func (s *Stack) Cycle() dispatch.Stats {
 	s.T.Helper()
 	if err := s.Engine.RunOnce(s.Ctx); err != nil {
 		s.T.Fatalf("engine cycle: %v", err)

@@ -1,4 +1,6 @@
-package publish
+// Package dispatch publishes approved occurrences at their time through
+// the publish contract, claiming each occurrence × target in the store.
+package dispatch
 
 import (
 	"context"
@@ -11,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -196,18 +199,18 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 	if !ok {
 		return approvals.Outcome{Kind: "permanent", Err: "target " + c.Target + " is no longer configured"}
 	}
-	req := Request{
+	req := publish.Request{
 		OccurrenceID: c.Occurrence, Target: c.Target, Text: c.Payload.Text, Link: c.Payload.Link,
 		ScheduledAt: c.Payload.At, IdempotencyKey: c.Key,
 	}
 	for _, m := range c.Payload.Media {
-		req.Media = append(req.Media, Media{Path: m.Path, Alt: m.Alt})
+		req.Media = append(req.Media, publish.Media{Path: m.Path, Alt: m.Alt})
 	}
 	if t.Limiter != nil {
 		// Waiting happens before anything is sent, so a cancel here is a
 		// plain retry later.
 		if err := t.Limiter.Wait(ctx); err != nil {
-			return approvals.Outcome{Kind: Retryable.String(), Err: "stopped while waiting for the rate limit", NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
+			return approvals.Outcome{Kind: publish.Retryable.String(), Err: "stopped while waiting for the rate limit", NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.Timeout)
@@ -217,13 +220,13 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		d.Log.Info("published", "occurrence", c.Occurrence, "target", c.Target, "url", res.URL, "remote_id", res.RemoteID)
 		return approvals.Outcome{RemoteID: res.RemoteID, URL: res.URL}
 	}
-	kind, after := Classify(err)
+	kind, after := publish.Classify(err)
 	out := approvals.Outcome{Kind: kind.String(), Err: err.Error()}
-	if kind == Retryable {
+	if kind == publish.Retryable {
 		if c.Attempt < d.MaxAttempts {
 			out.NextAttempt = d.Now().Add(max(after, retryDelay(c.Attempt)))
 		} else {
-			out.Kind, out.Err = Permanent.String(), fmt.Sprintf("gave up after %d attempts: %v", c.Attempt, err)
+			out.Kind, out.Err = publish.Permanent.String(), fmt.Sprintf("gave up after %d attempts: %v", c.Attempt, err)
 		}
 	}
 	d.Log.Warn("publish failed", "occurrence", c.Occurrence, "target", c.Target, "kind", out.Kind, "attempt", c.Attempt, "err", err)
@@ -276,14 +279,14 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 
 // Catalog holds the configured targets. It implements approvals.TargetCatalog.
 type Catalog struct {
-	targets map[string]Target
+	targets map[string]publish.Target
 }
 
 var _ approvals.TargetCatalog = (*Catalog)(nil)
 
 // NewCatalog returns a catalog of the given targets.
-func NewCatalog(ts ...Target) *Catalog {
-	c := &Catalog{targets: map[string]Target{}}
+func NewCatalog(ts ...publish.Target) *Catalog {
+	c := &Catalog{targets: map[string]publish.Target{}}
 	for _, t := range ts {
 		c.targets[t.Name] = t
 	}
@@ -291,7 +294,7 @@ func NewCatalog(ts ...Target) *Catalog {
 }
 
 // Get returns a target by name.
-func (c *Catalog) Get(name string) (Target, bool) {
+func (c *Catalog) Get(name string) (publish.Target, bool) {
 	t, ok := c.targets[name]
 	return t, ok
 }
@@ -322,7 +325,7 @@ func (c *Catalog) Problems(p approvals.Payload) []string {
 	if !ok {
 		return []string{"target " + p.Target + " is not configured"}
 	}
-	v, ok := t.Publisher.(Validator)
+	v, ok := t.Publisher.(publish.Validator)
 	if !ok {
 		return nil
 	}
@@ -340,7 +343,7 @@ func (c *Catalog) CanRetract(target string) bool {
 	if !ok {
 		return false
 	}
-	_, ok = t.Publisher.(Retractor)
+	_, ok = t.Publisher.(publish.Retractor)
 	return ok
 }
 
@@ -349,27 +352,27 @@ func (c *Catalog) CanRetract(target string) bool {
 func (c *Catalog) Retract(ctx context.Context, target, remoteID, url string) error {
 	t, ok := c.targets[target]
 	if !ok {
-		return PermanentError(fmt.Errorf("target %s is no longer configured", target))
+		return publish.PermanentError(fmt.Errorf("target %s is no longer configured", target))
 	}
-	r, ok := t.Publisher.(Retractor)
+	r, ok := t.Publisher.(publish.Retractor)
 	if !ok {
-		return PermanentError(fmt.Errorf("%s (%s) cannot delete posts", target, t.Kind))
+		return publish.PermanentError(fmt.Errorf("%s (%s) cannot delete posts", target, t.Kind))
 	}
-	return r.Retract(ctx, target, Result{RemoteID: remoteID, URL: url})
+	return r.Retract(ctx, target, publish.Result{RemoteID: remoteID, URL: url})
 }
 
 // Preview returns exactly what the target will send for p.
 func (c *Catalog) Preview(p approvals.Payload) string {
-	if pv, ok := c.targets[p.Target].Publisher.(Previewer); ok {
+	if pv, ok := c.targets[p.Target].Publisher.(publish.Previewer); ok {
 		return pv.Preview(requestFor(p))
 	}
 	return p.Text
 }
 
-func requestFor(p approvals.Payload) Request {
-	req := Request{Target: p.Target, Text: p.Text, Link: p.Link, ScheduledAt: p.At}
+func requestFor(p approvals.Payload) publish.Request {
+	req := publish.Request{Target: p.Target, Text: p.Text, Link: p.Link, ScheduledAt: p.At}
 	for _, m := range p.Media {
-		req.Media = append(req.Media, Media{Path: m.Path, Alt: m.Alt})
+		req.Media = append(req.Media, publish.Media{Path: m.Path, Alt: m.Alt})
 	}
 	return req
 }

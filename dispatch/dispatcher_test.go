@@ -1,4 +1,4 @@
-package publish_test
+package dispatch_test
 
 import (
 	"context"

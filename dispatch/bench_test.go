@@ -1,4 +1,4 @@
-package publish_test
+package dispatch_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/internal/heedtest"
 	"github.com/heed-dev/heed/publish"
 )
@@ -83,7 +84,7 @@ func (n *slowNet) Validate(req publish.Request) []publish.Problem {
 type dispatchLoad struct {
 	s   *heedtest.Stack
 	net *slowNet
-	d   *publish.Dispatcher
+	d   *dispatch.Dispatcher
 	at  time.Time // when every occurrence is due
 	n   int
 }
@@ -127,7 +128,7 @@ func tryDispatchLoad(b *testing.B, n, workers int, lead time.Duration) *dispatch
 	}); err != nil {
 		b.Fatal(err)
 	}
-	d := &publish.Dispatcher{
+	d := &dispatch.Dispatcher{
 		Service: s.Service, Targets: s.Catalog, Runner: "bench", Workers: workers,
 		Log: slog.New(slog.DiscardHandler), Now: time.Now,
 	}
@@ -158,7 +159,7 @@ func (l *dispatchLoad) drain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st == (publish.Stats{}) {
+		if st == (dispatch.Stats{}) {
 			return
 		}
 	}

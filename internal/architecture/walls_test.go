@@ -1,0 +1,162 @@
+// Package architecture holds the tests that keep heed's package walls: they
+// read the import graph with `go list -deps` and fail on an import that
+// crosses a wall.
+package architecture
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/heed-dev/heed"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// listPackages returns every package of the module with its imports and
+// its whole dependency closure (tests excluded: walls are about what ships).
+func listPackages(t *testing.T) map[string]pkg {
+	t.Helper()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if p, err := exec.LookPath("go"); err == nil {
+		goTool = p
+	}
+	cmd := exec.Command(goTool, "list", "-deps=false", "-json=ImportPath,Imports,Deps", module+"/...")
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	pkgs := map[string]pkg{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs[p.ImportPath] = p
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// hasPrefixPath reports whether dep is path or a package below it.
+func hasPrefixPath(dep, path string) bool { return dep == path || strings.HasPrefix(dep, path+"/") }
+
+func forbidden(deps []string, walls []string) []string {
+	var bad []string
+	for _, d := range deps {
+		for _, w := range walls {
+			if hasPrefixPath(d, w) {
+				bad = append(bad, d)
+			}
+		}
+	}
+	return bad
+}
+
+// The domain decides; it stores nothing and talks to no chat or network.
+func TestDomainImportsNoStoreChatOrNetwork(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{
+		"database/sql", "modernc.org/sqlite", "github.com/pressly/goose",
+		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
+		"net/http",
+		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
+	}
+	for _, name := range []string{module + "/approvals", module + "/approvals/timing"} {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Fatalf("package %s is gone: update this test with the domain's new home", name)
+		}
+		if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+			t.Errorf("%s depends on %v; the domain must stay free of stores, chats and networks", name, bad)
+		}
+	}
+}
+
+// A network package links neither SQLite nor goose nor the store: the
+// publish contract is apart from the dispatcher.
+func TestNetworksLinkNoStore(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{"modernc.org/sqlite", "github.com/pressly/goose", module + "/sqlite", module + "/dispatch"}
+	n := 0
+	for name, p := range pkgs {
+		if !hasPrefixPath(name, module+"/publish") {
+			continue
+		}
+		n++
+		if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+			t.Errorf("%s depends on %v", name, bad)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d publish packages", n)
+	}
+}
+
+// The chat adapters know nothing of each other.
+func TestChatAdaptersAreApart(t *testing.T) {
+	pkgs := listPackages(t)
+	adapters := []string{module + "/bot/slack", module + "/bot/matrix", module + "/bot/console"}
+	for _, a := range adapters {
+		p, ok := pkgs[a]
+		if !ok {
+			t.Fatalf("package %s is gone", a)
+		}
+		for _, other := range adapters {
+			if other == a {
+				continue
+			}
+			if bad := forbidden(p.Deps, []string{other}); len(bad) > 0 {
+				t.Errorf("%s depends on %v", a, bad)
+			}
+		}
+	}
+}
+
+// Only the wiring (cmd/heed) imports chat adapters and networks; a package
+// may import its own subpackages (a network's fake).
+func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
+	pkgs := listPackages(t)
+	var leaves []string
+	for name := range pkgs {
+		if hasPrefixPath(name, module+"/bot/") || (hasPrefixPath(name, module+"/publish/") &&
+			!hasPrefixPath(name, module+"/publish/publishtest") && !hasPrefixPath(name, module+"/publish/httpx") &&
+			!hasPrefixPath(name, module+"/publish/textlen")) {
+			leaves = append(leaves, name)
+		}
+	}
+	allowed := map[string]bool{module + "/cmd/heed": true}
+	for name, p := range pkgs {
+		if allowed[name] {
+			continue
+		}
+		for _, imp := range p.Imports {
+			for _, leaf := range leaves {
+				if imp != leaf || hasPrefixPath(name, leaf) || hasPrefixPath(imp, name+"/") {
+					continue
+				}
+				if hasPrefixPath(name, module+"/bot/") || hasPrefixPath(name, module+"/publish/") {
+					// a test helper beside its own adapter or network
+					if strings.HasSuffix(name, "fake") || strings.HasSuffix(name, "test") {
+						continue
+					}
+				}
+				t.Errorf("%s imports %s; only the wiring may", name, imp)
+			}
+		}
+	}
+}
