@@ -46,7 +46,7 @@ type SettleResult struct {
 	Changed bool
 }
 
-// shortDuration is 30m rather than 30m0s.
+// ShortDuration is 30m rather than 30m0s.
 func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
@@ -58,6 +58,7 @@ func ShortDuration(d time.Duration) string {
 	return s
 }
 
+// OrDash is s, or "no reason given" when s is empty.
 func OrDash(s string) string {
 	if s == "" {
 		return "no reason given"

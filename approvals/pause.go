@@ -21,7 +21,7 @@ type PauseReceipt struct {
 	Already    []Pause
 }
 
-// pausedFor returns the pause that stops target, if any.
+// PausedFor returns the pause that stops target, if any.
 func PausedFor(pauses []Pause, target string) (Pause, bool) {
 	for _, p := range pauses {
 		if p.Target == "" || p.Target == target {

@@ -31,6 +31,7 @@ type ReactResult struct {
 // occurrence.
 const StopEmoji = "🛑"
 
+// DisplayName is how a card names the reacting person.
 func (in ReactionInput) DisplayName() string {
 	if in.UserName != "" {
 		return in.UserName
@@ -55,6 +56,7 @@ func firstOr(list []string) string {
 	return list[0]
 }
 
+// CountedIn reports whether the verdict counted the reaction, and why not.
 func CountedIn(v Verdict, in ReactionInput) (bool, string) {
 	for _, r := range append(append([]Reaction{}, v.Approvals...), v.Rejections...) {
 		if r.User == in.User {

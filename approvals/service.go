@@ -8,7 +8,7 @@ import (
 
 // TargetCatalog is what the domain knows of publish targets: their names,
 // and the problems a payload has for each (over length, missing alt text).
-// The publish side implements it; the domain imports no network.
+// dispatch.Catalog implements it; the domain imports no network.
 type TargetCatalog interface {
 	Known(target string) bool
 	Names() []string
@@ -28,6 +28,8 @@ type NewPost struct {
 	Schedule Schedule
 }
 
+// NormalizeNewPost trims text and author, truncates the time to the second
+// in UTC, and gives empty variants a map, so equal posts compare equal.
 func NormalizeNewPost(p NewPost) NewPost {
 	p.Text = strings.TrimRight(p.Text, " \t\r\n")
 	p.Author = strings.TrimSpace(p.Author)
@@ -41,15 +43,17 @@ func NormalizeNewPost(p NewPost) NewPost {
 	return p
 }
 
+// PostSummary is the one-line description of a post the audit log keeps.
 func PostSummary(p NewPost) string {
 	when := p.Schedule.At.Format(time.RFC3339)
 	if p.Schedule.Recurring() {
 		when = "cron " + p.Schedule.Cron + " " + p.Schedule.TZ
 	}
-	return fmt.Sprintf("%s → %s: %q", when, strings.Join(p.Targets, ", "), clip(p.Text, 80))
+	return fmt.Sprintf("%s → %s: %q", when, strings.Join(p.Targets, ", "), Clip(p.Text, 80))
 }
 
-func clip(s string, n int) string {
+// Clip shortens s to at most n runes, ending in "…" when it cut.
+func Clip(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
@@ -68,7 +72,7 @@ type PostEdit struct {
 	Room     *string
 }
 
-// onSchedule reports whether t is one of the schedule's times.
+// OnSchedule reports whether t is one of the schedule's times.
 func OnSchedule(s Schedule, t time.Time) bool {
 	next, ok := s.Next(t.Add(-time.Second))
 	return ok && next.Equal(t)

@@ -463,17 +463,9 @@ func (e *Engine) queueText(ctx context.Context) string {
 	var b strings.Builder
 	for _, s := range q {
 		fmt.Fprintf(&b, "#%d %s %s (%s) → %s: %s\n", s.ID, s.State, s.At.In(e.Zone).Format("Mon 2 Jan 15:04"), Relative(s.At, now),
-			strings.Join(s.Targets, ", "), oneLine(clip(s.Text, 60)))
+			strings.Join(s.Targets, ", "), oneLine(approvals.Clip(s.Text, 60)))
 	}
 	return strings.TrimRight(b.String(), "\n")
-}
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }
 
 // RunOnce makes occurrences for what entered the review window and brings

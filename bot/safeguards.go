@@ -338,7 +338,7 @@ func retractionLine(rt approvals.Retraction) string {
 	case approvals.RetractDone:
 		return fmt.Sprintf("%s: deleted (retracted by %s)", rt.Target, rt.By)
 	case approvals.RetractFailed:
-		return fmt.Sprintf("%s: retract failed: %s (asked by %s; `retract N` tries again)", rt.Target, clip(rt.Error, 200), rt.By)
+		return fmt.Sprintf("%s: retract failed: %s (asked by %s; `retract N` tries again)", rt.Target, approvals.Clip(rt.Error, 200), rt.By)
 	case approvals.RetractUnsupported:
 		return fmt.Sprintf("%s: cannot be deleted through heed; delete it by hand", rt.Target)
 	}
@@ -355,10 +355,10 @@ func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string
 func RetractOfferText(ctx context.Context, svc *sqlite.Service, zone *time.Location, o approvals.RetractOffer) string {
 	window := o.At.Sub(o.Since).Round(time.Minute)
 	if len(o.Items) == 0 {
-		return fmt.Sprintf("🗑 Nothing published in the last %s is left to retract.", shortDuration(window))
+		return fmt.Sprintf("🗑 Nothing published in the last %s is left to retract.", approvals.ShortDuration(window))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "🗑 Retract offer %d by %s: published in the last %s:\n", o.ID, o.By, shortDuration(window))
+	fmt.Fprintf(&b, "🗑 Retract offer %d by %s: published in the last %s:\n", o.ID, o.By, approvals.ShortDuration(window))
 	for _, id := range o.Items {
 		v, err := svc.Occurrence(ctx, id)
 		if err != nil {
@@ -374,22 +374,10 @@ func RetractOfferText(ctx context.Context, svc *sqlite.Service, zone *time.Locat
 				targets = append(targets, t)
 			}
 		}
-		fmt.Fprintf(&b, "  #%d %s → %s: %s\n", id, v.At.In(zone).Format("Mon 15:04"), strings.Join(targets, ", "), oneLine(clip(v.Post.Text, 60)))
+		fmt.Fprintf(&b, "  #%d %s → %s: %s\n", id, v.At.In(zone).Format("Mon 15:04"), strings.Join(targets, ", "), oneLine(approvals.Clip(v.Post.Text, 60)))
 	}
 	fmt.Fprintf(&b, "Nothing is deleted until an approver types `retract confirm` (or `retract cancel`).")
 	return b.String()
-}
-
-// shortDuration is 2h rather than 2h0m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // postOffers announces retract offers made from the CLI in every review room.

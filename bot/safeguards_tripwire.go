@@ -101,12 +101,12 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 			break
 		}
 		due = append(due, fmt.Sprintf("  #%d %s %s (%s) → %s: %s", s.ID, s.State, s.At.In(e.Zone).Format("Mon 15:04"), Relative(s.At, now),
-			strings.Join(s.Targets, ", "), oneLine(clip(s.Text, 60))))
+			strings.Join(s.Targets, ", "), oneLine(approvals.Clip(s.Text, 60))))
 	}
 	if len(due) == 0 {
-		fmt.Fprintf(&b, "\nNothing is due in the next %s.", shortDuration(window))
+		fmt.Fprintf(&b, "\nNothing is due in the next %s.", approvals.ShortDuration(window))
 	} else {
-		fmt.Fprintf(&b, "\nDue in the next %s:\n%s", shortDuration(window), strings.Join(due, "\n"))
+		fmt.Fprintf(&b, "\nDue in the next %s:\n%s", approvals.ShortDuration(window), strings.Join(due, "\n"))
 	}
 	detail := fmt.Sprintf("%s: %q %s (matched %s)", a.Feed, a.Title, a.Link, strings.Join(a.Keywords, ", "))
 	if set.AutoPause {
