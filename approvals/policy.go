@@ -14,11 +14,13 @@ type Policy struct {
 	AuthorMayApprove bool
 	ApproveEmoji     []string // normalized (see NormalizeEmoji)
 	RejectEmoji      []string
-	// ExtraApprover is asked about users not in Approvers: chat-side
-	// sources such as Slack user groups or Matrix power levels. It must
-	// answer from memory, as it is called inside store transactions. The
-	// reason says why not ("power level 0, needs 50").
-	ExtraApprover func(user string) (ok bool, why string)
+	// Room names the review room the policy belongs to; the store keeps
+	// the room's Roster under this name.
+	Room string
+	// Roster is who the chat says may approve beyond Approvers (Slack
+	// user groups, Matrix power levels), as the store last recorded it.
+	// Nil when the chat has said nothing.
+	Roster *Roster
 }
 
 // DefaultApproveEmoji and DefaultRejectEmoji are used when a room sets none.
@@ -46,8 +48,8 @@ func (p Policy) IsApprover(user string) (bool, string) {
 	if p.Everyone || slices.Contains(p.Approvers, user) {
 		return true, ""
 	}
-	if p.ExtraApprover != nil {
-		ok, why := p.ExtraApprover(user)
+	if p.Roster != nil {
+		ok, why := p.Roster.Allows(user)
 		if ok {
 			return true, ""
 		}

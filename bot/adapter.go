@@ -7,6 +7,8 @@ package bot
 import (
 	"context"
 	"time"
+
+	"github.com/heed-dev/heed/approvals"
 )
 
 // MessageRef identifies a message in an adapter's own terms: a Slack ts, a
@@ -90,11 +92,13 @@ type Reconciler interface {
 }
 
 // ApproverSource is implemented by adapters that know approvers beyond the
-// explicit list: Slack user groups, Matrix power levels.
+// explicit list: Slack user groups, Matrix power levels. The engine records
+// what they say in the store as the room's roster, so that every process
+// judges with it.
 type ApproverSource interface {
-	// IsApprover reports whether user may approve in room, and if not,
-	// why, in words for the card ("power level 0, needs 50").
-	IsApprover(ctx context.Context, room, user string) (ok bool, why string, err error)
+	// Roster returns who may approve in room as the chat last said, from
+	// memory, and false while the chat has not been read yet.
+	Roster(room string) (approvals.Roster, bool)
 }
 
 // Mentioner is implemented by adapters whose chat notifies a person only

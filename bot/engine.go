@@ -51,7 +51,9 @@ type Engine struct {
 	Now  func() time.Time
 	Log  *slog.Logger
 
-	mu      sync.Mutex // serialises card posting so no card is posted twice
+	mu      sync.Mutex                  // serialises card posting so no card is posted twice
+	rmu     sync.Mutex                  // guards rosters
+	rosters map[string]approvals.Roster // room name → the roster last recorded by this engine
 	initErr error
 	once    sync.Once
 	started time.Time
@@ -112,22 +114,62 @@ func (e *Engine) roomByID(adapter, id string) (Room, bool) {
 	return Room{}, false
 }
 
-// PolicyFor is the sqlite.Service's policy lookup: the room's policy,
-// with the adapter's own approver source (user groups, power levels) asked
-// about anyone not listed.
+// PolicyFor is the sqlite.Service's policy lookup: the room's configured
+// policy, named after the room so that the store adds the roster it holds
+// for it.
 func (e *Engine) PolicyFor(roomName string) approvals.Policy {
 	r := e.room(roomName)
 	p := r.Policy
-	if src, ok := e.adapter(r.Adapter).(ApproverSource); ok && p.ExtraApprover == nil {
-		p.ExtraApprover = func(user string) (bool, string) {
-			ok, why, err := src.IsApprover(context.Background(), r.ID, user)
-			if err != nil {
-				return false, "could not check: " + err.Error()
-			}
-			return ok, why
+	p.Room = r.Name
+	return p
+}
+
+// policyOf is a room's policy with the roster this engine last recorded,
+// for commands that only an approver may give.
+func (e *Engine) policyOf(room Room) approvals.Policy {
+	p := e.PolicyFor(room.Name)
+	e.rmu.Lock()
+	if r, ok := e.rosters[room.Name]; ok {
+		p.Roster = &r
+	}
+	e.rmu.Unlock()
+	return p
+}
+
+// SyncRosters records in the store what each review room's chat now says
+// about who may approve, for the rooms where that changed since this engine
+// last recorded it. The store judges the open occurrences of such a room
+// again; when any changed state, the dispatcher is woken.
+func (e *Engine) SyncRosters(ctx context.Context) error {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	woke := false
+	for _, room := range e.Rooms {
+		src, ok := e.adapter(room.Adapter).(ApproverSource)
+		if !ok {
+			continue
+		}
+		r, ok := src.Roster(room.ID)
+		if !ok {
+			continue
+		}
+		if have, ok := e.rosters[room.Name]; ok && have.SameAs(r) {
+			continue
+		}
+		changed, err := e.Service.SetRoster(ctx, room.Name, room.Name == e.Rooms[0].Name, r)
+		if err != nil {
+			return fmt.Errorf("recording who may approve in %s: %w", room.Name, err)
+		}
+		if e.rosters == nil {
+			e.rosters = map[string]approvals.Roster{}
+		}
+		e.rosters[room.Name] = r
+		if changed > 0 && !woke && e.Wake != nil {
+			e.Wake()
+			woke = true
 		}
 	}
-	return p
+	return nil
 }
 
 // Deaf says why publishing must hold because a review room cannot be heard,
@@ -170,6 +212,11 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 	if dup, err := e.Service.SeenEvent(ctx, ev.Adapter, ev.ID); err != nil || dup {
 		return err
 	}
+	// A reaction is judged with what the chat says now about who may
+	// approve, recorded first.
+	if err := e.SyncRosters(ctx); err != nil {
+		return err
+	}
 	if !ev.FromBot && !ev.FromSelf && ev.User != "" {
 		// For the on-duty check: who was around in the room, and when.
 		if err := e.Service.SeenInRoom(ctx, room.Name, ev.User, ev.At); err != nil {
@@ -185,10 +232,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 	case Message:
 		err = e.onMessage(ctx, room, ev)
 	case PolicyChanged:
-		var changed int
-		if changed, err = e.Service.Rederive(ctx, room.Name, room.Name == e.Rooms[0].Name); err == nil && changed > 0 && e.Wake != nil {
-			e.Wake()
-		}
+		// Recorded above.
 	}
 	if err != nil {
 		return err
@@ -251,7 +295,7 @@ func (e *Engine) onRetractReaction(ctx context.Context, room Room, ev Event, occ
 	if who == "" {
 		who = ev.User
 	}
-	if ok, why := e.PolicyFor(room.Name).IsApprover(ev.User); !ok {
+	if ok, why := e.policyOf(room).IsApprover(ev.User); !ok {
 		_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: "retract.refused", Occurrence: occ, Place: e.place(room), Detail: why})
 		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s from %s does nothing: only approvers can retract (%s).", RetractEmoji, who, why))
 	}
@@ -302,7 +346,7 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 	if perr != nil {
 		return e.reply(ctx, room, ev.Card, perr.Error())
 	}
-	isApprover := func() (bool, string) { return e.PolicyFor(room.Name).IsApprover(ev.User) }
+	isApprover := func() (bool, string) { return e.policyOf(room).IsApprover(ev.User) }
 	if handled, err := e.onSafeguardCommand(ctx, room, ev, cmd, who); handled {
 		return err
 	}
@@ -474,6 +518,9 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	if err := e.init(); err != nil {
 		return err
 	}
+	if err := e.SyncRosters(ctx); err != nil {
+		return err
+	}
 	if _, err := e.Service.Materialize(ctx); err != nil {
 		return err
 	}
@@ -505,12 +552,13 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 		failed := 0
 		for _, id := range ids {
-			if err := e.syncCard(ctx, id); err != nil {
+			v, err := e.syncCard(ctx, id)
+			if err != nil {
 				e.Log.Warn("card not synced; will retry", "occurrence", id, "err", err)
 				failed++
 				continue
 			}
-			if err := e.Service.MarkRendered(ctx, id, dirty[id]); err != nil {
+			if err := e.Service.MarkRendered(ctx, v, dirty[id]); err != nil {
 				return err
 			}
 		}
@@ -520,40 +568,40 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 	}
 }
 
-func (e *Engine) syncCard(ctx context.Context, id int64) error {
+func (e *Engine) syncCard(ctx context.Context, id int64) (approvals.View, error) {
 	v, err := e.Service.Occurrence(ctx, id)
 	if err != nil {
-		return err
+		return v, err
 	}
 	room := e.room(v.Post.Room)
 	a := e.adapter(room.Adapter)
 	ref, ok, err := e.Service.Card(ctx, id, room.Adapter, room.ID)
 	if err != nil {
-		return err
+		return v, err
 	}
 	if !ok && v.State == approvals.StateScheduled {
 		// The card goes up already in review, so that its first version is
 		// the one people act on. If posting fails, the next cycle posts it.
 		if err := e.Service.OpenReview(ctx, id); err != nil {
-			return err
+			return v, err
 		}
 		if v, err = e.Service.Occurrence(ctx, id); err != nil {
-			return err
+			return v, err
 		}
 	}
 	pauses, err := e.Service.ActivePauses(ctx)
 	if err != nil {
-		return err
+		return v, err
 	}
 	card := e.BuildCard(v, room, pauses)
 	if !ok {
 		mref, err := a.PostCard(ctx, room.ID, card)
 		if err != nil {
-			return err
+			return v, err
 		}
-		return e.Service.SetCard(ctx, approvals.CardRef{Occurrence: id, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)})
+		return v, e.Service.SetCard(ctx, approvals.CardRef{Occurrence: id, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)})
 	}
-	return a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card)
+	return v, a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card)
 }
 
 // BuildCard renders an occurrence into the adapter-neutral card model.

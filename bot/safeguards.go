@@ -405,7 +405,7 @@ func (e *Engine) postOffers(ctx context.Context) error {
 // onSafeguardCommand handles the commands of the timing safeguards:
 // allow, sensitive, retract. It reports false for other commands.
 func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cmd Command, who string) (bool, error) {
-	isApprover := func() (bool, string) { return e.PolicyFor(room.Name).IsApprover(ev.User) }
+	isApprover := func() (bool, string) { return e.policyOf(room).IsApprover(ev.User) }
 	refuse := func(what, why string) error {
 		_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: cmd.Name + ".refused", Occurrence: cmd.N, Place: e.place(room), Detail: why})
 		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s: %s. Only approvers can.", who, what, why))

@@ -75,10 +75,33 @@ func (s *Service) Dirty(ctx context.Context, limit int) (map[int64]int64, error)
 	return out, rows.Err()
 }
 
-// MarkRendered clears the change count if nothing changed since it was read.
-func (s *Service) MarkRendered(ctx context.Context, id, dirty int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE occurrences SET dirty = 0 WHERE id = ? AND dirty = ?`, id, dirty)
-	return err
+// MarkRendered clears the change count if nothing changed since it was
+// read, and stores the state the rendered view was decided to be in, when
+// the occurrence is in review: a fact written by a CLI command (which
+// stores no derived state) reaches the cache here.
+func (s *Service) MarkRendered(ctx context.Context, v approvals.View, dirty int64) error {
+	now := s.now()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var stored approvals.State
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM occurrences WHERE id = ? AND dirty = ?`, v.ID, dirty).Scan(&stored); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // changed meanwhile: rendered again next cycle
+			}
+			return err
+		}
+		if !s.Derives || stored == v.State || !inReview(stored) || !inReview(v.State) {
+			_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0 WHERE id = ?`, v.ID)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0, state = ?, updated_at = ? WHERE id = ?`, v.State, ms(now), v.ID); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(v.State), PostID: v.PostID, Occurrence: v.ID, Detail: v.Verdict.Summary()})
+	})
+}
+
+func inReview(st approvals.State) bool {
+	return st == approvals.StateInReview || st == approvals.StateApproved || st == approvals.StateRejected
 }
 
 // SeenEvent records a chat event id and reports whether it was seen before.

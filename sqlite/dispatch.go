@@ -88,7 +88,10 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now 
 		note := fmt.Sprintf("held: its time came during a pause by %s (%s). After resume, approve again to publish now, delay it, or cancel it", p.By, approvals.OrDash(p.Reason))
 		return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
 	}
-	approved := v.State == approvals.StateApproved && v.Verdict.Approved() && approvals.CombinedHash(v.Hashes) == v.Hash && len(v.Problems) == 0
+	// v.State is what approvals.Decide says from the facts read in this
+	// transaction, never the state column (a cache another process may
+	// have written).
+	approved := v.State == approvals.StateApproved && v.Verdict.Approved() && len(v.Problems) == 0
 	if !approved {
 		note := fmt.Sprintf("missed: its time came without approval (%d of %d)", len(v.Verdict.Approvals), v.Verdict.Required)
 		if v.State == approvals.StateScheduled {

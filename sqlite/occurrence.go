@@ -72,15 +72,25 @@ func getDeliveries(ctx context.Context, q querier, occ int64) ([]approvals.Deliv
 	return out, rows.Err()
 }
 
-// view loads an occurrence with its post, payloads, verdict and deliveries.
+// view loads an occurrence with its post, payloads and deliveries, and
+// asks approvals.Decide for its verdict and state. The state column of an
+// occurrence in review is only a cache of that answer: the view never
+// trusts it.
 func (s *Service) view(ctx context.Context, q querier, id int64) (approvals.View, error) {
+	v, _, err := s.load(ctx, q, id)
+	return v, err
+}
+
+// load is view, also returning the state as stored (the cache refresh
+// brings up to date).
+func (s *Service) load(ctx context.Context, q querier, id int64) (approvals.View, approvals.State, error) {
 	o, err := getOcc(ctx, q, id)
 	if err != nil {
-		return approvals.View{}, err
+		return approvals.View{}, "", err
 	}
 	p, err := getPost(ctx, q, o.PostID)
 	if err != nil {
-		return approvals.View{}, err
+		return approvals.View{}, "", err
 	}
 	v := approvals.View{Occurrence: o, Post: p, Payloads: approvals.Payloads(&p, o.At)}
 	v.Hashes = approvals.Hashes(v.Payloads)
@@ -94,34 +104,19 @@ func (s *Service) view(ctx context.Context, q querier, id int64) (approvals.View
 	}
 	rs, err := liveReactions(ctx, q, id)
 	if err != nil {
-		return approvals.View{}, err
+		return approvals.View{}, "", err
 	}
-	pol := s.policy(p.Room)
+	pol, err := s.policyIn(ctx, q, p.Room)
+	if err != nil {
+		return approvals.View{}, "", err
+	}
 	if s.Timing != nil {
 		v.Timing = s.Timing(v)
-		pol.Required = max(pol.Required, v.Timing.Required)
 	}
-	// Decisions given before the last hold no longer count: a held
-	// occurrence needs a fresh one.
-	var fresh, stale []approvals.Reaction
-	for _, r := range rs {
-		if r.ID <= o.FreshAfter {
-			stale = append(stale, r)
-		} else {
-			fresh = append(fresh, r)
-		}
-	}
-	v.Verdict = approvals.Tally(pol, p.Author, v.Hashes, fresh)
-	for _, r := range stale {
-		if pol.KindOf(r.Emoji) != approvals.KindOther {
-			v.Verdict.Ignored = append(v.Verdict.Ignored, approvals.Ignored{Reaction: r, Reason: "given before it was held; react again for a fresh decision"})
-		}
-	}
-	for t := range v.Problems {
-		v.Verdict.PerTarget[t] = 0 // a payload a network would refuse cannot be approved
-	}
+	v.Verdict, v.State = approvals.Decide(approvals.Facts{Occurrence: o, Author: p.Author, Hashes: v.Hashes,
+		Problems: v.Problems, Reactions: rs, Timing: v.Timing}, pol)
 	if v.Deliveries, err = getDeliveries(ctx, q, id); err != nil {
-		return v, err
+		return v, o.State, err
 	}
 	for _, d := range v.Deliveries {
 		if d.State == approvals.DeliveryPublished {
@@ -129,14 +124,27 @@ func (s *Service) view(ctx context.Context, q querier, id int64) (approvals.View
 			break
 		}
 	}
-	return v, err
+	return v, o.State, err
 }
 
+// policy is a review room's configured policy, without its roster.
 func (s *Service) policy(room string) approvals.Policy {
 	if s.Policy == nil {
 		return approvals.Policy{}.WithDefaults()
 	}
 	return s.Policy(room).WithDefaults()
+}
+
+// policyIn is a review room's policy with the roster the store holds for
+// it.
+func (s *Service) policyIn(ctx context.Context, q querier, room string) (approvals.Policy, error) {
+	p := s.policy(room)
+	r, ok, err := getRoster(ctx, q, p.Room)
+	if err != nil || !ok {
+		return p, err
+	}
+	p.Roster = &r
+	return p, nil
 }
 
 // Occurrence returns the view of one occurrence.
@@ -166,43 +174,39 @@ func (s *Service) setState(ctx context.Context, tx *sql.Tx, o approvals.Occurren
 	return nil
 }
 
-// refresh recomputes an occurrence's hash and derives its state from the
-// current valid decisions. It is the only place approval state changes.
+// refresh brings an occurrence's cached hash and state up to date with
+// what approvals.Decide says now, and marks its card for rendering. A
+// process that is not the judge (a CLI command, an import: Derives is
+// false) stores only the hash; the daemon brings the state up to date when
+// it renders the card (MarkRendered).
 func (s *Service) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (approvals.View, error) {
-	v, err := s.view(ctx, tx, id)
+	v, stored, err := s.load(ctx, tx, id)
 	if err != nil {
 		return v, err
 	}
 	hash := approvals.CombinedHash(v.Hashes)
-	state := v.State
-	switch v.State {
-	case approvals.StateInReview, approvals.StateApproved, approvals.StateRejected:
-		ev := v.Verdict.Event()
-		if ev == approvals.EvApproved && len(v.Problems) > 0 {
-			ev = approvals.EvUndecided
-		}
-		if state, err = approvals.Transition(v.State, ev); err != nil {
-			return v, err
-		}
+	if !s.Derives {
+		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET hash = ?, dirty = dirty + 1 WHERE id = ?`, hash, id)
+		return v, err
 	}
-	if hash == v.Hash && state == v.State {
+	if hash == v.Hash && v.State == stored {
 		_, err = tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, id)
 		return v, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET state = ?, hash = ?, dirty = dirty + 1, updated_at = ? WHERE id = ?`,
-		state, hash, ms(now), id); err != nil {
+		v.State, hash, ms(now), id); err != nil {
 		return v, err
 	}
-	if state != v.State {
+	if v.State != stored {
 		detail := v.Verdict.Summary()
 		if hash != v.Hash {
 			detail = "content changed; " + detail
 		}
-		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(state), PostID: v.PostID, Occurrence: id, Detail: detail}); err != nil {
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(v.State), PostID: v.PostID, Occurrence: id, Detail: detail}); err != nil {
 			return v, err
 		}
 	}
-	v.State, v.Hash = state, hash
+	v.Hash = hash
 	return v, nil
 }
 
@@ -237,41 +241,30 @@ func isUniqueViolation(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-// Rederive derives the state of every open occurrence of a review room
-// again, after who may approve there changed. isDefault says the room is
-// also the one for posts that name none. It reports how many changed state.
-func (s *Service) Rederive(ctx context.Context, room string, isDefault bool) (int, error) {
-	now := s.now()
+// rederive judges every open occurrence of a review room again, after who
+// may approve there changed. isDefault says the room is also the one for
+// posts that name none. It reports how many changed state.
+func (s *Service) rederive(ctx context.Context, tx *sql.Tx, room string, isDefault bool, now time.Time) (int, error) {
+	ids, err := queryIDs(ctx, tx, `SELECT o.id FROM occurrences o JOIN posts p ON p.id = o.post_id
+		WHERE o.state IN ('in_review','approved','rejected') AND (p.room = ? OR (? AND p.room = ''))`, room, isDefault)
+	if err != nil {
+		return 0, err
+	}
 	changed := 0
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT o.id, o.state FROM occurrences o JOIN posts p ON p.id = o.post_id
-			WHERE o.state IN ('in_review','approved','rejected') AND (p.room = ? OR (? AND p.room = ''))`, room, isDefault)
+	for _, id := range ids {
+		before, err := getOcc(ctx, tx, id)
 		if err != nil {
-			return err
+			return changed, err
 		}
-		before := map[int64]approvals.State{}
-		for rows.Next() {
-			var id int64
-			var st approvals.State
-			if err := rows.Scan(&id, &st); err != nil {
-				rows.Close()
-				return err
-			}
-			before[id] = st
+		v, err := s.refresh(ctx, tx, id, now)
+		if err != nil {
+			return changed, err
 		}
-		rows.Close()
-		for id, st := range before {
-			v, err := s.refresh(ctx, tx, id, now)
-			if err != nil {
-				return err
-			}
-			if v.State != st {
-				changed++
-			}
+		if v.State != before.State {
+			changed++
 		}
-		return nil
-	})
-	return changed, err
+	}
+	return changed, nil
 }
 
 // Delay moves an occurrence later by d (from now, if its time has passed

@@ -71,12 +71,15 @@ func (s *Service) SeenInRoom(ctx context.Context, room, user string, at time.Tim
 // seen within the on-duty window before its time, and if not, when the last
 // one was.
 func (s *Service) approverSeen(ctx context.Context, q querier, v approvals.View) (bool, string, error) {
+	pol, err := s.policyIn(ctx, q, v.Post.Room)
+	if err != nil {
+		return false, "", err
+	}
 	rows, err := q.QueryContext(ctx, `SELECT user, at FROM room_presence WHERE room = ? ORDER BY at DESC`, v.Timing.DutyRoom)
 	if err != nil {
 		return false, "", err
 	}
 	defer rows.Close()
-	pol := s.policy(v.Post.Room)
 	from := v.At.Add(-v.Timing.OnDuty)
 	for rows.Next() {
 		var user string

@@ -23,6 +23,11 @@ type Service struct {
 	// safeguards (staffed hours, on duty, sensitive dates). Like Policy it
 	// must answer from memory: it is called inside store transactions.
 	Timing func(v approvals.View) approvals.TimingCheck
+	// Derives is set in the daemon, the one process whose engine records
+	// the chats' rosters and renders cards: only it stores the state
+	// approvals.Decide derives (a cache; the claim never trusts it). A CLI
+	// command or an import stores facts only.
+	Derives bool
 	// Window is how far ahead occurrences get a card (default 7 days).
 	Window time.Duration
 	Now    func() time.Time

@@ -32,6 +32,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 )
 
@@ -53,6 +54,7 @@ type Adapter struct {
 	cli       *mautrix.Client // nil until logged in
 	tr        translator
 	power     map[id.RoomID]*event.PowerLevelsEventContent
+	powerAt   map[id.RoomID]time.Time // when the power levels were read
 	encrypted map[id.RoomID]bool
 	refused   map[id.RoomID]bool
 	lastCard  map[id.EventID]string // the content last sent per card, so unchanged edits are skipped
@@ -137,6 +139,7 @@ func New(cfg Config, roomIDs []string, state bot.StateStore, opts ...Option) (*A
 		syncTimeout:   30 * time.Second,
 		timelineLimit: 100,
 		power:         map[id.RoomID]*event.PowerLevelsEventContent{},
+		powerAt:       map[id.RoomID]time.Time{},
 		encrypted:     map[id.RoomID]bool{},
 		refused:       map[id.RoomID]bool{},
 		lastCard:      map[id.EventID]string{},
@@ -348,35 +351,41 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 	return out, nil
 }
 
-// IsApprover answers from memory (the engine asks inside store
-// transactions): the room's explicit approvers, then its power levels as
-// last seen in /sync.
-func (a *Adapter) IsApprover(ctx context.Context, room, user string) (bool, string, error) {
+// Roster says who may approve in a review room: its explicit approvers,
+// then, when the room sets approver_power_level, the users whose power
+// level reaches it, as the power levels were last read.
+func (a *Adapter) Roster(room string) (approvals.Roster, bool) {
 	rc, ok := a.rooms[id.RoomID(room)]
 	if !ok {
-		return false, "not a review room", nil
+		return approvals.Roster{}, false
 	}
-	if slices.Contains(rc.Approvers, user) {
-		return true, "", nil
-	}
+	r := approvals.Roster{Source: "matrix configuration", Approvers: slices.Clone(rc.Approvers), ReadAt: a.now().UTC()}
 	if rc.ApproverPowerLevel == nil {
-		return false, "", nil
+		return r, true
 	}
 	need := *rc.ApproverPowerLevel
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	pl := a.power[id.RoomID(room)]
-	var level int
-	if pl != nil {
-		level = pl.GetUserLevel(id.UserID(user))
-	}
-	a.mu.Unlock()
 	if pl == nil {
-		return false, "the room's power levels have not been read yet", nil
+		return approvals.Roster{}, false
 	}
-	if level >= need {
-		return true, "", nil
+	r.Source, r.ReadAt = "matrix power levels", a.powerAt[id.RoomID(room)]
+	for u, level := range pl.Users {
+		if level >= need {
+			r.Approvers = append(r.Approvers, string(u))
+		} else {
+			if r.Refused == nil {
+				r.Refused = map[string]string{}
+			}
+			r.Refused[string(u)] = fmt.Sprintf("power level %d, needs %d", level, need)
+		}
 	}
-	return false, fmt.Sprintf("power level %d, needs %d", level, need), nil
+	r.Default = pl.UsersDefault >= need
+	if !r.Default {
+		r.DefaultWhy = fmt.Sprintf("power level %d, needs %d", pl.UsersDefault, need)
+	}
+	return r, true
 }
 
 // seenSet remembers the last n event ids, to drop events delivered twice

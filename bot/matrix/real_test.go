@@ -60,7 +60,7 @@ func TestRealAdapterBasics(t *testing.T) {
 	if ev.Kind != bot.Reaction || ev.Emoji != "✅\ufe0f" || ev.Card != ref || ev.User != string(alice.ID) || ev.ReactionID != string(resp.EventID) {
 		t.Errorf("reaction event %+v", ev)
 	}
-	if ok, _, _ := a.IsApprover(ctx, string(room), string(alice.ID)); !ok {
+	if ok, _, _ := isApprover(a, string(room), string(alice.ID)); !ok {
 		t.Errorf("the room's creator (power level 100) is not an approver at level 50")
 	}
 

@@ -235,7 +235,7 @@ func (a *Adapter) readRoomState(ctx context.Context, cli *mautrix.Client, room i
 	switch {
 	case err == nil:
 		a.mu.Lock()
-		a.power[room] = &pl
+		a.power[room], a.powerAt[room] = &pl, a.now().UTC()
 		a.mu.Unlock()
 	case !errors.Is(err, mautrix.MNotFound):
 		return err
@@ -294,7 +294,7 @@ func (a *Adapter) applyState(room id.RoomID, evt *event.Event) {
 			return
 		}
 		a.mu.Lock()
-		a.power[room] = &pl
+		a.power[room], a.powerAt[room] = &pl, time.UnixMilli(evt.Timestamp).UTC()
 		a.mu.Unlock()
 	case event.StateEncryption.Type:
 		var enc event.EncryptionEventContent

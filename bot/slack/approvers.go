@@ -8,11 +8,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heed-dev/heed/approvals"
 )
 
-// groupCache holds the members of the configured approver groups. The
-// engine asks IsApprover inside store transactions, so it answers from
-// memory; the members are read with usergroups.users.list when the adapter
+// groupCache holds the members of the configured approver groups. Roster
+// answers from memory; the members are read with usergroups.users.list when the adapter
 // starts and again, once GroupRefresh has passed by the adapter's clock,
 // before the next event is handed to the engine.
 type groupCache struct {
@@ -27,33 +28,33 @@ type groupCache struct {
 // the members read last keep counting.
 const groupRetry = 30 * time.Second
 
-// IsApprover reports whether user may approve in room as a current member
-// of one of the channel's approver groups, or as one of its approvers in
-// the Slack configuration. (The room's approvers in heed's configuration
-// are checked by the engine before it asks.)
-func (a *Adapter) IsApprover(ctx context.Context, room, user string) (bool, string, error) {
+// Roster says who may approve in room: the channel's approvers in the
+// Slack configuration and the members of its approver groups, as last
+// read. (The room's approvers in heed's configuration are the engine's.)
+// It is false while groups the channel names have never been read.
+func (a *Adapter) Roster(room string) (approvals.Roster, bool) {
 	ch, ok := a.channels[room]
 	if !ok {
-		return false, "not a review channel", nil
+		return approvals.Roster{}, false
 	}
-	if slices.Contains(ch.Approvers, user) {
-		return true, "", nil
-	}
+	r := approvals.Roster{Source: "slack configuration", Approvers: slices.Clone(ch.Approvers), ReadAt: a.now().UTC()}
 	if len(ch.ApproverGroups) == 0 {
-		return false, "", nil
+		return r, true
 	}
 	g := &a.groups
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.members == nil {
-		return false, "the approver groups could not be read from Slack yet", nil
+		return approvals.Roster{}, false
 	}
+	r.Source, r.ReadAt = "slack user groups", g.loaded.UTC()
 	for _, id := range ch.ApproverGroups {
-		if g.members[id][user] {
-			return true, "", nil
+		for u := range g.members[id] {
+			r.Approvers = append(r.Approvers, u)
 		}
 	}
-	return false, "not in the channel's approver groups", nil
+	r.DefaultWhy = "not in the channel's approver groups"
+	return r, true
 }
 
 // refreshGroups reads the approver groups again when the members in memory
@@ -76,7 +77,7 @@ func (a *Adapter) refreshGroups(ctx context.Context) bool {
 	g.tried = now
 	g.mu.Unlock()
 
-	// Read outside the lock: IsApprover keeps answering meanwhile.
+	// Read outside the lock: Roster keeps answering meanwhile.
 	next := map[string]map[string]bool{}
 	var err error
 	for _, id := range ids {

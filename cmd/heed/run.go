@@ -95,6 +95,7 @@ func (a *app) run(ctx context.Context) error {
 	svc.Window = c.ReviewWindow.or(svc.Window)
 	svc.Log = log
 	svc.Timing = eng.TimingCheck
+	svc.Derives = true
 	eng.Service = svc
 	if err := guards.LoadAdHoc(ctx, svc); err != nil {
 		return err

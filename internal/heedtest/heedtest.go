@@ -121,6 +121,7 @@ func New(t testing.TB, o Options) *Stack {
 	s.Service = sqlite.NewService(st, s.Catalog, s.Engine.PolicyFor)
 	s.Service.Now, s.Service.Log = o.Clock.Now, o.Log
 	s.Service.Timing = s.Engine.TimingCheck
+	s.Service.Derives = true
 	s.Engine.Service = s.Service
 	s.Dispatcher = &dispatch.Dispatcher{
 		Service: s.Service, Targets: s.Catalog, Runner: "heedtest", Liveness: s.Engine.Deaf,

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 )
 
@@ -29,6 +30,7 @@ type MemChat struct {
 	Bots      map[string]bool // user ids that are bots
 	SelfID    string
 	cardByNum map[int64]string
+	rosters   map[string]approvals.Roster // room → what the chat says about approvers
 }
 
 // MemCard is a card as the chat holds it.
@@ -45,9 +47,31 @@ type MemReaction struct {
 }
 
 var (
-	_ bot.Adapter    = (*MemChat)(nil)
-	_ bot.Reconciler = (*MemChat)(nil)
+	_ bot.Adapter        = (*MemChat)(nil)
+	_ bot.Reconciler     = (*MemChat)(nil)
+	_ bot.ApproverSource = (*MemChat)(nil)
 )
+
+// SetRoster sets who the chat says may approve in room, as Slack user
+// groups or Matrix power levels would; the engine records it before the
+// next event it handles.
+func (m *MemChat) SetRoster(room string, r approvals.Roster) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rosters == nil {
+		m.rosters = map[string]approvals.Roster{}
+	}
+	r.ReadAt = m.now()
+	m.rosters[room] = r
+}
+
+// Roster implements bot.ApproverSource: false until SetRoster.
+func (m *MemChat) Roster(room string) (approvals.Roster, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.rosters[room]
+	return r, ok
+}
 
 // NewMemChat returns an empty chat.
 func NewMemChat(now func() time.Time) *MemChat {

@@ -487,18 +487,11 @@ func dump(t *testing.T, db *sql.DB) string {
 // reaction that did not count starts counting once its author is promoted,
 // and stops again on demotion, without anyone reacting anew.
 func TestInvariant6_PolicyChangeWeighsReactionsAgain(t *testing.T) {
-	var mu sync.Mutex
-	promoted := map[string]bool{}
-	extra := func(user string) (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if promoted[user] {
-			return true, ""
-		}
-		return false, "power level 0, needs 50"
-	}
 	s := heedtest.New(t, heedtest.Options{Rooms: []bot.Room{{Name: "review", Adapter: "mem", ID: "review",
-		Policy: approvals.Policy{Approvers: []string{"alice"}, ExtraApprover: extra}}}})
+		Policy: approvals.Policy{Approvers: []string{"alice"}}}}})
+	demoted := approvals.Roster{Source: "power levels", DefaultWhy: "power level 0, needs 50"}
+	promoted := approvals.Roster{Source: "power levels", Approvers: []string{"erin"}, DefaultWhy: "power level 0, needs 50"}
+	s.Chat.SetRoster("review", demoted)
 	p := s.Add("promotion", 10*time.Minute)
 	s.Cycle()
 	if err := s.Chat.React("erin", p.ID, "✅"); err != nil {
@@ -514,14 +507,10 @@ func TestInvariant6_PolicyChangeWeighsReactionsAgain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mu.Lock()
-	promoted["erin"] = true
-	mu.Unlock()
+	s.Chat.SetRoster("review", promoted)
 	policyChanged("pl-1")
 	s.WantState(p.ID, approvals.StateApproved)
-	mu.Lock()
-	promoted["erin"] = false
-	mu.Unlock()
+	s.Chat.SetRoster("review", demoted)
 	policyChanged("pl-2")
 	s.WantState(p.ID, approvals.StateInReview)
 }
