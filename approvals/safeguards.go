@@ -5,9 +5,9 @@ import (
 )
 
 // TimingCheck is what the timing safeguards (staffed hours, on-duty check,
-// sensitive dates) say about one occurrence's time. The chat side computes it
-// from its configuration (bot.Safeguards); the domain acts on it: the
-// required approvals in the verdict, holds at the due time.
+// sensitive dates) say about one occurrence's time. timing.Safeguards computes
+// it from the team's configuration; the domain acts on it: the required
+// approvals in the verdict, holds at the due time.
 type TimingCheck struct {
 	// Warnings are shown on the card from the start ("falls on Kristallnacht").
 	Warnings []string `json:"warnings,omitempty"`

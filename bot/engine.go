@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -44,7 +45,7 @@ type Engine struct {
 	DeafAfter time.Duration
 	// Safeguards are the timing safeguards (last call, staffed hours,
 	// sensitive dates, tripwire); nil turns them all off.
-	Safeguards *Safeguards
+	Safeguards *timing.Safeguards
 	// Wake, when set, is called after anything that may make work for the
 	// dispatcher (an approval, a resume).
 	Wake func()

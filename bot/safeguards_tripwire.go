@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
-	"github.com/heed-dev/heed/bot/tripwire"
+	"github.com/heed-dev/heed/approvals/timing"
+	"github.com/heed-dev/heed/tripwire"
 )
 
 // PollTripwire runs one tripwire cycle at now: every alert goes to the
@@ -72,7 +73,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 	if v, err := e.Service.GetKV(ctx, seenKey); err != nil || v != "" {
 		return err
 	}
-	var set TripwireSettings
+	var set timing.TripwireSettings
 	if e.Safeguards != nil {
 		set = e.Safeguards.Tripwire
 	}

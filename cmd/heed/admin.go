@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
 )
 
@@ -394,7 +395,7 @@ func healthcheckCmd(a *app) *cobra.Command {
 }
 
 // describeRoom says in a line what a room's safeguards do.
-func describeRoom(r RoomConfig, rs bot.RoomSafeguards) string {
+func describeRoom(r RoomConfig, rs timing.RoomSafeguards) string {
 	var parts []string
 	if rs.LastCall > 0 {
 		parts = append(parts, "last call "+short(rs.LastCall)+" before")

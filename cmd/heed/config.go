@@ -16,8 +16,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
-	"github.com/heed-dev/heed/bot"
-	"github.com/heed-dev/heed/bot/tripwire"
+	"github.com/heed-dev/heed/tripwire"
 )
 
 // Config is heed's configuration file. Every field has a default, so heed
@@ -58,7 +57,7 @@ type Config struct {
 	secrets []string
 	// dir is the config file's directory: relative paths are read from it.
 	dir    string
-	guards *bot.Safeguards
+	guards *timing.Safeguards
 }
 
 // RoomConfig is one review room and its policy.
@@ -367,7 +366,7 @@ var countryCode = regexp.MustCompile(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`)
 
 // buildSafeguards turns the safeguard keys into the engine's settings,
 // naming the key of any problem. The result is built once per process.
-func (c *Config) buildSafeguards() (*bot.Safeguards, error) {
+func (c *Config) buildSafeguards() (*timing.Safeguards, error) {
 	if c.guards != nil {
 		return c.guards, nil
 	}
@@ -375,7 +374,7 @@ func (c *Config) buildSafeguards() (*bot.Safeguards, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zone: %s", approvals.ErrorMessage(err))
 	}
-	g := &bot.Safeguards{Rooms: map[string]bot.RoomSafeguards{}, DefaultRoom: c.Rooms[0].Name, Zone: team, Audiences: map[string]bot.Audience{}}
+	g := &timing.Safeguards{Rooms: map[string]timing.RoomSafeguards{}, DefaultRoom: c.Rooms[0].Name, Zone: team, Audiences: map[string]timing.Audience{}}
 	lead := DefaultLastCall
 	if c.LastCall != nil {
 		lead = time.Duration(*c.LastCall)
@@ -385,7 +384,7 @@ func (c *Config) buildSafeguards() (*bot.Safeguards, error) {
 	}
 	for i, r := range c.Rooms {
 		where := fmt.Sprintf("rooms[%d] (%s)", i, r.Name)
-		rs := bot.RoomSafeguards{LastCall: lead, OnDuty: time.Duration(r.OnDuty), SensitiveRequired: r.SensitiveRequired}
+		rs := timing.RoomSafeguards{LastCall: lead, OnDuty: time.Duration(r.OnDuty), SensitiveRequired: r.SensitiveRequired}
 		if r.LastCall != nil {
 			if rs.LastCall = time.Duration(*r.LastCall); rs.LastCall < 0 {
 				return nil, fmt.Errorf("%s last_call: give a duration such as 15m, or 0 for none", where)
@@ -445,7 +444,7 @@ func (c *Config) buildSafeguards() (*bot.Safeguards, error) {
 			return nil, err
 		}
 	}
-	g.Tripwire = bot.TripwireSettings{AutoPause: c.Tripwire.AutoPause, Window: time.Duration(c.Tripwire.Window)}
+	g.Tripwire = timing.TripwireSettings{AutoPause: c.Tripwire.AutoPause, Window: time.Duration(c.Tripwire.Window)}
 	c.guards = g
 	return g, nil
 }
@@ -472,8 +471,8 @@ func countries(key string, list []string) ([]string, error) {
 }
 
 // audienceOf reads a target's audience keys.
-func audienceOf(name string, t map[string]any) (bot.Audience, error) {
-	var a bot.Audience
+func audienceOf(name string, t map[string]any) (timing.Audience, error) {
+	var a timing.Audience
 	list := func(key string) ([]string, error) {
 		v, ok := t[key]
 		if !ok {

@@ -20,6 +20,7 @@ import (
 	_ "time/tzdata" // zone names work in images without zoneinfo
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/sqlite"
@@ -233,7 +234,7 @@ func (a *app) service(ctx context.Context) (*sqlite.Service, *dispatch.Catalog, 
 	guards, err := c.buildSafeguards()
 	if err == nil {
 		svc.Timing = guards.Check
-		err = guards.LoadAdHoc(ctx, svc)
+		err = bot.LoadAdHoc(ctx, guards, svc)
 	}
 	if err != nil {
 		st.Close()

@@ -14,9 +14,9 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/console"
-	"github.com/heed-dev/heed/bot/tripwire"
 	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/sqlite"
+	"github.com/heed-dev/heed/tripwire"
 )
 
 const leaseName = "dispatcher"
@@ -97,7 +97,7 @@ func (a *app) run(ctx context.Context) error {
 	svc.Timing = eng.TimingCheck
 	svc.Derives = true
 	eng.Service = svc
-	if err := guards.LoadAdHoc(ctx, svc); err != nil {
+	if err := bot.LoadAdHoc(ctx, guards, svc); err != nil {
 		return err
 	}
 	disp := &dispatch.Dispatcher{

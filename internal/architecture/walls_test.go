@@ -75,6 +75,7 @@ func TestDomainImportsNoStoreChatOrNetwork(t *testing.T) {
 		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
 		"net/http",
 		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
+		module + "/tripwire",
 	}
 	for _, name := range []string{module + "/approvals", module + "/approvals/timing"} {
 		p, ok := pkgs[name]
@@ -127,6 +128,26 @@ func TestChatAdaptersAreApart(t *testing.T) {
 	}
 }
 
+// The news tripwire only fetches feeds and matches keywords: it knows no
+// chat, store, dispatcher or network publisher; the engine feeds its alerts
+// in.
+func TestTripwireKnowsNoChatOrStore(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{
+		"database/sql", "modernc.org/sqlite", "github.com/pressly/goose",
+		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
+		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
+	}
+	name := module + "/tripwire"
+	p, ok := pkgs[name]
+	if !ok {
+		t.Fatalf("package %s is gone: update this test with the tripwire's new home", name)
+	}
+	if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+		t.Errorf("%s depends on %v; the tripwire must stay apart from chats, the store and the publishers", name, bad)
+	}
+}
+
 // Only the wiring (cmd/heed) imports chat adapters and networks; a package
 // may import its own subpackages (a network's fake).
 func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
@@ -134,7 +155,11 @@ func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
 	shared := map[string]bool{
 		module + "/bot": true, module + "/publish": true,
 		module + "/publish/publishtest": true, module + "/publish/httpx": true, module + "/publish/textlen": true,
-		module + "/bot/tripwire": true, // the news tripwire is no chat adapter
+	}
+	for name := range shared {
+		if _, ok := pkgs[name]; !ok {
+			t.Errorf("shared package %s is gone: update this test", name)
+		}
 	}
 	var leaves []string
 	for name := range pkgs {

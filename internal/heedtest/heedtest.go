@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/publish"
@@ -64,7 +65,7 @@ type Options struct {
 	// Safeguards are the timing safeguards (last call, staffed hours,
 	// sensitive dates, tripwire); nil turns them off. Tests may also set
 	// s.Engine.Safeguards before the first cycle.
-	Safeguards *bot.Safeguards
+	Safeguards *timing.Safeguards
 }
 
 // Stack is a whole heed under test.

@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
-	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/internal/heedtest"
 )
 
 // room gives the default heedtest room "review" these safeguards.
-func room(rs bot.RoomSafeguards) *bot.Safeguards {
-	return &bot.Safeguards{Rooms: map[string]bot.RoomSafeguards{"review": rs}, DefaultRoom: "review", Zone: time.UTC}
+func room(rs timing.RoomSafeguards) *timing.Safeguards {
+	return &timing.Safeguards{Rooms: map[string]timing.RoomSafeguards{"review": rs}, DefaultRoom: "review", Zone: time.UTC}
 }
 
 func react(t *testing.T, s *heedtest.Stack, user string, id int64, emoji string) {

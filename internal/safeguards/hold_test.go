@@ -5,12 +5,12 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
-	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/internal/heedtest"
 )
 
 func TestStopReactionHoldsOneOccurrence(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{LastCall: 15 * time.Minute})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{LastCall: 15 * time.Minute})})
 	p := approved(t, s, "cheerful beach post", time.Hour)
 	other := approved(t, s, "unrelated post", time.Hour)
 	s.Chat.Bots["otherbot"] = true

@@ -6,7 +6,6 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
-	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/internal/heedtest"
 )
 
@@ -21,7 +20,7 @@ func hours(t *testing.T, windows []string, holidays ...string) *timing.Hours {
 
 func TestOffHoursHeldUnlessAllowed(t *testing.T) {
 	// Monday 2030-01-07 09:00 UTC is 10:00 in Berlin.
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{Hours: hours(t, []string{"Mon-Fri 09:00-18:00"})})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{Hours: hours(t, []string{"Mon-Fri 09:00-18:00"})})})
 	staffed := approved(t, s, "at noon", 2*time.Hour)    // 12:00 Berlin
 	held := approved(t, s, "late evening", 11*time.Hour) // 21:00 Berlin
 	allowed := approved(t, s, "late too", 11*time.Hour+time.Minute)
@@ -63,7 +62,7 @@ func TestHolidayHeldUnlessAllowed(t *testing.T) {
 	// Monday 31 December 2029; 1 January is Neujahr in every German state.
 	start := time.Date(2029, 12, 31, 9, 0, 0, 0, time.UTC)
 	s := heedtest.New(t, heedtest.Options{Start: start,
-		Safeguards: room(bot.RoomSafeguards{Hours: hours(t, []string{"Mon-Fri 09:00-18:00"}, "DE-BY")})})
+		Safeguards: room(timing.RoomSafeguards{Hours: hours(t, []string{"Mon-Fri 09:00-18:00"}, "DE-BY")})})
 	p := addAt(t, s, "happy new year", "2030-01-01 11:00", "Europe/Berlin")
 	s.Cycle()
 	react(t, s, "alice", p.ID, "✅")
@@ -85,7 +84,7 @@ func TestHolidayHeldUnlessAllowed(t *testing.T) {
 }
 
 func TestOnDutyHoldsWhenNoApproverWasSeen(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{OnDuty: 30 * time.Minute})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{OnDuty: 30 * time.Minute})})
 	alone := approved(t, s, "nobody around", 2*time.Hour) // alice approved at 09:00
 	around := approved(t, s, "alice is around", 2*time.Hour+time.Minute)
 	onlyEve := approved(t, s, "only eve around", 2*time.Hour+2*time.Minute)
@@ -120,7 +119,7 @@ func TestOnDutyHoldsWhenNoApproverWasSeen(t *testing.T) {
 }
 
 func TestOnDutyNotFooledByNonApprovers(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{OnDuty: 30 * time.Minute})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{OnDuty: 30 * time.Minute})})
 	p := approved(t, s, "only eve around", 2*time.Hour)
 	s.Clock.Advance(time.Hour + 50*time.Minute)
 	say(t, s, "eve", "anyone?")

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
-	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/internal/heedtest"
 )
 
@@ -16,7 +16,7 @@ const lastCallMark = "⏰"
 func TestLastCallOnceAcrossRestart(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "heed.db")
 	clock := heedtest.NewClock(time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC))
-	g := room(bot.RoomSafeguards{LastCall: 15 * time.Minute})
+	g := room(timing.RoomSafeguards{LastCall: 15 * time.Minute})
 	s := heedtest.New(t, heedtest.Options{DBPath: db, Clock: clock, Safeguards: g})
 	p := s.Add("release day", time.Hour, "rec")
 	s.Cycle()
@@ -57,7 +57,7 @@ func TestLastCallOnceAcrossRestart(t *testing.T) {
 }
 
 func TestLastCallAtOnceWhenCloserThanLead(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{LastCall: 15 * time.Minute})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{LastCall: 15 * time.Minute})})
 	p := s.Add("soon", 5*time.Minute)
 	s.Cycle()
 	if n := s.Chat.RepliesContaining(lastCallMark); n != 0 {
@@ -76,7 +76,7 @@ func TestLastCallAtOnceWhenCloserThanLead(t *testing.T) {
 }
 
 func TestLastCallAgainAfterTheTimeMoves(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{LastCall: 15 * time.Minute})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{LastCall: 15 * time.Minute})})
 	p := approved(t, s, "moved", 10*time.Minute)
 	if n := s.Chat.RepliesContaining(lastCallMark); n != 1 {
 		t.Fatalf("%d last calls, want 1", n)
@@ -94,7 +94,7 @@ func TestLastCallAgainAfterTheTimeMoves(t *testing.T) {
 }
 
 func TestNoLastCallWhenOff(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{Safeguards: room(bot.RoomSafeguards{})})
+	s := heedtest.New(t, heedtest.Options{Safeguards: room(timing.RoomSafeguards{})})
 	approved(t, s, "quiet", 5*time.Minute)
 	s.Clock.Advance(5 * time.Minute)
 	s.Cycle()

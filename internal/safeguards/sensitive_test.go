@@ -12,13 +12,13 @@ import (
 	"github.com/heed-dev/heed/publish"
 )
 
-func sensitive(t *testing.T, required int) *bot.Safeguards {
+func sensitive(t *testing.T, required int) *timing.Safeguards {
 	t.Helper()
 	days, err := timing.NewSensitive()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := room(bot.RoomSafeguards{SensitiveRequired: required})
+	g := room(timing.RoomSafeguards{SensitiveRequired: required})
 	g.Sensitive = days
 	return g
 }
@@ -74,7 +74,7 @@ func TestSensitiveDayWarnsWithoutThePolicy(t *testing.T) {
 
 func TestSensitiveDayFollowsEachTargetsAudience(t *testing.T) {
 	g := sensitive(t, 2)
-	g.Audiences = map[string]bot.Audience{"us": {Zones: []*time.Location{zone(t, "America/New_York")}}}
+	g.Audiences = map[string]timing.Audience{"us": {Zones: []*time.Location{zone(t, "America/New_York")}}}
 	s := heedtest.New(t, heedtest.Options{Start: nov8, Safeguards: g,
 		Targets: []publish.Target{{Name: "us", Kind: "recorder", Publisher: heedtest.NewRecorder()}}})
 	// 9 November in the US is no day of remembrance there.
@@ -117,7 +117,7 @@ func TestSensitiveDateAddedFromChat(t *testing.T) {
 	// A restarted heed knows the day from its database.
 	g2 := sensitive(t, 2)
 	s2 := heedtest.New(t, heedtest.Options{DBPath: db, Clock: clock, Safeguards: g2})
-	if err := g2.LoadAdHoc(s2.Ctx, s2.Service); err != nil {
+	if err := bot.LoadAdHoc(s2.Ctx, g2, s2.Service); err != nil {
 		t.Fatal(err)
 	}
 	if tc := s2.View(p.ID).Timing; len(tc.SensitiveDays) != 1 || tc.SensitiveDays[0] != "product recall" || tc.Required != 2 {

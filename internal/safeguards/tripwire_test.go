@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
-	"github.com/heed-dev/heed/bot/tripwire"
 	"github.com/heed-dev/heed/internal/heedtest"
+	"github.com/heed-dev/heed/tripwire"
 )
 
 // rss is an RSS 2.0 document (shape as in the RSS 2.0 specification) with
@@ -45,8 +46,8 @@ func watcher(t *testing.T, feeds ...tripwire.Feed) *tripwire.Watcher {
 }
 
 func tripwireStack(t *testing.T, autoPause bool) *heedtest.Stack {
-	g := room(bot.RoomSafeguards{})
-	g.Tripwire = bot.TripwireSettings{AutoPause: autoPause, Window: 6 * time.Hour}
+	g := room(timing.RoomSafeguards{})
+	g.Tripwire = timing.TripwireSettings{AutoPause: autoPause, Window: 6 * time.Hour}
 	return heedtest.New(t, heedtest.Options{Safeguards: g})
 }
 
