@@ -215,6 +215,9 @@ func Random(n int) string {
 	return hex.EncodeToString(b)
 }
 
+// registerMu keeps a test binary's registrations from overlapping.
+var registerMu sync.Mutex
+
 // Register creates a user named prefix plus a random suffix through the
 // shared-secret registration endpoint (/_synapse/admin/v1/register, the
 // HMAC-SHA1 nonce flow) and returns it logged in.
@@ -224,12 +227,27 @@ func (s *Server) Register(t testing.TB, prefix string) *User {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := prefix + "-" + Random(4)
-	pw := Random(12)
 	admin := synapseadmin.Client{Client: anon}
-	resp, err := admin.SharedSecretRegister(context.Background(), s.Secret, synapseadmin.ReqSharedSecretRegister{Username: name, Password: pw})
-	if err != nil {
-		t.Fatalf("register %s through the shared-secret endpoint: %v", name, err)
+	pw := Random(12)
+	var resp *mautrix.RespRegister
+	// Registrations are made one at a time, and one that fails with HTTP
+	// 500 is tried again under a new name: Dendrite v0.15.2 on SQLite can
+	// create the account and then fail to set its display name
+	// ("a.DB.SetDisplayName: sql: no rows in result set") when
+	// registrations overlap, which leaves that name taken.
+	for attempt := 1; ; attempt++ {
+		name := prefix + "-" + Random(4)
+		registerMu.Lock()
+		resp, err = admin.SharedSecretRegister(context.Background(), s.Secret, synapseadmin.ReqSharedSecretRegister{Username: name, Password: pw})
+		registerMu.Unlock()
+		if err == nil {
+			break
+		}
+		var httpErr mautrix.HTTPError
+		if attempt == 5 || !errors.As(err, &httpErr) || httpErr.Response == nil || httpErr.Response.StatusCode != 500 {
+			t.Fatalf("register %s through the shared-secret endpoint (attempt %d): %v", name, attempt, err)
+		}
+		t.Logf("register %s: %v; trying again under another name", name, err)
 	}
 	cli, err := mautrix.NewClient(s.URL, resp.UserID, resp.AccessToken)
 	if err != nil {
