@@ -16,7 +16,6 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver, pure Go
-	// registers the "sqlite" driver, pure Go
 )
 
 //go:embed migrations/*.sql
@@ -40,7 +39,14 @@ type Store struct {
 // Open opens (creating if needed) and migrates the database at path. It
 // refuses a database whose schema is newer than this binary knows.
 func Open(ctx context.Context, path string) (*Store, error) {
-	db, err := sql.Open("sqlite", DSN(path))
+	return OpenDriver(ctx, "sqlite", path)
+}
+
+// OpenDriver is Open through the database/sql driver registered as
+// driverName, which must speak SQLite (tests wrap the driver to count
+// statements).
+func OpenDriver(ctx context.Context, driverName, path string) (*Store, error) {
+	db, err := sql.Open(driverName, DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -66,6 +66,9 @@ type Options struct {
 	// sensitive dates, tripwire); nil turns them off. Tests may also set
 	// s.Engine.Safeguards before the first cycle.
 	Safeguards *timing.Safeguards
+	// CountSQL opens the store on CountingDriver, so that SQLCount counts
+	// its statements and transactions.
+	CountSQL bool
 }
 
 // Stack is a whole heed under test.
@@ -103,7 +106,12 @@ func New(t testing.TB, o Options) *Stack {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	st, err := sqlite.Open(ctx, o.DBPath)
+	driverName := "sqlite"
+	if o.CountSQL {
+		RegisterCountingDriver()
+		driverName = CountingDriver
+	}
+	st, err := sqlite.OpenDriver(ctx, driverName, o.DBPath)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

@@ -31,6 +31,17 @@ type MemChat struct {
 	SelfID    string
 	cardByNum map[int64]string
 	rosters   map[string]approvals.Roster // room → what the chat says about approvers
+	calls     ChatCalls
+}
+
+// ChatCalls counts the chat API calls heed made.
+type ChatCalls struct{ Posts, Edits, Replies int }
+
+// Calls returns the chat API calls made so far.
+func (m *MemChat) Calls() ChatCalls {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls
 }
 
 // MemCard is a card as the chat holds it.
@@ -122,6 +133,7 @@ func (m *MemChat) SetDown(down bool) {
 func (m *MemChat) PostCard(ctx context.Context, room string, c bot.Card) (bot.MessageRef, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls.Posts++
 	m.seq++
 	ref := "msg-" + strconv.Itoa(m.seq)
 	m.cards[ref] = &MemCard{Ref: ref, Card: c}
@@ -138,6 +150,7 @@ func (m *MemChat) UpdateCard(ctx context.Context, room string, ref bot.MessageRe
 	if !ok {
 		return fmt.Errorf("no message %s", ref)
 	}
+	m.calls.Edits++
 	mc.Card = c
 	mc.Edits++
 	return nil
@@ -147,6 +160,7 @@ func (m *MemChat) UpdateCard(ctx context.Context, room string, ref bot.MessageRe
 func (m *MemChat) Reply(ctx context.Context, room string, thread bot.MessageRef, text string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls.Replies++
 	m.Replies = append(m.Replies, text)
 	return nil
 }
