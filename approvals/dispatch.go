@@ -72,14 +72,43 @@ type DeliveryRef struct {
 	Target     string
 }
 
+// OutcomeKind says how a publish attempt ended. The zero value is no kind:
+// it is recorded as ambiguous, since heed never guesses that a post went
+// out or did not.
+type OutcomeKind string
+
+const (
+	OutcomeOK        OutcomeKind = "ok"        // the network took it
+	OutcomeRetryable OutcomeKind = "retryable" // the network did not act on it
+	OutcomePermanent OutcomeKind = "permanent" // the network refused it
+	OutcomeAmbiguous OutcomeKind = "ambiguous" // it may or may not have reached the network
+)
+
 // Outcome is what a publish attempt gave.
 type Outcome struct {
 	RemoteID string
 	URL      string
-	// Kind is "" for success, else "retryable", "permanent" or "ambiguous".
-	Kind string
-	Err  string
+	Kind     OutcomeKind
+	Err      string
 	// NextAttempt is when to retry a retryable failure; zero means retries
 	// are exhausted and the delivery fails.
 	NextAttempt time.Time
+}
+
+// Event is the delivery event the outcome is: a retryable failure without
+// a next attempt has exhausted its retries, and a kind that is none of
+// the known ones is ambiguous.
+func (o Outcome) Event() DeliveryEvent {
+	switch o.Kind {
+	case OutcomeOK:
+		return DvPublished
+	case OutcomeRetryable:
+		if o.NextAttempt.IsZero() {
+			return DvExhausted
+		}
+		return DvRetryable
+	case OutcomePermanent:
+		return DvPermanent
+	}
+	return DvAmbiguous
 }

@@ -24,25 +24,15 @@ type Occurrence struct {
 
 // Delivery is one occurrence × target on its way out.
 type Delivery struct {
-	Target      string    `json:"target"`
-	State       string    `json:"state"` // publishing, retry, published, failed, unknown, held
-	Attempts    int       `json:"attempts"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-	Key         string    `json:"idempotency_key"`
-	RemoteID    string    `json:"remote_id,omitempty"`
-	URL         string    `json:"url,omitempty"`
-	Error       string    `json:"error,omitempty"`
+	Target      string        `json:"target"`
+	State       DeliveryState `json:"state"`
+	Attempts    int           `json:"attempts"`
+	NextAttempt time.Time     `json:"next_attempt,omitzero"`
+	Key         string        `json:"idempotency_key"`
+	RemoteID    string        `json:"remote_id,omitempty"`
+	URL         string        `json:"url,omitempty"`
+	Error       string        `json:"error,omitempty"`
 }
-
-// Delivery states.
-const (
-	DeliveryPublishing = "publishing"
-	DeliveryRetry      = "retry"
-	DeliveryPublished  = "published"
-	DeliveryFailed     = "failed"
-	DeliveryUnknown    = "unknown"
-	DeliveryHeld       = "held"
-)
 
 // View is an occurrence with everything needed to render its card or
 // decide on it.

@@ -33,21 +33,13 @@ type SensitiveDate struct {
 	At      time.Time `json:"at"`
 }
 
-// Retraction states.
-const (
-	RetractPending     = "retracting"
-	RetractDone        = "retracted"
-	RetractFailed      = "failed"
-	RetractUnsupported = "unsupported"
-)
-
 // Retraction is one target someone asked to take a published post back from.
 type Retraction struct {
-	Target string    `json:"target"`
-	State  string    `json:"state"`
-	Error  string    `json:"error,omitempty"` // the network's answer when it failed
-	By     string    `json:"by"`
-	At     time.Time `json:"at"`
+	Target string       `json:"target"`
+	State  RetractState `json:"state"`
+	Error  string       `json:"error,omitempty"` // the network's answer when it failed
+	By     string       `json:"by"`
+	At     time.Time    `json:"at"`
 }
 
 // RetractItem is one published delivery to take back.
@@ -61,14 +53,14 @@ type RetractItem struct {
 // RetractOffer is the offer `pause retract 2h` makes: the posts published
 // in the window, retracted only once an approver confirms.
 type RetractOffer struct {
-	ID        int64     `json:"id"`
-	By        string    `json:"by"`
-	Reason    string    `json:"reason,omitempty"`
-	Since     time.Time `json:"since"`
-	At        time.Time `json:"at"`
-	Items     []int64   `json:"items"` // occurrence ids
-	Place     string    `json:"place,omitempty"`
-	Posted    bool      `json:"posted"`
-	State     string    `json:"state"` // open, confirmed, canceled
-	DecidedBy string    `json:"decided_by,omitempty"`
+	ID        int64      `json:"id"`
+	By        string     `json:"by"`
+	Reason    string     `json:"reason,omitempty"`
+	Since     time.Time  `json:"since"`
+	At        time.Time  `json:"at"`
+	Items     []int64    `json:"items"` // occurrence ids
+	Place     string     `json:"place,omitempty"`
+	Posted    bool       `json:"posted"`
+	State     OfferState `json:"state"`
+	DecidedBy string     `json:"decided_by,omitempty"`
 }

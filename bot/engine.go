@@ -675,7 +675,7 @@ func (e *Engine) BuildCard(v approvals.View, room Room, pauses []approvals.Pause
 
 // Announce replies in a card's thread with a publish outcome. It is the
 // dispatcher's Notify.
-func (e *Engine) Announce(ctx context.Context, occ int64, target string, url, kind, errMsg string) {
+func (e *Engine) Announce(ctx context.Context, occ int64, target, url string, kind approvals.OutcomeKind, errMsg string) {
 	if e.init() != nil {
 		return
 	}
@@ -690,14 +690,14 @@ func (e *Engine) Announce(ctx context.Context, occ int64, target string, url, ki
 	}
 	var text string
 	switch kind {
-	case "":
+	case approvals.OutcomeOK:
 		text = fmt.Sprintf("✅ #%d published to %s", occ, target)
 		if url != "" {
 			text += ": " + url
 		}
-	case "retryable":
+	case approvals.OutcomeRetryable:
 		text = fmt.Sprintf("⏳ #%d → %s: %s; heed will retry", occ, target, errMsg)
-	case "permanent":
+	case approvals.OutcomePermanent:
 		text = fmt.Sprintf("❌ #%d → %s failed: %s", occ, target, errMsg)
 	default:
 		where := "the account"

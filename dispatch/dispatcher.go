@@ -175,11 +175,11 @@ func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(
 	add(func(st *Stats) {
 		st.Claimed++
 		switch out.Kind {
-		case "":
+		case approvals.OutcomeOK:
 			st.Published++
-		case "retryable":
+		case approvals.OutcomeRetryable:
 			st.Retry++
-		case "permanent":
+		case approvals.OutcomePermanent:
 			st.Failed++
 		default:
 			st.Unknown++
@@ -197,7 +197,7 @@ func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(
 func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.Outcome {
 	t, ok := d.Targets.Get(c.Target)
 	if !ok {
-		return approvals.Outcome{Kind: "permanent", Err: "target " + c.Target + " is no longer configured"}
+		return approvals.Outcome{Kind: approvals.OutcomePermanent, Err: "target " + c.Target + " is no longer configured"}
 	}
 	req := publish.Request{
 		OccurrenceID: c.Occurrence, Target: c.Target, Text: c.Payload.Text, Link: c.Payload.Link,
@@ -210,7 +210,7 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		// Waiting happens before anything is sent, so a cancel here is a
 		// plain retry later.
 		if err := t.Limiter.Wait(ctx); err != nil {
-			return approvals.Outcome{Kind: publish.Retryable.String(), Err: "stopped while waiting for the rate limit", NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
+			return approvals.Outcome{Kind: approvals.OutcomeRetryable, Err: "stopped while waiting for the rate limit", NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.Timeout)
@@ -218,19 +218,31 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 	res, err := t.Publisher.Publish(pctx, req)
 	if err == nil {
 		d.Log.Info("published", "occurrence", c.Occurrence, "target", c.Target, "url", res.URL, "remote_id", res.RemoteID)
-		return approvals.Outcome{RemoteID: res.RemoteID, URL: res.URL}
+		return approvals.Outcome{Kind: approvals.OutcomeOK, RemoteID: res.RemoteID, URL: res.URL}
 	}
 	kind, after := publish.Classify(err)
-	out := approvals.Outcome{Kind: kind.String(), Err: err.Error()}
+	out := approvals.Outcome{Kind: outcomeKind(kind), Err: err.Error()}
 	if kind == publish.Retryable {
 		if c.Attempt < d.MaxAttempts {
 			out.NextAttempt = d.Now().Add(max(after, retryDelay(c.Attempt)))
 		} else {
-			out.Kind, out.Err = publish.Permanent.String(), fmt.Sprintf("gave up after %d attempts: %v", c.Attempt, err)
+			out.Kind, out.Err = approvals.OutcomePermanent, fmt.Sprintf("gave up after %d attempts: %v", c.Attempt, err)
 		}
 	}
 	d.Log.Warn("publish failed", "occurrence", c.Occurrence, "target", c.Target, "kind", out.Kind, "attempt", c.Attempt, "err", err)
 	return out
+}
+
+// outcomeKind is the outcome a classified publish error gives. A kind it
+// does not know is ambiguous.
+func outcomeKind(k publish.ErrorKind) approvals.OutcomeKind {
+	switch k {
+	case publish.Retryable:
+		return approvals.OutcomeRetryable
+	case publish.Permanent:
+		return approvals.OutcomePermanent
+	}
+	return approvals.OutcomeAmbiguous
 }
 
 // retryDelay is the backoff before attempt+1: exponential from 10 s, capped

@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/internal/heedtest"
 	"github.com/heed-dev/heed/publish"
 )
@@ -246,5 +248,39 @@ func TestEditingOneVariantVoidsOnlyItsTarget(t *testing.T) {
 	}
 	if got := other.Texts(); len(got) != 1 || got[0] != "other's text, fixed" {
 		t.Fatalf("other published %q", got)
+	}
+}
+
+// TestEachErrorKindGivesItsOutcome: each kind of publish error is counted
+// and recorded as its own outcome, and an error nobody classified is
+// ambiguous.
+func TestEachErrorKindGivesItsOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		count func(dispatch.Stats) int
+		want  approvals.DeliveryState
+	}{
+		{"success", nil, func(st dispatch.Stats) int { return st.Published }, approvals.DeliveryPublished},
+		{"retryable", heedtest.ErrRateLimited, func(st dispatch.Stats) int { return st.Retry }, approvals.DeliveryRetry},
+		{"permanent", heedtest.ErrRefused, func(st dispatch.Stats) int { return st.Failed }, approvals.DeliveryFailed},
+		{"ambiguous", heedtest.ErrTimeout, func(st dispatch.Stats) int { return st.Unknown }, approvals.DeliveryUnknown},
+		{"unclassified", errors.New("connection reset"), func(st dispatch.Stats) int { return st.Unknown }, approvals.DeliveryUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := heedtest.New(t, heedtest.Options{})
+			p := approvedPost(t, s, tc.name)
+			if tc.err != nil {
+				s.Rec.FailNext(tc.err)
+			}
+			s.Clock.Advance(10 * time.Minute)
+			st := s.Cycle()
+			if st.Claimed != 1 || tc.count(st) != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+			if d := s.View(p.ID).Deliveries; len(d) != 1 || d[0].State != tc.want {
+				t.Fatalf("deliveries %+v, want one %s", d, tc.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -39,7 +40,7 @@ func (s *Service) NextWake(ctx context.Context) (time.Time, bool, error) {
 			return time.Time{}, false, err
 		}
 	}
-	if err := consider(`SELECT min(next_attempt_at) FROM deliveries WHERE state = 'retry'`); err != nil {
+	if err := consider(`SELECT min(next_attempt_at) FROM deliveries WHERE state = ?`, approvals.DeliveryRetry); err != nil {
 		return time.Time{}, false, err
 	}
 	var nextPost sql.NullInt64
@@ -133,18 +134,16 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now 
 		return approvals.SettleResult{}, err
 	}
 	res := approvals.SettleResult{Outcome: approvals.OutcomeClaimed}
-	done := map[string]bool{}
+	was := map[string]approvals.DeliveryState{} // a target without a delivery is DeliveryNone
 	for _, d := range v.Deliveries {
-		if d.State == approvals.DeliveryPublished {
-			done[d.Target] = true // published before a hold: never again
-		}
+		was[d.Target] = d.State
 	}
 	for _, pl := range v.Payloads {
-		if done[pl.Target] {
-			continue
+		if was[pl.Target] == approvals.DeliveryPublished {
+			continue // published before a hold: never again
 		}
 		if p, ok := approvals.PausedFor(pauses, pl.Target); ok {
-			if err := upsertDelivery(ctx, tx, v.ID, pl.Target, approvals.DeliveryHeld, "", fmt.Sprintf("paused by %s (%s)", p.By, approvals.OrDash(p.Reason)), now); err != nil {
+			if err := putDelivery(ctx, tx, v.ID, pl.Target, was[pl.Target], approvals.DvHold, "", fmt.Sprintf("paused by %s (%s)", p.By, approvals.OrDash(p.Reason)), "", now); err != nil {
 				return res, err
 			}
 			continue
@@ -153,7 +152,7 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now 
 			return res, fmt.Errorf("#%d: approval for %s vanished inside the claim", v.ID, pl.Target) // cannot happen: Approved() covers every target
 		}
 		key := approvals.IdempotencyKey(s.installID, v.ID, pl.Target, v.Hashes[pl.Target])
-		if err := upsertDelivery(ctx, tx, v.ID, pl.Target, approvals.DeliveryPublishing, opt.Runner, "", now, key); err != nil {
+		if err := putDelivery(ctx, tx, v.ID, pl.Target, was[pl.Target], approvals.DvClaim, opt.Runner, "", key, now); err != nil {
 			return res, err
 		}
 		res.Claims = append(res.Claims, approvals.Claim{Occurrence: v.ID, Target: pl.Target, Payload: pl, Key: key, Attempt: 1})
@@ -167,24 +166,67 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now 
 	return res, nil
 }
 
-func upsertDelivery(ctx context.Context, tx *sql.Tx, occ int64, target, state, runner, errMsg string, now time.Time, key ...string) error {
-	k := ""
-	if len(key) > 0 {
-		k = key[0]
+// moveDelivery applies ev to a delivery in state from through the delivery
+// state machine. An illegal move is a conflict.
+func moveDelivery(occ int64, target string, from approvals.DeliveryState, ev approvals.DeliveryEvent) (approvals.DeliveryState, error) {
+	to, err := approvals.DeliveryTransition(from, ev)
+	if err != nil {
+		return from, approvals.Errorf(approvals.ECONFLICT, "#%d → %s: %v", occ, target, err)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (occurrence_id, target, state, attempts, idempotency_key, claimed_by, error, updated_at)
-		VALUES (?, ?, ?, CASE WHEN ? = 'publishing' THEN 1 ELSE 0 END, ?, ?, ?, ?)
-		ON CONFLICT (occurrence_id, target) DO UPDATE SET state = excluded.state,
-			attempts = deliveries.attempts + CASE WHEN excluded.state = 'publishing' THEN 1 ELSE 0 END,
-			idempotency_key = CASE WHEN excluded.idempotency_key <> '' THEN excluded.idempotency_key ELSE deliveries.idempotency_key END,
-			claimed_by = excluded.claimed_by, error = excluded.error, updated_at = excluded.updated_at`,
-		occ, target, state, state, k, runner, errMsg, ms(now))
-	return err
+	return to, nil
+}
+
+// updateDelivery runs `UPDATE deliveries SET <set>` on one delivery, only
+// while it is still in state from.
+func updateDelivery(ctx context.Context, tx *sql.Tx, occ int64, target string, from approvals.DeliveryState, set string, args ...any) error {
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET `+set+` WHERE occurrence_id = ? AND target = ? AND state = ?`,
+		append(args, occ, target, from)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return approvals.Errorf(approvals.ECONFLICT, "#%d → %s is no longer %s", occ, target, from)
+	}
+	return nil
+}
+
+// deliveryState is the state of one delivery, DeliveryNone when there is
+// none.
+func deliveryState(ctx context.Context, q querier, occ int64, target string) (approvals.DeliveryState, error) {
+	var st approvals.DeliveryState
+	err := q.QueryRowContext(ctx, `SELECT state FROM deliveries WHERE occurrence_id = ? AND target = ?`, occ, target).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return approvals.DeliveryNone, nil
+	}
+	return st, err
+}
+
+// putDelivery claims or holds a delivery in state from (ev is DvClaim,
+// DvRetryClaim or DvHold) and writes it, inserting it when there was none.
+// A claim counts an attempt; an empty key keeps the stored one.
+func putDelivery(ctx context.Context, tx *sql.Tx, occ int64, target string, from approvals.DeliveryState, ev approvals.DeliveryEvent, runner, errMsg, key string, now time.Time) error {
+	to, err := moveDelivery(occ, target, from, ev)
+	if err != nil {
+		return err
+	}
+	attempt := 0
+	if to == approvals.DeliveryPublishing {
+		attempt = 1
+	}
+	if from == approvals.DeliveryNone {
+		_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (occurrence_id, target, state, attempts, idempotency_key, claimed_by, error, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, occ, target, to, attempt, key, runner, errMsg, ms(now))
+		return err
+	}
+	return updateDelivery(ctx, tx, occ, target, from, `state = ?, attempts = attempts + ?,
+		idempotency_key = CASE WHEN ? <> '' THEN ? ELSE idempotency_key END, claimed_by = ?, error = ?, updated_at = ?`,
+		to, attempt, key, key, runner, errMsg, ms(now))
 }
 
 // RetriesDue lists deliveries whose retry time has come.
 func (s *Service) RetriesDue(ctx context.Context, now time.Time, limit int) ([]approvals.DeliveryRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = 'retry' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`, ms(now), limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+		approvals.DeliveryRetry, ms(now), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -224,13 +266,13 @@ func (s *Service) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now
 			return err
 		}
 		if p, paused := approvals.PausedFor(pauses, ref.Target); paused {
-			if err := upsertDelivery(ctx, tx, v.ID, ref.Target, approvals.DeliveryHeld, "", fmt.Sprintf("paused by %s (%s) before a retry", p.By, approvals.OrDash(p.Reason)), now); err != nil {
+			if err := putDelivery(ctx, tx, v.ID, ref.Target, d.State, approvals.DvHold, "", fmt.Sprintf("paused by %s (%s) before a retry", p.By, approvals.OrDash(p.Reason)), "", now); err != nil {
 				return err
 			}
 			return s.aggregate(ctx, tx, v.ID, now)
 		}
 		if !v.Verdict.ApprovedFor(ref.Target) {
-			if err := upsertDelivery(ctx, tx, v.ID, ref.Target, approvals.DeliveryHeld, "", "approval withdrawn before a retry", now); err != nil {
+			if err := putDelivery(ctx, tx, v.ID, ref.Target, d.State, approvals.DvHold, "", "approval withdrawn before a retry", "", now); err != nil {
 				return err
 			}
 			return s.aggregate(ctx, tx, v.ID, now)
@@ -241,7 +283,7 @@ func (s *Service) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now
 				pl = p
 			}
 		}
-		if err := upsertDelivery(ctx, tx, v.ID, ref.Target, approvals.DeliveryPublishing, opt.Runner, d.Error, now); err != nil {
+		if err := putDelivery(ctx, tx, v.ID, ref.Target, d.State, approvals.DvRetryClaim, opt.Runner, d.Error, "", now); err != nil {
 			return err
 		}
 		c, ok = approvals.Claim{Occurrence: v.ID, Target: ref.Target, Payload: pl, Key: d.Key, Attempt: d.Attempts + 1}, true
@@ -254,31 +296,33 @@ func (s *Service) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now
 // occurrence's state once no target is under way.
 func (s *Service) RecordPublish(ctx context.Context, c approvals.Claim, out approvals.Outcome, now time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var state, action, detail string
+		ev := out.Event()
+		var action, detail string
 		var next any
-		switch out.Kind {
-		case "":
-			state, action, detail = approvals.DeliveryPublished, "publish.ok", strings.TrimSpace(out.URL+" "+out.RemoteID)
-		case "retryable":
-			if out.NextAttempt.IsZero() {
-				state, action, detail = approvals.DeliveryFailed, "publish.failed", "retries exhausted: "+out.Err
-			} else {
-				state, action, detail = approvals.DeliveryRetry, "publish.retry", out.Err+"; next attempt "+out.NextAttempt.Format(time.RFC3339)
-				next = ms(out.NextAttempt)
-			}
-		case "permanent":
-			state, action, detail = approvals.DeliveryFailed, "publish.failed", out.Err
+		switch ev {
+		case approvals.DvPublished:
+			action, detail = "publish.ok", strings.TrimSpace(out.URL+" "+out.RemoteID)
+		case approvals.DvExhausted:
+			action, detail = "publish.failed", "retries exhausted: "+out.Err
+		case approvals.DvRetryable:
+			action, detail = "publish.retry", out.Err+"; next attempt "+out.NextAttempt.Format(time.RFC3339)
+			next = ms(out.NextAttempt)
+		case approvals.DvPermanent:
+			action, detail = "publish.failed", out.Err
 		default:
-			state, action, detail = approvals.DeliveryUnknown, "publish.unknown", out.Err+"; check the account and resolve it"
+			action, detail = "publish.unknown", out.Err+"; check the account and resolve it"
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, next_attempt_at = ?, remote_id = ?, url = ?, error = ?, updated_at = ?
-			WHERE occurrence_id = ? AND target = ? AND state = 'publishing'`,
-			state, next, out.RemoteID, out.URL, out.Err, ms(now), c.Occurrence, c.Target)
+		from, err := deliveryState(ctx, tx, c.Occurrence, c.Target)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		to, err := approvals.DeliveryTransition(from, ev)
+		if err != nil {
 			return approvals.Errorf(approvals.ECONFLICT, "#%d → %s is no longer being published (was it marked unknown after a restart?)", c.Occurrence, c.Target)
+		}
+		if err := updateDelivery(ctx, tx, c.Occurrence, c.Target, from, `state = ?, next_attempt_at = ?, remote_id = ?, url = ?, error = ?, updated_at = ?`,
+			to, next, out.RemoteID, out.URL, out.Err, ms(now)); err != nil {
+			return err
 		}
 		o, err := getOcc(ctx, tx, c.Occurrence)
 		if err != nil {
@@ -306,7 +350,7 @@ func (s *Service) aggregate(ctx context.Context, tx *sql.Tx, id int64, now time.
 	if err != nil {
 		return err
 	}
-	n := map[string]int{}
+	n := map[approvals.DeliveryState]int{}
 	var notes []string
 	for _, d := range ds {
 		n[d.State]++
@@ -342,7 +386,7 @@ func (s *Service) RecoverCrashed(ctx context.Context) (int, error) {
 	now := s.now()
 	var n int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = 'publishing'`)
+		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing)
 		if err != nil {
 			return err
 		}
@@ -358,7 +402,11 @@ func (s *Service) RecoverCrashed(ctx context.Context) (int, error) {
 		rows.Close()
 		for _, r := range refs {
 			msg := "heed stopped while publishing"
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'unknown', error = ?, updated_at = ? WHERE occurrence_id = ? AND target = ?`, msg, ms(now), r.Occurrence, r.Target); err != nil {
+			to, err := moveDelivery(r.Occurrence, r.Target, approvals.DeliveryPublishing, approvals.DvCrash)
+			if err != nil {
+				return err
+			}
+			if err := updateDelivery(ctx, tx, r.Occurrence, r.Target, approvals.DeliveryPublishing, `state = ?, error = ?, updated_at = ?`, to, msg, ms(now)); err != nil {
 				return err
 			}
 			if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "publish.unknown", Occurrence: r.Occurrence, Target: r.Target, Detail: msg + "; never retried automatically"}); err != nil {
@@ -387,23 +435,39 @@ func (s *Service) Resolve(ctx context.Context, id int64, target string, publishe
 		if o.State != approvals.StateUnknown {
 			return approvals.Errorf(approvals.ECONFLICT, "#%d is %s, not unknown: nothing to resolve", id, o.State)
 		}
-		state := approvals.DeliveryFailed
+		dev := approvals.DvResolveFailed
 		if published {
-			state = approvals.DeliveryPublished
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, url = CASE WHEN ? <> '' THEN ? ELSE url END, updated_at = ?
-			WHERE occurrence_id = ? AND state = 'unknown' AND (? = '' OR target = ?)`, state, url, url, ms(now), id, target, target)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return approvals.Errorf(approvals.ENOTFOUND, "#%d has no unknown delivery to %s", id, target)
-		}
-		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "publish.resolve", PostID: o.PostID, Occurrence: id, Target: target, Place: place, Detail: state}); err != nil {
-			return err
+			dev = approvals.DvResolvePublished
 		}
 		ds, err := getDeliveries(ctx, tx, id)
 		if err != nil {
+			return err
+		}
+		// The machine says which deliveries a person can resolve: the
+		// unknown ones.
+		var resolved approvals.DeliveryState
+		n := 0
+		for _, d := range ds {
+			if target != "" && d.Target != target {
+				continue
+			}
+			to, err := approvals.DeliveryTransition(d.State, dev)
+			if err != nil {
+				continue
+			}
+			if err := updateDelivery(ctx, tx, id, d.Target, d.State, `state = ?, url = CASE WHEN ? <> '' THEN ? ELSE url END, updated_at = ?`,
+				to, url, url, ms(now)); err != nil {
+				return err
+			}
+			resolved, n = to, n+1
+		}
+		if n == 0 {
+			return approvals.Errorf(approvals.ENOTFOUND, "#%d has no unknown delivery to %s", id, target)
+		}
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "publish.resolve", PostID: o.PostID, Occurrence: id, Target: target, Place: place, Detail: string(resolved)}); err != nil {
+			return err
+		}
+		if ds, err = getDeliveries(ctx, tx, id); err != nil {
 			return err
 		}
 		ev := approvals.EvResolved

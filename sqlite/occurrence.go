@@ -223,17 +223,38 @@ func (s *Service) moveOcc(ctx context.Context, tx *sql.Tx, o approvals.Occurrenc
 		}
 		return err
 	}
-	// Deliveries that were held never went out: they start again. Published
-	// ones stay published and are never sent twice.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE occurrence_id = ? AND state = 'held'`, o.ID); err != nil {
+	// Deliveries that were held never went out: the machine lets them start
+	// again, and they are dropped. It refuses the others: published ones stay
+	// published and are never sent twice.
+	ds, err := getDeliveries(ctx, tx, o.ID)
+	if err != nil {
 		return err
+	}
+	for _, d := range ds {
+		to, err := approvals.DeliveryTransition(d.State, approvals.DvReschedule)
+		if err != nil {
+			continue
+		}
+		if to != approvals.DeliveryNone {
+			if err := updateDelivery(ctx, tx, o.ID, d.Target, d.State, `state = ?, updated_at = ?`, to, ms(now)); err != nil {
+				return err
+			}
+			continue
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE occurrence_id = ? AND target = ? AND state = ?`, o.ID, d.Target, d.State)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return approvals.Errorf(approvals.ECONFLICT, "#%d → %s is no longer %s", o.ID, d.Target, d.State)
+		}
 	}
 	if o.State != approvals.StateScheduled {
 		if err := s.setState(ctx, tx, o, approvals.EvReschedule, why, now); err != nil {
 			return err
 		}
 	}
-	_, err := s.refresh(ctx, tx, o.ID, now)
+	_, err = s.refresh(ctx, tx, o.ID, now)
 	return err
 }
 

@@ -56,7 +56,7 @@ func (s *Service) PauseAll(ctx context.Context, by, target, reason, place string
 			ms(now.Add(s.Window))).Scan(&rc.Waiting); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = 'publishing'`).Scan(&rc.Publishing); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing).Scan(&rc.Publishing); err != nil {
 			return err
 		}
 		if err := s.touchAround(ctx, tx, now); err != nil {

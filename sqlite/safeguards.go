@@ -240,17 +240,26 @@ func (s *Service) BeginRetract(ctx context.Context, id int64, canRetract func(ta
 				continue
 			}
 			published++
-			if r, ok := done[d.Target]; ok && (r.State == approvals.RetractDone || r.State == approvals.RetractUnsupported) {
+			from := done[d.Target].State // RetractNone when nobody asked yet
+			if from.Terminal() {
 				continue
 			}
-			state := approvals.RetractPending
+			ev := approvals.RtBegin
 			if !canRetract(d.Target) {
-				state = approvals.RetractUnsupported
+				ev = approvals.RtUnsupported
 				unsupported++
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO retractions (occurrence_id, target, state, error, by, at) VALUES (?, ?, ?, '', ?, ?)
-				ON CONFLICT (occurrence_id, target) DO UPDATE SET state = excluded.state, error = '', by = excluded.by, at = excluded.at`,
-				id, d.Target, state, actor, ms(now)); err != nil {
+			state, err := moveRetraction(id, d.Target, from, ev)
+			if err != nil {
+				return err
+			}
+			if from == approvals.RetractNone {
+				_, err = tx.ExecContext(ctx, `INSERT INTO retractions (occurrence_id, target, state, error, by, at) VALUES (?, ?, ?, '', ?, ?)`,
+					id, d.Target, state, actor, ms(now))
+			} else {
+				err = updateRetraction(ctx, tx, id, d.Target, from, `state = ?, error = '', by = ?, at = ?`, state, actor, ms(now))
+			}
+			if err != nil {
 				return err
 			}
 			if state == approvals.RetractUnsupported {
@@ -283,20 +292,52 @@ func (s *Service) BeginRetract(ctx context.Context, id int64, canRetract func(ta
 	return items, err
 }
 
-// RecordRetract stores a network's answer to a retraction.
+// moveRetraction applies ev to a retraction in state from through the
+// retraction state machine. An illegal move is a conflict.
+func moveRetraction(occ int64, target string, from approvals.RetractState, ev approvals.RetractEvent) (approvals.RetractState, error) {
+	to, err := approvals.RetractTransition(from, ev)
+	if err != nil {
+		return from, approvals.Errorf(approvals.ECONFLICT, "#%d → %s: %v", occ, target, err)
+	}
+	return to, nil
+}
+
+// updateRetraction runs `UPDATE retractions SET <set>` on one retraction,
+// only while it is still in state from.
+func updateRetraction(ctx context.Context, tx *sql.Tx, occ int64, target string, from approvals.RetractState, set string, args ...any) error {
+	res, err := tx.ExecContext(ctx, `UPDATE retractions SET `+set+` WHERE occurrence_id = ? AND target = ? AND state = ?`,
+		append(args, occ, target, from)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return approvals.Errorf(approvals.ECONFLICT, "#%d → %s: the retraction is no longer %s", occ, target, from)
+	}
+	return nil
+}
+
+// RecordRetract stores a network's answer to a retraction under way.
 func (s *Service) RecordRetract(ctx context.Context, it approvals.RetractItem, retractErr error, actor, place string) error {
 	now := s.now()
-	state, action, msg := approvals.RetractDone, "retract.ok", ""
+	ev, action, msg := approvals.RtDeleted, "retract.ok", ""
 	if retractErr != nil {
-		state, action, msg = approvals.RetractFailed, "retract.failed", retractErr.Error()
+		ev, action, msg = approvals.RtFailed, "retract.failed", retractErr.Error()
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, it.Occurrence)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE retractions SET state = ?, error = ?, at = ? WHERE occurrence_id = ? AND target = ?`,
-			state, msg, ms(now), it.Occurrence, it.Target); err != nil {
+		var from approvals.RetractState
+		err = tx.QueryRowContext(ctx, `SELECT state FROM retractions WHERE occurrence_id = ? AND target = ?`, it.Occurrence, it.Target).Scan(&from)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		state, err := moveRetraction(it.Occurrence, it.Target, from, ev)
+		if err != nil {
+			return err
+		}
+		if err := updateRetraction(ctx, tx, it.Occurrence, it.Target, from, `state = ?, error = ?, at = ?`, state, msg, ms(now)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1 WHERE id = ?`, it.Occurrence); err != nil {
@@ -318,12 +359,16 @@ func (s *Service) OfferRetract(ctx context.Context, window time.Duration, actor,
 		return approvals.RetractOffer{}, approvals.Errorf(approvals.EINVALID, "retract window must be a positive duration such as 2h")
 	}
 	now := s.now()
-	o := approvals.RetractOffer{By: actor, Reason: reason, Since: now.Add(-window), At: now, Place: place, State: "open"}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	state, err := approvals.OfferTransition(approvals.OfferNone, approvals.OfMake)
+	if err != nil {
+		return approvals.RetractOffer{}, err
+	}
+	o := approvals.RetractOffer{By: actor, Reason: reason, Since: now.Add(-window), At: now, Place: place, State: state}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT d.occurrence_id FROM deliveries d
-			WHERE d.state = 'published' AND d.updated_at >= ?
-			AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.occurrence_id = d.occurrence_id AND r.target = d.target AND r.state IN ('retracted','unsupported'))
-			ORDER BY d.occurrence_id`, ms(o.Since))
+			WHERE d.state = ? AND d.updated_at >= ?
+			AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.occurrence_id = d.occurrence_id AND r.target = d.target AND r.state IN (?, ?))
+			ORDER BY d.occurrence_id`, approvals.DeliveryPublished, ms(o.Since), approvals.RetractDone, approvals.RetractUnsupported)
 		if err != nil {
 			return err
 		}
@@ -340,8 +385,8 @@ func (s *Service) OfferRetract(ctx context.Context, window time.Duration, actor,
 			return nil
 		}
 		items, _ := json.Marshal(o.Items)
-		res, err := tx.ExecContext(ctx, `INSERT INTO retract_offers (by, reason, since, at, items, place) VALUES (?, ?, ?, ?, ?, ?)`,
-			actor, reason, ms(o.Since), ms(now), string(items), place)
+		res, err := tx.ExecContext(ctx, `INSERT INTO retract_offers (by, reason, since, at, items, place, state) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			actor, reason, ms(o.Since), ms(now), string(items), place, o.State)
 		if err != nil {
 			return err
 		}
@@ -375,18 +420,38 @@ func scanOffer(r scanner) (approvals.RetractOffer, error) {
 // UnpostedOffers lists open offers not yet announced in the review rooms
 // (made with the CLI while the daemon runs).
 func (s *Service) UnpostedOffers(ctx context.Context) ([]approvals.RetractOffer, error) {
-	return queryAll(ctx, s.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = 'open' AND posted = 0 ORDER BY id`)
+	return queryAll(ctx, s.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? AND posted = 0 ORDER BY id`, approvals.OfferOpen)
 }
 
 // MarkOfferPosted records that an offer is being announced in the review
-// rooms. It reports false when another cycle did so already.
+// rooms. It reports false when another cycle did so already, or when the
+// offer was decided meanwhile and there is nothing to announce.
 func (s *Service) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE retract_offers SET posted = 1 WHERE id = ? AND posted = 0`, id)
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	var mine bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var from approvals.OfferState // OfferNone when there is no such offer
+		var posted bool
+		err := tx.QueryRowContext(ctx, `SELECT state, posted FROM retract_offers WHERE id = ?`, id).Scan(&from, &posted)
+		switch {
+		case errors.Is(err, sql.ErrNoRows): // stays OfferNone
+		case err != nil:
+			return err
+		case posted:
+			return nil // another cycle announces it
+		}
+		to, err := approvals.OfferTransition(from, approvals.OfAnnounce)
+		if err != nil {
+			return nil // decided, or gone: nothing to announce
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE retract_offers SET posted = 1, state = ? WHERE id = ? AND posted = 0 AND state = ?`, to, id, from)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		mine = n == 1
+		return nil
+	})
+	return mine, err
 }
 
 // DecideOffer confirms or cancels an open retract offer: the one with id,
@@ -397,7 +462,7 @@ func (s *Service) DecideOffer(ctx context.Context, id int64, confirm bool, actor
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if id == 0 {
-			o, err = scanOffer(tx.QueryRowContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE state = 'open' ORDER BY id DESC LIMIT 1`))
+			o, err = scanOffer(tx.QueryRowContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? ORDER BY id DESC LIMIT 1`, approvals.OfferOpen))
 		} else {
 			o, err = scanOffer(tx.QueryRowContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE id = ?`, id))
 		}
@@ -410,18 +475,24 @@ func (s *Service) DecideOffer(ctx context.Context, id int64, confirm bool, actor
 		if err != nil {
 			return err
 		}
-		if o.State != "open" {
+		ev, action := approvals.OfCancel, "retract.offer_cancel"
+		if confirm {
+			ev, action = approvals.OfConfirm, "retract.offer_confirm"
+		}
+		from := o.State
+		to, err := approvals.OfferTransition(from, ev)
+		if err != nil {
 			return approvals.Errorf(approvals.ECONFLICT, "retract offer %d was %s by %s already", o.ID, o.State, o.DecidedBy)
 		}
-		o.State, o.DecidedBy = "canceled", actor
-		action := "retract.offer_cancel"
-		if confirm {
-			o.State, action = "confirmed", "retract.offer_confirm"
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE retract_offers SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = 'open'`,
-			o.State, actor, ms(now), o.ID); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE retract_offers SET state = ?, decided_by = ?, decided_at = ? WHERE id = ? AND state = ?`,
+			to, actor, ms(now), o.ID, from)
+		if err != nil {
 			return err
 		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return approvals.Errorf(approvals.ECONFLICT, "retract offer %d is no longer %s", o.ID, from)
+		}
+		o.State, o.DecidedBy = to, actor
 		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: action, Place: place, Detail: fmt.Sprintf("offer %d: %s", o.ID, idList(o.Items))})
 	})
 	return o, err

@@ -150,7 +150,7 @@ func TestPauseRetractFromTheCLI(t *testing.T) {
 	if err != nil || len(res.Claims) != 1 {
 		t.Fatalf("settle: %+v %v", res, err)
 	}
-	if err := svc.RecordPublish(ctx, res.Claims[0], approvals.Outcome{URL: "https://log.example/1"}, at); err != nil {
+	if err := svc.RecordPublish(ctx, res.Claims[0], approvals.Outcome{Kind: approvals.OutcomeOK, URL: "https://log.example/1"}, at); err != nil {
 		t.Fatal(err)
 	}
 

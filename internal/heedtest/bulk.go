@@ -124,7 +124,7 @@ func BulkInsert(ctx context.Context, st *sqlite.Store, now time.Time, n int, row
 				}
 			}
 		}
-		var delivery string
+		var delivery approvals.DeliveryState
 		switch r.State {
 		case approvals.StatePublished:
 			delivery = approvals.DeliveryPublished
