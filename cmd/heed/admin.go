@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	heedapp "github.com/heed-dev/heed/app"
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
@@ -278,16 +279,16 @@ func configCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cat, err := c.catalog(c.logger(), a.out)
+			cat, err := c.Catalog(c.Logger(), a.out)
 			if err != nil {
 				return err
 			}
-			for _, name := range sortedNames(c.Chats) {
+			for _, name := range heedapp.SortedNames(c.Chats) {
 				ch := c.Chats[name]
-				if kindOf(ch) == "console" {
+				if heedapp.KindOf(ch) == "console" {
 					continue
 				}
-				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: kindOf(ch), Decode: c.decoder(ch), Log: c.logger()}); err != nil {
+				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: heedapp.KindOf(ch), Decode: c.Decoder(ch), Log: c.Logger()}); err != nil {
 					return err
 				}
 			}
@@ -297,8 +298,8 @@ func configCmd(a *app) *cobra.Command {
 				src = "(no file: built-in defaults)"
 			}
 			fmt.Fprintf(w, "config %s is valid\ndatabase: %s\nzone: %s\n", src, c.Database, c.Zone)
-			for _, name := range sortedNames(c.Chats) {
-				fmt.Fprintf(w, "chat: %s (%s)\n", name, kindOf(c.Chats[name]))
+			for _, name := range heedapp.SortedNames(c.Chats) {
+				fmt.Fprintf(w, "chat: %s (%s)\n", name, heedapp.KindOf(c.Chats[name]))
 			}
 			for _, r := range c.Rooms {
 				p := r.Policy().WithDefaults()
@@ -312,7 +313,7 @@ func configCmd(a *app) *cobra.Command {
 			for _, n := range cat.Names() {
 				fmt.Fprintf(w, "target: %s (%s)\n", n, cat.Kind(n))
 			}
-			g, err := c.buildSafeguards()
+			g, err := c.Safeguards()
 			if err != nil {
 				return err
 			}
@@ -395,7 +396,7 @@ func healthcheckCmd(a *app) *cobra.Command {
 }
 
 // describeRoom says in a line what a room's safeguards do.
-func describeRoom(r RoomConfig, rs timing.RoomSafeguards) string {
+func describeRoom(r heedapp.RoomConfig, rs timing.RoomSafeguards) string {
 	var parts []string
 	if rs.LastCall > 0 {
 		parts = append(parts, "last call "+short(rs.LastCall)+" before")

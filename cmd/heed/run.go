@@ -11,12 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	heedapp "github.com/heed-dev/heed/app"
 	"github.com/heed-dev/heed/approvals"
-	"github.com/heed-dev/heed/bot"
-	"github.com/heed-dev/heed/bot/console"
-	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/sqlite"
-	"github.com/heed-dev/heed/tripwire"
 )
 
 const leaseName = "dispatcher"
@@ -37,8 +34,8 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log := c.logger()
-	cat, err := c.catalog(log, a.out)
+	log := c.Logger()
+	cat, err := c.Catalog(log, a.out)
 	if err != nil {
 		return err
 	}
@@ -55,60 +52,18 @@ func (a *app) run(ctx context.Context) error {
 	}
 	defer st.ReleaseLease(context.WithoutCancel(ctx), leaseName, holder)
 
-	var adapters []bot.Adapter
-	var con *console.Adapter
-	for _, name := range sortedNames(c.Chats) {
-		ch := c.Chats[name]
-		if kindOf(ch) == "console" {
-			con = &console.Adapter{In: a.in, Out: a.out, User: a.who(), Shell: a.shell}
-			adapters = append(adapters, con)
-			continue
-		}
-		var ids []string
-		for _, r := range c.Rooms {
-			if r.Chat == name {
-				ids = append(ids, r.ID)
-			}
-		}
-		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: kindOf(ch), Decode: c.decoder(ch), RoomIDs: ids,
-			State: st, Log: log.With("chat", name), Now: time.Now})
-		if err != nil {
-			return err
-		}
-		adapters = append(adapters, ad)
-	}
-	var rooms []bot.Room
-	for _, r := range c.Rooms {
-		adapter := r.Chat
-		if kindOf(c.Chats[r.Chat]) == "console" {
-			adapter = "console" // the console adapter's Name()
-		}
-		rooms = append(rooms, bot.Room{Name: r.Name, Adapter: adapter, ID: r.ID, Policy: r.Policy()})
-	}
-	guards, err := c.buildSafeguards()
+	sys, err := heedapp.FromConfig(ctx, c, st, cat, heedapp.Options{Log: log, Runner: holder,
+		Console: heedapp.Console{In: a.in, Out: a.out, User: a.who(), Shell: a.shell}})
 	if err != nil {
 		return err
 	}
-	eng := &bot.Engine{Targets: cat, Adapters: adapters, Rooms: rooms, Zone: zone, DeafAfter: c.DeafAfter.or(2 * time.Minute),
-		Safeguards: guards, Log: log.With("part", "engine")}
-	svc := sqlite.NewService(st, cat, eng.PolicyFor)
-	svc.Window = c.ReviewWindow.or(svc.Window)
-	svc.Log = log
-	svc.Timing = eng.TimingCheck
-	svc.Derives = true
-	eng.Service = svc
-	if err := bot.LoadAdHoc(ctx, guards, svc); err != nil {
-		return err
+	svc, eng, disp := sys.Service, sys.Engine, sys.Dispatcher
+	hasConsole := false
+	for _, ch := range c.Chats {
+		if heedapp.KindOf(ch) == "console" {
+			hasConsole = true
+		}
 	}
-	disp := &dispatch.Dispatcher{
-		Service: svc, Targets: cat, Runner: holder, Liveness: eng.Deaf,
-		LateGrace: c.LateGrace.or(10 * time.Minute), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
-		Log: log.With("part", "dispatcher"),
-		Notify: func(ctx context.Context, cl approvals.Claim, out approvals.Outcome) {
-			eng.Announce(ctx, cl.Occurrence, cl.Target, out.URL, out.Kind, out.Err)
-		},
-	}
-	eng.Wake = disp.Wake
 
 	// Whatever a previous run left under way may or may not have gone out.
 	if n, err := svc.RecoverCrashed(ctx); err != nil {
@@ -117,16 +72,16 @@ func (a *app) run(ctx context.Context) error {
 		log.Warn("deliveries left under way by a stopped heed are now unknown; a person must resolve them", "count", n)
 	}
 
-	if con != nil {
+	if hasConsole {
 		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s\n", version, c.Database, strings.Join(cat.Names(), ", "), zone)
 		fmt.Fprintf(a.out, "You are @%s. Type `heed post add --at +1m --to %s --text \"hello\"`, then `/as alice` and `+N ✅`. `pause` stops everything; `help` lists commands.\n",
 			a.who(), cat.Names()[0])
 	}
-	log.Info("heed running", "database", c.Database, "targets", cat.Names(), "chats", len(adapters))
+	log.Info("heed running", "database", c.Database, "targets", cat.Names(), "chats", len(eng.Adapters))
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	poll := c.Poll.or(500 * time.Millisecond)
+	poll := c.Poll.Or(500 * time.Millisecond)
 	go func() {
 		// Renew the lease; if another heed took it (this one was suspended
 		// too long), stop rather than publish alongside it.
@@ -152,7 +107,7 @@ func (a *app) run(ctx context.Context) error {
 	if len(c.Tripwire.Feeds) > 0 {
 		// The tripwire runs on its own: a feed that hangs or fails never
 		// delays a publishing decision.
-		w, err := tripwire.New(c.tripwireConfig(log.With("part", "tripwire")))
+		w, err := c.Watcher(log.With("part", "tripwire"), version)
 		if err != nil {
 			return err
 		}

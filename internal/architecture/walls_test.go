@@ -148,10 +148,11 @@ func TestTripwireKnowsNoChatOrStore(t *testing.T) {
 	}
 }
 
-// Only the wiring (cmd/heed) imports chat adapters and networks; a package
-// may import its own subpackages (a network's fake).
-func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
-	pkgs := listPackages(t)
+// leaves returns the chat adapter and network packages with their fakes
+// and test helpers: every package under bot/ and publish/ but the shared
+// ones.
+func leaves(t *testing.T, pkgs map[string]pkg) []string {
+	t.Helper()
 	shared := map[string]bool{
 		module + "/bot": true, module + "/publish": true,
 		module + "/publish/publishtest": true, module + "/publish/httpx": true, module + "/publish/textlen": true,
@@ -161,19 +162,33 @@ func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
 			t.Errorf("shared package %s is gone: update this test", name)
 		}
 	}
-	var leaves []string
+	var out []string
 	for name := range pkgs {
 		if shared[name] {
 			continue
 		}
 		if hasPrefixPath(name, module+"/bot") || hasPrefixPath(name, module+"/publish") {
-			leaves = append(leaves, name)
+			out = append(out, name)
 		}
 	}
-	if len(leaves) < 10 {
-		t.Fatalf("found only %d adapter and network packages", len(leaves))
+	if len(out) < 10 {
+		t.Fatalf("found only %d adapter and network packages", len(out))
 	}
-	allowed := map[string]bool{module + "/cmd/heed": true}
+	return out
+}
+
+// Only the wiring (app, and app/kinds which links every kind) imports chat
+// adapters and networks; a package may import its own subpackages (a
+// network's fake).
+func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
+	pkgs := listPackages(t)
+	leaves := leaves(t, pkgs)
+	allowed := map[string]bool{module + "/app": true, module + "/app/kinds": true}
+	for name := range allowed {
+		if _, ok := pkgs[name]; !ok {
+			t.Fatalf("package %s is gone: update this test with the wiring's new home", name)
+		}
+	}
 	for name, p := range pkgs {
 		if allowed[name] {
 			continue
@@ -187,6 +202,28 @@ func TestOnlyWiringImportsAdaptersAndNetworks(t *testing.T) {
 				}
 				t.Errorf("%s imports %s; only the wiring may", name, imp)
 			}
+		}
+	}
+}
+
+// app links no chat adapter or network but the console: internal/heedtest
+// builds its stacks with app, and the Slack and Matrix adapters' own tests
+// use internal/heedtest. The kinds are linked by app/kinds.
+func TestAppLinksNoKinds(t *testing.T) {
+	pkgs := listPackages(t)
+	var walls []string
+	for _, leaf := range leaves(t, pkgs) {
+		if leaf != module+"/bot/console" {
+			walls = append(walls, leaf)
+		}
+	}
+	for _, name := range []string{module + "/app", module + "/internal/heedtest"} {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Fatalf("package %s is gone: update this test", name)
+		}
+		if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+			t.Errorf("%s depends on %v; the kinds belong in app/kinds", name, bad)
 		}
 	}
 }

@@ -1,6 +1,7 @@
-// Package heedtest wires a whole heed for tests: the store on a real SQLite
+// Package heedtest builds a whole heed for tests: the store on a real SQLite
 // file, the chat engine, the dispatcher and a recording publisher, with an
-// injected clock. Tests drive time one cycle at a time and never sleep:
+// injected clock, wired by app.Build as `heed run` is. Tests drive time one
+// cycle at a time and never sleep:
 //
 //	s := heedtest.New(t, heedtest.Options{})
 //	p := s.Add("hello", 10*time.Minute)          // a post due in 10 min to "rec"
@@ -24,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heed-dev/heed/app"
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
@@ -126,19 +128,14 @@ func New(t testing.TB, o Options) *Stack {
 			o.Rooms = []bot.Room{{Name: "review", Adapter: s.Chat.Name(), ID: "review", Policy: approvals.Policy{Approvers: DefaultApprovers}}}
 		}
 	}
-	s.Engine = &bot.Engine{Targets: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Zone: o.Zone, Now: o.Clock.Now, Log: o.Log, Safeguards: o.Safeguards}
-	s.Service = sqlite.NewService(st, s.Catalog, s.Engine.PolicyFor)
-	s.Service.Now, s.Service.Log = o.Clock.Now, o.Log
-	s.Service.Timing = s.Engine.TimingCheck
-	s.Service.Derives = true
-	s.Engine.Service = s.Service
-	s.Dispatcher = &dispatch.Dispatcher{
-		Service: s.Service, Targets: s.Catalog, Runner: "heedtest", Liveness: s.Engine.Deaf,
-		Now: o.Clock.Now, Log: o.Log,
-		Notify: func(ctx context.Context, c approvals.Claim, out approvals.Outcome) {
-			s.Engine.Announce(ctx, c.Occurrence, c.Target, out.URL, out.Kind, out.Err)
-		},
+	sys, err := app.Build(ctx, app.Parts{
+		Store: st, Catalog: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Safeguards: o.Safeguards,
+		Zone: o.Zone, Runner: "heedtest", Now: o.Clock.Now, Log: o.Log,
+	})
+	if err != nil {
+		t.Fatalf("build: %v", err)
 	}
+	s.Service, s.Engine, s.Dispatcher = sys.Service, sys.Engine, sys.Dispatcher
 	if s.Chat != nil {
 		s.Chat.handler = s.Engine
 	}

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -128,7 +128,8 @@ func (d *Duration) UnmarshalYAML(b []byte) error {
 	return nil
 }
 
-func (d Duration) or(def time.Duration) time.Duration {
+// Or returns d, or def when d is zero.
+func (d Duration) Or(def time.Duration) time.Duration {
 	if d == 0 {
 		return def
 	}
@@ -224,7 +225,7 @@ func (c *Config) defaults() {
 	if len(c.Targets) == 0 {
 		c.Targets = map[string]map[string]any{"log": {"kind": "log"}}
 	}
-	if len(c.Rooms) == 0 && len(c.Chats) == 1 && c.Chats["console"] != nil && kindOf(c.Chats["console"]) == "console" {
+	if len(c.Rooms) == 0 && len(c.Chats) == 1 && c.Chats["console"] != nil && KindOf(c.Chats["console"]) == "console" {
 		c.Rooms = []RoomConfig{{Name: "console", Everyone: true}}
 	}
 	for i := range c.Rooms {
@@ -233,17 +234,18 @@ func (c *Config) defaults() {
 				c.Rooms[i].Chat = name
 			}
 		}
-		if c.Rooms[i].ID == "" && kindOf(c.Chats[c.Rooms[i].Chat]) == "console" {
+		if c.Rooms[i].ID == "" && KindOf(c.Chats[c.Rooms[i].Chat]) == "console" {
 			c.Rooms[i].ID = "console"
 		}
 	}
 }
 
-func kindOf(m map[string]any) string { s, _ := m["kind"].(string); return s }
+// KindOf is the kind of a chat or target: its settings' "kind".
+func KindOf(m map[string]any) string { s, _ := m["kind"].(string); return s }
 
-// sortedNames returns a map's keys in order, so that output and start-up
+// SortedNames returns a map's keys in order, so that output and start-up
 // order are stable.
-func sortedNames[V any](m map[string]V) []string {
+func SortedNames[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -263,10 +265,10 @@ func (c *Config) check() error {
 	}
 	consoles := 0
 	for name, ch := range c.Chats {
-		if kindOf(ch) == "" {
+		if KindOf(ch) == "" {
 			return fmt.Errorf("chats.%s: no kind: use console, matrix or slack", name)
 		}
-		if kindOf(ch) == "console" {
+		if KindOf(ch) == "console" {
 			consoles++
 		}
 	}
@@ -279,7 +281,7 @@ func (c *Config) check() error {
 	names := map[string]bool{}
 	for i, r := range c.Rooms {
 		if c.Chats[r.Chat] == nil {
-			return fmt.Errorf("rooms[%d] (%s): chat %q is not configured under chats (configured: %s)", i, r.Name, r.Chat, strings.Join(sortedNames(c.Chats), ", "))
+			return fmt.Errorf("rooms[%d] (%s): chat %q is not configured under chats (configured: %s)", i, r.Name, r.Chat, strings.Join(SortedNames(c.Chats), ", "))
 		}
 		if r.ID == "" {
 			return fmt.Errorf("rooms[%d] (%s): no id: give the room or channel id", i, r.Name)
@@ -297,15 +299,15 @@ func (c *Config) check() error {
 		if r.Required < 0 {
 			return fmt.Errorf("rooms[%d] (%s): required must be 1 or more", i, r.Name)
 		}
-		if !r.Everyone && len(r.Approvers) == 0 && kindOf(c.Chats[r.Chat]) == "console" {
+		if !r.Everyone && len(r.Approvers) == 0 && KindOf(c.Chats[r.Chat]) == "console" {
 			return fmt.Errorf("rooms[%d] (%s): nobody may approve: list approvers, or set everyone: true", i, r.Name)
 		}
 	}
-	if _, err := c.buildSafeguards(); err != nil {
+	if _, err := c.Safeguards(); err != nil {
 		return err
 	}
 	for name, t := range c.Targets {
-		if kindOf(t) == "" {
+		if KindOf(t) == "" {
 			return fmt.Errorf("targets.%s: no kind: use one of log, webhook, mastodon, bluesky, x, linkedin, facebook, matrix, slack", name)
 		}
 		if name == "" || strings.ContainsAny(name, " \t,") {
@@ -323,9 +325,9 @@ func (r RoomConfig) Policy() approvals.Policy {
 		AuthorMayApprove: r.AuthorMayApprove, ApproveEmoji: approve, RejectEmoji: reject}
 }
 
-// decoder returns a strict decoder for one chat's or target's own
+// Decoder returns a strict decoder for one chat's or target's own
 // settings: the mapping without its kind. Its errors never show a secret.
-func (c *Config) decoder(m map[string]any) func(v any) error {
+func (c *Config) Decoder(m map[string]any) func(v any) error {
 	return func(v any) error {
 		rest := map[string]any{}
 		for k, val := range m {
@@ -344,7 +346,8 @@ func (c *Config) decoder(m map[string]any) func(v any) error {
 	}
 }
 
-func (c *Config) logger() *slog.Logger {
+// Logger logs to standard error in the configured format and level.
+func (c *Config) Logger() *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -358,15 +361,15 @@ func (c *Config) logger() *slog.Logger {
 const DefaultLastCall = timing.DefaultLastCallLead
 
 // targetSafeguardKeys are the keys of a target's settings that belong to
-// the safeguards, not to its publisher: catalog strips them before the
+// the safeguards, not to its publisher: Catalog strips them before the
 // publisher's strict decoder sees the settings.
 var targetSafeguardKeys = []string{"audience_zones", "audience_countries"}
 
 var countryCode = regexp.MustCompile(`^[A-Z]{2}(-[A-Z0-9]{1,3})?$`)
 
-// buildSafeguards turns the safeguard keys into the engine's settings,
+// Safeguards turns the safeguard keys into the engine's settings,
 // naming the key of any problem. The result is built once per process.
-func (c *Config) buildSafeguards() (*timing.Safeguards, error) {
+func (c *Config) Safeguards() (*timing.Safeguards, error) {
 	if c.guards != nil {
 		return c.guards, nil
 	}
@@ -432,7 +435,7 @@ func (c *Config) buildSafeguards() (*timing.Safeguards, error) {
 	if g.Countries, err = countries("audience_countries", c.AudienceCountries); err != nil {
 		return nil, err
 	}
-	for _, name := range sortedNames(c.Targets) {
+	for _, name := range SortedNames(c.Targets) {
 		a, err := audienceOf(name, c.Targets[name])
 		if err != nil {
 			return nil, err
@@ -440,7 +443,7 @@ func (c *Config) buildSafeguards() (*timing.Safeguards, error) {
 		g.Audiences[name] = a
 	}
 	if len(c.Tripwire.Feeds) > 0 || len(c.Tripwire.Keywords) > 0 {
-		if _, err := tripwire.New(c.tripwireConfig(nil)); err != nil {
+		if _, err := c.Watcher(nil, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -449,8 +452,14 @@ func (c *Config) buildSafeguards() (*timing.Safeguards, error) {
 	return g, nil
 }
 
+// Watcher builds the news tripwire's watcher; version goes into its
+// user agent.
+func (c *Config) Watcher(log *slog.Logger, version string) (*tripwire.Watcher, error) {
+	return tripwire.New(c.tripwireConfig(log, version))
+}
+
 // tripwireConfig is the watcher's configuration.
-func (c *Config) tripwireConfig(log *slog.Logger) tripwire.Config {
+func (c *Config) tripwireConfig(log *slog.Logger, version string) tripwire.Config {
 	tc := tripwire.Config{Keywords: c.Tripwire.Keywords, Interval: time.Duration(c.Tripwire.Interval), Logger: log, UserAgent: "heed/" + version}
 	for _, f := range c.Tripwire.Feeds {
 		tc.Feeds = append(tc.Feeds, tripwire.Feed{Name: f.Name, URL: f.URL})

@@ -1,6 +1,10 @@
-package main
+// Package kinds links every publisher kind and chat kind heed ships: each
+// registers itself by kind when imported. A program that builds heed from
+// a Config (cmd/heed) imports it. Package app does not: the Slack and
+// Matrix adapters' tests build their stacks with internal/heedtest, which
+// uses app.
+package kinds
 
-// Every publisher kind and chat kind heed ships registers itself here.
 import (
 	_ "github.com/heed-dev/heed/bot/matrix"
 	_ "github.com/heed-dev/heed/bot/slack"

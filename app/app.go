@@ -1,0 +1,183 @@
+// Package app wires heed: the configuration file (Config), and the running
+// system built from its parts (Build) — the store's domain service, the
+// chat engine and the dispatcher. `heed run` builds it from a Config
+// (FromConfig), a CLI command gets its service from CLIService, and
+// internal/heedtest builds the same system from test parts.
+//
+// Publisher and chat kinds are looked up by name; a program that builds
+// from a Config imports app/kinds to link them all.
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
+	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/bot/console"
+	"github.com/heed-dev/heed/dispatch"
+	"github.com/heed-dev/heed/sqlite"
+)
+
+// Parts are what a running heed is built from. Zero values take the
+// defaults of the service, engine and dispatcher.
+type Parts struct {
+	Store    *sqlite.Store
+	Catalog  *dispatch.Catalog
+	Adapters []bot.Adapter
+	Rooms    []bot.Room
+	// Safeguards are the timing safeguards; nil turns them off.
+	Safeguards   *timing.Safeguards
+	Zone         *time.Location // the team's zone (default UTC)
+	DeafAfter    time.Duration  // publishing holds when a chat is silent this long (default 2m)
+	ReviewWindow time.Duration  // how far ahead occurrences get a card (default 7 days)
+	LateGrace    time.Duration  // how late a post held by a deaf chat may still go out (default 10m)
+	MaxAttempts  int            // per target for retryable errors (default 5)
+	Workers      int            // publishes at once (default 32)
+	Runner       string         // the dispatcher's name, recorded on claims
+	Now          func() time.Time
+	Log          *slog.Logger // default slog.Default()
+}
+
+// System is a running heed's domain service, chat engine and dispatcher.
+type System struct {
+	Service    *sqlite.Service
+	Engine     *bot.Engine
+	Dispatcher *dispatch.Dispatcher
+}
+
+// Build wires the service, the engine and the dispatcher: the service asks
+// the engine for room policies and timing checks and stores derived state;
+// the dispatcher holds while the engine is deaf and reports every outcome
+// to it; the engine wakes the dispatcher. It loads the ad-hoc sensitive
+// dates stored in the database into the safeguards.
+func Build(ctx context.Context, p Parts) (*System, error) {
+	log := p.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	eng := &bot.Engine{Targets: p.Catalog, Adapters: p.Adapters, Rooms: p.Rooms, Zone: p.Zone, DeafAfter: p.DeafAfter,
+		Safeguards: p.Safeguards, Now: p.Now, Log: log.With("part", "engine")}
+	svc := sqlite.NewService(p.Store, p.Catalog, eng.PolicyFor)
+	if p.ReviewWindow != 0 {
+		svc.Window = p.ReviewWindow
+	}
+	if p.Now != nil {
+		svc.Now = p.Now
+	}
+	svc.Log = log
+	svc.Timing = eng.TimingCheck
+	svc.Derives = true
+	eng.Service = svc
+	if err := bot.LoadAdHoc(ctx, p.Safeguards, svc); err != nil {
+		return nil, err
+	}
+	disp := &dispatch.Dispatcher{
+		Service: svc, Targets: p.Catalog, Runner: p.Runner, Liveness: eng.Deaf,
+		LateGrace: p.LateGrace, MaxAttempts: p.MaxAttempts, Workers: p.Workers,
+		Now: p.Now, Log: log.With("part", "dispatcher"),
+		Notify: func(ctx context.Context, cl approvals.Claim, out approvals.Outcome) {
+			eng.Announce(ctx, cl.Occurrence, cl.Target, out.URL, out.Kind, out.Err)
+		},
+	}
+	eng.Wake = disp.Wake
+	return &System{Service: svc, Engine: eng, Dispatcher: disp}, nil
+}
+
+// Options are what FromConfig takes besides the config, the store and the
+// catalog.
+type Options struct {
+	Log     *slog.Logger // default: the config's logger
+	Runner  string       // the dispatcher's name, recorded on claims
+	Console Console      // the terminal of a console chat, if one is configured
+}
+
+// Console is the terminal a console chat reads and writes.
+type Console struct {
+	In   io.Reader
+	Out  io.Writer
+	User string // who types at first
+	// Shell runs a `heed ARGS...` line typed into the console as user.
+	Shell func(ctx context.Context, user string, args []string, out io.Writer) error
+}
+
+// FromConfig builds the configured chats and rooms and wires them with the
+// store and the catalog (Build). Chats other than the console connect
+// through their registered kinds.
+func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.Catalog, o Options) (*System, error) {
+	log := o.Log
+	if log == nil {
+		log = c.Logger()
+	}
+	zone, _ := approvals.LoadZone(c.Zone)
+	var adapters []bot.Adapter
+	for _, name := range SortedNames(c.Chats) {
+		ch := c.Chats[name]
+		if KindOf(ch) == "console" {
+			adapters = append(adapters, &console.Adapter{In: o.Console.In, Out: o.Console.Out, User: o.Console.User, Shell: o.Console.Shell})
+			continue
+		}
+		var ids []string
+		for _, r := range c.Rooms {
+			if r.Chat == name {
+				ids = append(ids, r.ID)
+			}
+		}
+		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: KindOf(ch), Decode: c.Decoder(ch), RoomIDs: ids,
+			State: st, Log: log.With("chat", name), Now: time.Now})
+		if err != nil {
+			return nil, err
+		}
+		adapters = append(adapters, ad)
+	}
+	var rooms []bot.Room
+	for _, r := range c.Rooms {
+		adapter := r.Chat
+		if KindOf(c.Chats[r.Chat]) == "console" {
+			adapter = "console" // the console adapter's Name()
+		}
+		rooms = append(rooms, bot.Room{Name: r.Name, Adapter: adapter, ID: r.ID, Policy: r.Policy()})
+	}
+	guards, err := c.Safeguards()
+	if err != nil {
+		return nil, err
+	}
+	return Build(ctx, Parts{
+		Store: st, Catalog: cat, Adapters: adapters, Rooms: rooms, Safeguards: guards, Zone: zone,
+		DeafAfter: c.DeafAfter.Or(2 * time.Minute), ReviewWindow: time.Duration(c.ReviewWindow),
+		LateGrace: c.LateGrace.Or(10 * time.Minute), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
+		Runner: o.Runner, Log: log,
+	})
+}
+
+// CLIService builds the catalog, opens the store and returns the domain
+// for one CLI command. Its policies are the rooms' configured ones (no chat
+// is asked about groups or power levels) and it stores facts only: derived
+// state is the daemon's. Publishers that print write to stdout.
+func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Service, *dispatch.Catalog, error) {
+	log := slog.New(slog.DiscardHandler)
+	cat, err := c.Catalog(log, stdout)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := sqlite.Open(ctx, c.Database)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc := sqlite.NewService(st, cat, c.roomPolicy)
+	svc.Window = c.ReviewWindow.Or(svc.Window)
+	svc.Log = log
+	guards, err := c.Safeguards()
+	if err == nil {
+		svc.Timing = guards.Check
+		err = bot.LoadAdHoc(ctx, guards, svc)
+	}
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, cat, nil
+}
