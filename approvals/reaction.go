@@ -15,6 +15,14 @@ type ReactionInput struct {
 	ReactionID string
 	Source     string // "adapter:room"
 	At         time.Time
+	// EventAdapter and EventID, when set, name the chat event the
+	// reaction came in: it is recorded as seen in the reaction's own
+	// transaction, and a second delivery of it changes nothing.
+	EventAdapter, EventID string
+	// PresenceRoom, when set, is the review room the reaction shows its
+	// author was in (for the on-duty check), recorded in the same
+	// transaction.
+	PresenceRoom string
 }
 
 // ReactResult says what a reaction did.
@@ -25,6 +33,8 @@ type ReactResult struct {
 	Reason  string // why it does not count, if it does not
 	Changed bool   // the occurrence's state changed
 	Held    bool   // a 🛑 held the occurrence
+	// Duplicate: the chat delivered this event before; nothing changed.
+	Duplicate bool
 }
 
 // StopEmoji on an open card, from anyone in the review room, holds that one

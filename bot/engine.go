@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -52,12 +51,16 @@ type Engine struct {
 	Now  func() time.Time
 	Log  *slog.Logger
 
-	mu      sync.Mutex                  // serialises card posting so no card is posted twice
-	rmu     sync.Mutex                  // guards rosters
-	rosters map[string]approvals.Roster // room name → the roster last recorded by this engine
-	initErr error
-	once    sync.Once
-	started time.Time
+	mu       sync.Mutex                  // serialises card posting so no card is posted twice
+	rmu      sync.Mutex                  // guards rosters
+	rosters  map[string]approvals.Roster // room name → the roster last recorded by this engine
+	qmu      sync.Mutex                  // guards rq
+	rq       renderQueue
+	kick     chan struct{}
+	kickOnce sync.Once
+	initErr  error
+	once     sync.Once
+	started  time.Time
 }
 
 func (e *Engine) init() error {
@@ -238,9 +241,9 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
-	if err := e.SyncCards(ctx); err != nil {
-		return err
-	}
+	// Cards are edited by the engine's loop, never on the chat's event
+	// worker: a chat's rate limit on edits must not hold up the next event.
+	e.Kick()
 	// An approval closer to its time than the lead gets its last call now.
 	return e.lastCalls(ctx)
 }
@@ -276,6 +279,12 @@ func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 	})
 	if err != nil {
 		return e.replyError(ctx, room, ev.Card, err)
+	}
+	if res.Duplicate {
+		return nil
+	}
+	if res.View.ID != 0 {
+		e.queueView(res.View)
 	}
 	if res.Changed && e.Wake != nil {
 		e.Wake()
@@ -534,65 +543,24 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	return e.lastCalls(ctx)
 }
 
-// SyncCards posts cards for new occurrences and edits changed ones.
-func (e *Engine) SyncCards(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for {
-		dirty, err := e.Service.Dirty(ctx, 200)
-		if err != nil {
-			return err
-		}
-		if len(dirty) == 0 {
-			return nil
-		}
-		ids := make([]int64, 0, len(dirty))
-		for id := range dirty {
-			ids = append(ids, id)
-		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		failed := 0
-		for _, id := range ids {
-			v, err := e.syncCard(ctx, id)
-			if err != nil {
-				e.Log.Warn("card not synced; will retry", "occurrence", id, "err", err)
-				failed++
-				continue
-			}
-			if err := e.Service.MarkRendered(ctx, v, dirty[id]); err != nil {
-				return err
-			}
-		}
-		if failed > 0 {
-			return nil // the chat is failing: try again next cycle
-		}
-	}
-}
-
-func (e *Engine) syncCard(ctx context.Context, id int64) (approvals.View, error) {
-	v, err := e.Service.Occurrence(ctx, id)
-	if err != nil {
-		return v, err
-	}
+// syncCard posts the card of v, or edits it, and returns the view the
+// card shows.
+func (e *Engine) syncCard(ctx context.Context, v approvals.View, pauses []approvals.Pause) (approvals.View, error) {
 	room := e.room(v.Post.Room)
 	a := e.adapter(room.Adapter)
-	ref, ok, err := e.Service.Card(ctx, id, room.Adapter, room.ID)
+	ref, ok, err := e.Service.Card(ctx, v.ID, room.Adapter, room.ID)
 	if err != nil {
 		return v, err
 	}
 	if !ok && v.State == approvals.StateScheduled {
 		// The card goes up already in review, so that its first version is
-		// the one people act on. If posting fails, the next cycle posts it.
-		if err := e.Service.OpenReview(ctx, id); err != nil {
+		// the one people act on. If posting fails, the next pass posts it.
+		if err := e.Service.OpenReview(ctx, v.ID); err != nil {
 			return v, err
 		}
-		if v, err = e.Service.Occurrence(ctx, id); err != nil {
+		if v, err = e.Service.Occurrence(ctx, v.ID); err != nil {
 			return v, err
 		}
-	}
-	pauses, err := e.Service.ActivePauses(ctx)
-	if err != nil {
-		return v, err
 	}
 	card := e.BuildCard(v, room, pauses)
 	if !ok {
@@ -600,7 +568,7 @@ func (e *Engine) syncCard(ctx context.Context, id int64) (approvals.View, error)
 		if err != nil {
 			return v, err
 		}
-		return v, e.Service.SetCard(ctx, approvals.CardRef{Occurrence: id, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)})
+		return v, e.Service.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)})
 	}
 	return v, a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card)
 }
@@ -706,8 +674,7 @@ func (e *Engine) Announce(ctx context.Context, occ int64, target, url string, ki
 		}
 		text = fmt.Sprintf("❓ #%d → %s: outcome unknown (%s). Check %s, then `resolve %d published` or `resolve %d failed`.", occ, target, errMsg, where, occ, occ)
 	}
-	_ = e.reply(ctx, room, MessageRef(ref.Ref), text)
-	_ = e.SyncCards(ctx)
+	e.announce(room, MessageRef(ref.Ref), text)
 }
 
 // Reconcile reads every open card's reactions back from the chat and makes
@@ -761,6 +728,7 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 	if err := e.init(); err != nil {
 		return err
 	}
+	go e.RenderLoop(ctx)
 	errc := make(chan error, len(e.Adapters))
 	for _, a := range e.Adapters {
 		go func() {

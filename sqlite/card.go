@@ -56,47 +56,64 @@ func (s *Service) OpenCards(ctx context.Context) ([]approvals.CardRef, error) {
 	return out, rows.Err()
 }
 
-// Dirty returns occurrences whose card needs rendering, with the change
-// count to pass to MarkRendered.
-func (s *Service) Dirty(ctx context.Context, limit int) (map[int64]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, dirty FROM occurrences WHERE dirty > 0 ORDER BY id LIMIT ?`, limit)
+// DirtyRef is an occurrence whose card changed since it was last
+// rendered, with its change count.
+type DirtyRef struct{ ID, Dirty int64 }
+
+// Dirty lists, by id after after, up to limit occurrences whose card
+// changed since it was last rendered.
+func (s *Service) Dirty(ctx context.Context, after int64, limit int) ([]DirtyRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, dirty FROM occurrences WHERE dirty > 0 AND id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[int64]int64{}
+	var out []DirtyRef
 	for rows.Next() {
-		var id, d int64
-		if err := rows.Scan(&id, &d); err != nil {
+		var d DirtyRef
+		if err := rows.Scan(&d.ID, &d.Dirty); err != nil {
 			return nil, err
 		}
-		out[id] = d
+		out = append(out, d)
 	}
 	return out, rows.Err()
 }
 
-// MarkRendered clears the change count if nothing changed since it was
-// read, and stores the state the rendered view was decided to be in, when
-// the occurrence is in review: a fact written by a CLI command (which
-// stores no derived state) reaches the cache here.
-func (s *Service) MarkRendered(ctx context.Context, v approvals.View, dirty int64) error {
+// MarkRendered records that the cards of views were rendered, in one
+// transaction: each occurrence's change count is cleared if nothing
+// changed since its view was read (View.Dirty), and the state the view was
+// decided to be in is stored when the occurrence is in review, so that a
+// fact written by a CLI command (which stores no derived state) reaches
+// the cache.
+func (s *Service) MarkRendered(ctx context.Context, views ...approvals.View) error {
+	if len(views) == 0 {
+		return nil
+	}
 	now := s.now()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		var stored approvals.State
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM occurrences WHERE id = ? AND dirty = ?`, v.ID, dirty).Scan(&stored); err != nil {
+		for _, v := range views {
+			var stored approvals.State
+			err := tx.QueryRowContext(ctx, `SELECT state FROM occurrences WHERE id = ? AND dirty = ?`, v.ID, v.Dirty).Scan(&stored)
 			if errors.Is(err, sql.ErrNoRows) {
-				return nil // changed meanwhile: rendered again next cycle
+				continue // changed meanwhile: rendered again
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			if !s.Derives || stored == v.State || !inReview(stored) || !inReview(v.State) {
+				if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0 WHERE id = ?`, v.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0, state = ?, updated_at = ? WHERE id = ?`, v.State, ms(now), v.ID); err != nil {
+				return err
+			}
+			if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(v.State), PostID: v.PostID, Occurrence: v.ID, Detail: v.Verdict.Summary()}); err != nil {
+				return err
+			}
 		}
-		if !s.Derives || stored == v.State || !inReview(stored) || !inReview(v.State) {
-			_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0 WHERE id = ?`, v.ID)
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0, state = ?, updated_at = ? WHERE id = ?`, v.State, ms(now), v.ID); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "state." + string(v.State), PostID: v.PostID, Occurrence: v.ID, Detail: v.Verdict.Summary()})
+		return nil
 	})
 }
 

@@ -95,7 +95,7 @@ func (s *Service) load(ctx context.Context, q querier, id int64) (approvals.View
 	v := approvals.View{Occurrence: o, Post: p, Payloads: approvals.Payloads(&p, o.At)}
 	v.Hashes = approvals.Hashes(v.Payloads)
 	for _, pl := range v.Payloads {
-		if probs := s.Targets.Problems(pl); len(probs) > 0 {
+		if probs := s.problems(pl, v.Hashes[pl.Target]); len(probs) > 0 {
 			if v.Problems == nil {
 				v.Problems = map[string][]string{}
 			}
@@ -185,6 +185,7 @@ func (s *Service) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Ti
 		return v, err
 	}
 	hash := approvals.CombinedHash(v.Hashes)
+	v.Dirty++ // each branch below marks the card for rendering
 	if !s.Derives {
 		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET hash = ?, dirty = dirty + 1 WHERE id = ?`, hash, id)
 		return v, err

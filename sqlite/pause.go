@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"time"
 
 	"github.com/heed-dev/heed/approvals"
 )
@@ -59,9 +58,6 @@ func (s *Service) PauseAll(ctx context.Context, by, target, reason, place string
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing).Scan(&rc.Publishing); err != nil {
 			return err
 		}
-		if err := s.touchAround(ctx, tx, now); err != nil {
-			return err
-		}
 		scope := "everything"
 		if target != "" {
 			scope = target
@@ -108,20 +104,21 @@ func (s *Service) Resume(ctx context.Context, by, target, place string) (approva
 		if rc.Held, err = queryIDs(ctx, tx, `SELECT id FROM occurrences WHERE state = 'held' AND at >= ? ORDER BY at`, ms(since)); err != nil {
 			return err
 		}
-		if err := s.touchAround(ctx, tx, now); err != nil {
-			return err
-		}
 		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: by, Action: "resume", Target: target, Place: place})
 	})
 	return rc, err
 }
 
-// touchAround marks for re-rendering the open cards whose time is within the
-// review window either side of now: they show the pause. Older cards of
-// held or rejected occurrences stay as they are, so a pause costs the same
-// however long the history.
-func (s *Service) touchAround(ctx context.Context, tx *sql.Tx, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1
+// TouchOpen marks for rendering the open cards whose time is within the
+// review window either side of now, after the pauses in force changed:
+// they show them. Older cards of held or rejected occurrences stay as they
+// are, so this costs the same however long the history. A pause or resume
+// does not do it in its own transaction, whose cost (and the receipt's
+// wait) must not grow with the number of open cards; the daemon's render
+// pass does, once it sees the pauses changed.
+func (s *Service) TouchOpen(ctx context.Context) error {
+	now := s.now()
+	_, err := s.db.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1
 		WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at > ? AND at <= ?`,
 		ms(now.Add(-s.Window)), ms(now.Add(s.Window)))
 	return err

@@ -18,13 +18,29 @@ func (s *Service) React(ctx context.Context, in approvals.ReactionInput) (approv
 	if in.At.IsZero() {
 		in.At = now
 	}
-	emoji, ok := approvals.NormalizeEmoji(in.Emoji)
-	if !ok {
-		return approvals.ReactResult{Kind: approvals.KindOther, Reason: "not an emoji heed knows"}, nil
-	}
+	emoji, known := approvals.NormalizeEmoji(in.Emoji)
 	in.Emoji = emoji
 	var res approvals.ReactResult
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if in.EventID != "" {
+			r, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, in.EventAdapter, in.EventID, ms(now))
+			if err != nil {
+				return err
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				res.Duplicate = true
+				return nil
+			}
+		}
+		if in.PresenceRoom != "" && in.User != "" && !in.FromBot && !in.FromSelf {
+			if err := seenInRoom(ctx, tx, in.PresenceRoom, in.User, in.At, now); err != nil {
+				return err
+			}
+		}
+		if !known {
+			res = approvals.ReactResult{Kind: approvals.KindOther, Reason: "not an emoji heed knows"}
+			return nil
+		}
 		var err error
 		res, err = s.react(ctx, tx, in, now)
 		return err
@@ -41,7 +57,10 @@ func (s *Service) react(ctx context.Context, tx *sql.Tx, in approvals.ReactionIn
 	if err != nil {
 		return approvals.ReactResult{}, err
 	}
-	pol := s.policy(p.Room)
+	pol, err := s.policyIn(ctx, tx, p.Room)
+	if err != nil {
+		return approvals.ReactResult{}, err
+	}
 	res := approvals.ReactResult{Kind: pol.KindOf(in.Emoji)}
 	if dup, err := s.hasLiveReaction(ctx, tx, in); err != nil || dup {
 		v, verr := s.view(ctx, tx, o.ID)

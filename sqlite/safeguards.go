@@ -59,10 +59,14 @@ func (s *Service) AllowOffHours(ctx context.Context, id int64, actor, place stri
 // SeenInRoom records that user showed up in a review room at `at` (a
 // message or a reaction), for the on-duty check.
 func (s *Service) SeenInRoom(ctx context.Context, room, user string, at time.Time) error {
-	if at.IsZero() || at.After(s.now()) {
-		at = s.now()
+	return seenInRoom(ctx, s.db, room, user, at, s.now())
+}
+
+func seenInRoom(ctx context.Context, q querier, room, user string, at, now time.Time) error {
+	if at.IsZero() || at.After(now) {
+		at = now
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO room_presence (room, user, at) VALUES (?, ?, ?)
+	_, err := q.ExecContext(ctx, `INSERT INTO room_presence (room, user, at) VALUES (?, ?, ?)
 		ON CONFLICT (room, user) DO UPDATE SET at = max(room_presence.at, excluded.at)`, room, user, ms(at))
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
@@ -32,6 +33,9 @@ type Service struct {
 	Window time.Duration
 	Now    func() time.Time
 	Log    *slog.Logger
+
+	probMu sync.Mutex
+	probs  map[string][]string // target and payload hash → what its network refuses
 }
 
 // NewService returns a service with defaults for what is unset.
@@ -40,6 +44,32 @@ func NewService(st *Store, targets approvals.TargetCatalog, policy func(room str
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// maxProblems bounds the memory of validation results.
+const maxProblems = 10_000
+
+// problems says what the target's network would refuse in a payload. The
+// answer depends only on the payload, whose hash names it, and on the
+// publisher's configuration, which a process does not change: so each
+// payload is validated once, when it is first stored or read, and a
+// reaction or a claim never runs a publisher's Validate again.
+func (s *Service) problems(pl approvals.Payload, hash string) []string {
+	key := pl.Target + "\x00" + hash
+	s.probMu.Lock()
+	probs, ok := s.probs[key]
+	s.probMu.Unlock()
+	if ok {
+		return probs
+	}
+	probs = s.Targets.Problems(pl)
+	s.probMu.Lock()
+	if s.probs == nil || len(s.probs) >= maxProblems {
+		s.probs = map[string][]string{}
+	}
+	s.probs[key] = probs
+	s.probMu.Unlock()
+	return probs
+}
 
 // Validate checks a new post, naming what to fix.
 func (s *Service) Validate(p approvals.NewPost, now time.Time) error {

@@ -138,6 +138,13 @@ func New(t testing.TB, o Options) *Stack {
 	s.Service, s.Engine, s.Dispatcher = sys.Service, sys.Engine, sys.Dispatcher
 	if s.Chat != nil {
 		s.Chat.handler = s.Engine
+		s.Chat.render = func() error { return s.Engine.SyncCards(ctx) }
+	} else {
+		// The chats under test run on their own goroutines, as in heed
+		// run; so does the loop that renders what their events changed.
+		done := make(chan struct{})
+		go func() { defer close(done); s.Engine.RenderLoop(ctx) }()
+		t.Cleanup(func() { <-done }) // before the store closes
 	}
 	if _, err := st.DB().ExecContext(ctx, `SELECT 1`); err != nil {
 		t.Fatal(err)

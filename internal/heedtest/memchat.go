@@ -32,6 +32,21 @@ type MemChat struct {
 	cardByNum map[int64]string
 	rosters   map[string]approvals.Roster // room → what the chat says about approvers
 	calls     ChatCalls
+	// render runs one render pass after each event, as the kick that
+	// HandleEvent gives the engine's loop does in a running heed.
+	render func() error
+	// OnReply, when set, is called with each reply as heed sends it.
+	OnReply func(text string)
+}
+
+func (m *MemChat) handle(h bot.Handler, ev bot.Event) error {
+	if err := h.HandleEvent(context.Background(), ev); err != nil {
+		return err
+	}
+	if m.render != nil {
+		return m.render()
+	}
+	return nil
 }
 
 // ChatCalls counts the chat API calls heed made.
@@ -162,6 +177,9 @@ func (m *MemChat) Reply(ctx context.Context, room string, thread bot.MessageRef,
 	defer m.mu.Unlock()
 	m.calls.Replies++
 	m.Replies = append(m.Replies, text)
+	if m.OnReply != nil {
+		m.OnReply(text)
+	}
 	return nil
 }
 
@@ -260,7 +278,7 @@ func (m *MemChat) react(user string, n int64, emoji string, add bool) error {
 	if down || h == nil {
 		return nil
 	}
-	return h.HandleEvent(context.Background(), ev)
+	return m.handle(h, ev)
 }
 
 // Say delivers a message from user into the review room.
@@ -273,7 +291,7 @@ func (m *MemChat) Say(user, text string) error {
 	if down || h == nil {
 		return nil
 	}
-	return h.HandleEvent(context.Background(), ev)
+	return m.handle(h, ev)
 }
 
 // Deliver hands a raw event to heed (for replays and forged events).
@@ -281,7 +299,7 @@ func (m *MemChat) Deliver(ev bot.Event) error {
 	m.mu.Lock()
 	h := m.handler
 	m.mu.Unlock()
-	return h.HandleEvent(context.Background(), ev)
+	return m.handle(h, ev)
 }
 
 // RepliesContaining counts replies that contain sub.

@@ -22,7 +22,8 @@ type Recorder struct {
 	// tests use it to act in the middle of a publish (a pause, a crash).
 	Before func(req publish.Request)
 	// Limit, when set, makes Validate refuse texts longer than it (bytes).
-	Limit int
+	Limit       int
+	validations int
 
 	retracted   []publish.Result
 	failRetract []error
@@ -101,6 +102,9 @@ func (r *Recorder) Publish(ctx context.Context, req publish.Request) (publish.Re
 
 // Validate refuses texts over Limit.
 func (r *Recorder) Validate(req publish.Request) []publish.Problem {
+	r.mu.Lock()
+	r.validations++
+	r.mu.Unlock()
 	if r.Limit > 0 && len(req.Text) > r.Limit {
 		return []publish.Problem{{Message: fmt.Sprintf("%d/%d characters on rec", len(req.Text), r.Limit)}}
 	}
@@ -129,3 +133,10 @@ var (
 	ErrRefused     = publish.PermanentError(errors.New("422 text refused"))
 	ErrTimeout     = publish.AmbiguousError(errors.New("timeout after the request was sent"))
 )
+
+// Validations counts the calls to Validate.
+func (r *Recorder) Validations() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.validations
+}

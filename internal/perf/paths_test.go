@@ -3,6 +3,7 @@ package perf
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,14 +30,16 @@ func withOpenCards(b *testing.B, n int) (*heedtest.Stack, []int64) {
 
 // work is what one operation cost, summed over b.N and reported per op.
 type work struct {
-	sql   heedtest.SQLCounts
-	calls heedtest.ChatCalls
+	sql       heedtest.SQLCounts
+	calls     heedtest.ChatCalls
+	validates int
 }
 
 func (w *work) add(s *heedtest.Stack, op func()) {
-	sql0, calls0 := heedtest.SQLCount.Now(), s.Chat.Calls()
+	sql0, calls0, v0 := heedtest.SQLCount.Now(), s.Chat.Calls(), s.Rec.Validations()
 	op()
 	d, c := heedtest.SQLCount.Now().Sub(sql0), s.Chat.Calls()
+	w.validates += s.Rec.Validations() - v0
 	w.sql.Statements += d.Statements
 	w.sql.Writes += d.Writes
 	w.sql.Tx += d.Tx
@@ -54,6 +57,7 @@ func (w *work) report(b *testing.B) {
 	b.ReportMetric(float64(w.sql.WriteTx)/n, "writetx/op")
 	b.ReportMetric(float64(w.calls.Edits)/n, "edits/op")
 	b.ReportMetric(float64(w.calls.Posts+w.calls.Replies)/n, "messages/op")
+	b.ReportMetric(float64(w.validates)/n, "validate/op")
 }
 
 // BenchmarkReaction is one ✅ on an open card, handled from the chat event
@@ -89,27 +93,46 @@ func BenchmarkReaction(b *testing.B) {
 	}
 }
 
-// BenchmarkPause is one `pause` typed in the review room, to its receipt
-// (and, while the engine does so inline, every card it edits); the resume
-// that follows is not counted.
+// BenchmarkPause is one `pause` typed in the review room. receipt-ns/op
+// and receipt-sql/op are the time and the SQL statements from the typed
+// line to its receipt; the rest (edits, statements) is the whole event,
+// with the render pass that then shows the pause on every open card (in a
+// running heed, the engine's loop does that after the receipt). The
+// resume that follows is not counted.
 func BenchmarkPause(b *testing.B) {
 	for _, n := range append([]int{1}, openSizes...) {
 		b.Run(fmt.Sprintf("open=%d", n), func(b *testing.B) {
 			s, _ := withOpenCards(b, n)
 			var w work
+			var receiptNS, receiptSQL int64
+			var start time.Time
+			var sql0 int64
+			s.Chat.OnReply = func(text string) {
+				if strings.Contains(text, "Paused") && !start.IsZero() {
+					receiptNS += int64(time.Since(start))
+					receiptSQL += heedtest.SQLCount.Now().Statements - sql0
+					start = time.Time{}
+				}
+			}
 			for b.Loop() {
 				w.add(s, func() {
+					start, sql0 = time.Now(), heedtest.SQLCount.Now().Statements
 					if err := s.Chat.Say("alice", "pause"); err != nil {
 						b.Fatal(err)
 					}
 				})
 				b.StopTimer()
+				if !start.IsZero() {
+					b.Fatalf("no receipt: %q", s.Chat.LastReply())
+				}
 				if err := s.Chat.Say("alice", "resume"); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
 			}
 			w.report(b)
+			b.ReportMetric(float64(receiptNS)/float64(b.N), "receipt-ns/op")
+			b.ReportMetric(float64(receiptSQL)/float64(b.N), "receipt-sql/op")
 		})
 	}
 }

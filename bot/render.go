@@ -1,0 +1,251 @@
+package bot
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heed-dev/heed/approvals"
+)
+
+// Cards are rendered by the engine's loop (Run), never on a chat's event
+// worker. Writers mark an occurrence's card as changed in the store (its
+// change count); a pass renders every changed card once, however often it
+// changed since the last pass, and paces itself by the chats' own rate
+// limits, since each edit waits for its adapter. A reaction hands the
+// pass the view its own transaction read, so that view is not built a
+// second time. Replies that report a publish outcome wait in the same
+// queue, so the dispatcher never waits on a chat.
+
+const (
+	// renderBudget bounds one pass, so that a chat that edits slowly (a
+	// pause over a thousand cards at Slack's rate limit) cannot hold up
+	// the loop's other work; the next pass goes on where it stopped.
+	renderBudget = 2 * time.Second
+	// markEvery is how often the cards rendered are marked as such in the
+	// store, in one transaction; until then the engine remembers them.
+	markEvery = 5 * time.Second
+	markBatch = 256
+	// pausesKey holds the pauses the open cards last showed.
+	pausesKey = "cards.pauses"
+)
+
+type renderQueue struct {
+	views    map[int64]approvals.View // views read by writers, newest per occurrence
+	rendered map[int64]approvals.View // rendered, not yet marked in the store
+	outbox   []announcement
+	pauses   string // the pauses the cards show (pausesKey)
+	known    bool   // pauses was read from the store
+	lastMark time.Time
+}
+
+type announcement struct {
+	room   Room
+	thread MessageRef
+	text   string
+}
+
+func (e *Engine) queue() *renderQueue {
+	if e.rq.views == nil {
+		e.rq.views = map[int64]approvals.View{}
+		e.rq.rendered = map[int64]approvals.View{}
+	}
+	return &e.rq
+}
+
+// Kick asks the engine's loop to render changed cards now rather than at
+// its next tick. It never blocks.
+func (e *Engine) Kick() {
+	e.kickOnce.Do(func() { e.kick = make(chan struct{}, 1) })
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) kicked() <-chan struct{} {
+	e.kickOnce.Do(func() { e.kick = make(chan struct{}, 1) })
+	return e.kick
+}
+
+// RenderLoop runs a render pass each time the engine is kicked (after a
+// chat event, a publish outcome, a pass that ran out of time) until ctx is
+// done, then records the cards rendered. Run starts it; the engine's own
+// cycle renders too, at each tick.
+func (e *Engine) RenderLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			if err := e.FlushRendered(context.WithoutCancel(ctx)); err != nil {
+				e.Log.Warn("could not record the cards rendered; they are rendered again at the next start", "err", err)
+			}
+			return
+		case <-e.kicked():
+			if err := e.SyncCards(ctx); err != nil && ctx.Err() == nil {
+				e.Log.Warn("render pass", "err", err)
+			}
+		}
+	}
+}
+
+// queueView hands the renderer the view a write transaction just read.
+func (e *Engine) queueView(v approvals.View) {
+	e.qmu.Lock()
+	q := e.queue()
+	if old, ok := q.views[v.ID]; !ok || old.Dirty <= v.Dirty {
+		q.views[v.ID] = v
+	}
+	e.qmu.Unlock()
+	e.Kick()
+}
+
+// announce queues a reply in a card's thread for the next pass.
+func (e *Engine) announce(room Room, thread MessageRef, text string) {
+	e.qmu.Lock()
+	q := e.queue()
+	q.outbox = append(q.outbox, announcement{room, thread, text})
+	e.qmu.Unlock()
+	e.Kick()
+}
+
+// SyncCards is one render pass: it sends the queued replies, posts the
+// cards of new occurrences and edits the changed ones.
+func (e *Engine) SyncCards(ctx context.Context) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.qmu.Lock()
+	q := e.queue()
+	out := q.outbox
+	q.outbox = nil
+	e.qmu.Unlock()
+	for _, a := range out {
+		_ = e.reply(ctx, a.room, a.thread, a.text)
+	}
+
+	pauses, err := e.Service.ActivePauses(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.showPauses(ctx, pauses); err != nil {
+		return err
+	}
+	start := time.Now()
+	var after int64
+	for {
+		page, err := e.Service.Dirty(ctx, after, 200)
+		if err != nil {
+			return err
+		}
+		failed := 0
+		for _, d := range page {
+			after = d.ID
+			e.qmu.Lock()
+			r, done := q.rendered[d.ID]
+			v, queued := q.views[d.ID]
+			e.qmu.Unlock()
+			if done && r.Dirty == d.Dirty {
+				continue // rendered; marked in the store with the next batch
+			}
+			if !queued || v.Dirty != d.Dirty {
+				if v, err = e.Service.Occurrence(ctx, d.ID); err != nil {
+					e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
+					failed++
+					continue
+				}
+			}
+			if publishingNow(v) {
+				continue // edited once, when every target has its outcome
+			}
+			v, err = e.syncCard(ctx, v, pauses)
+			if err != nil {
+				e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
+				failed++
+				continue
+			}
+			e.qmu.Lock()
+			if cur, ok := q.views[d.ID]; ok && cur.Dirty <= v.Dirty {
+				delete(q.views, d.ID)
+			}
+			q.rendered[d.ID] = v
+			e.qmu.Unlock()
+			if time.Since(start) > renderBudget {
+				e.Kick() // go on in the next pass
+				return e.markRendered(ctx, false)
+			}
+		}
+		if failed > 0 || len(page) < 200 {
+			break // a failing chat is tried again next pass
+		}
+	}
+	return e.markRendered(ctx, false)
+}
+
+// publishingNow reports whether some target of v is being sent: its card
+// waits for the outcomes, so that a dispatch edits it once.
+func publishingNow(v approvals.View) bool {
+	return slices.ContainsFunc(v.Deliveries, func(d approvals.Delivery) bool { return d.State == approvals.DeliveryPublishing })
+}
+
+// markRendered records the cards rendered since the last batch, when the
+// batch is due or all is true.
+func (e *Engine) markRendered(ctx context.Context, all bool) error {
+	e.qmu.Lock()
+	q := e.queue()
+	now := e.Now()
+	if len(q.rendered) == 0 || (!all && len(q.rendered) < markBatch && now.Sub(q.lastMark) < markEvery) {
+		e.qmu.Unlock()
+		return nil
+	}
+	views := make([]approvals.View, 0, len(q.rendered))
+	for _, v := range q.rendered {
+		views = append(views, v)
+	}
+	q.rendered = map[int64]approvals.View{}
+	q.lastMark = now
+	e.qmu.Unlock()
+	slices.SortFunc(views, func(a, b approvals.View) int { return int(a.ID - b.ID) })
+	return e.Service.MarkRendered(ctx, views...)
+}
+
+// FlushRendered marks every card rendered so far in the store; Run calls it
+// when it stops.
+func (e *Engine) FlushRendered(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.markRendered(ctx, true)
+}
+
+// showPauses marks the open cards for rendering when the pauses in force
+// differ from those they show: a pause or resume, from chat or the CLI,
+// reaches the cards here, after its receipt has gone out.
+func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error {
+	ids := make([]string, len(pauses))
+	for i, p := range pauses {
+		ids[i] = strconv.FormatInt(p.ID, 10)
+	}
+	key := strings.Join(ids, ",")
+	q := &e.rq
+	if !q.known {
+		stored, err := e.Service.GetKV(ctx, pausesKey)
+		if err != nil {
+			return err
+		}
+		q.pauses, q.known = stored, true
+	}
+	if key == q.pauses {
+		return nil
+	}
+	if err := e.Service.TouchOpen(ctx); err != nil {
+		return err
+	}
+	if err := e.Service.SetKV(ctx, pausesKey, key); err != nil {
+		return err
+	}
+	q.pauses = key
+	return nil
+}
