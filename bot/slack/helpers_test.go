@@ -47,14 +47,18 @@ func (c *testClock) Advance(d time.Duration) {
 
 // recorder is a stand-in engine: it records every event it is handed.
 type recorder struct {
-	ch    chan bot.Event
-	block chan struct{} // when non-nil, HandleEvent waits for it to close
+	ch      chan bot.Event
+	block   chan struct{}  // when non-nil, HandleEvent waits for it to close
+	entered chan bot.Event // HandleEvent sends each event here as it starts, when block is set
 }
 
-func newRecorder() *recorder { return &recorder{ch: make(chan bot.Event, 1000)} }
+func newRecorder() *recorder {
+	return &recorder{ch: make(chan bot.Event, 1000), entered: make(chan bot.Event, 1000)}
+}
 
 func (r *recorder) HandleEvent(ctx context.Context, ev bot.Event) error {
 	if r.block != nil {
+		r.entered <- ev
 		select {
 		case <-r.block:
 		case <-ctx.Done():
