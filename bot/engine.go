@@ -213,17 +213,13 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 		e.Log.Debug("event from a room that is not a review room", "adapter", ev.Adapter, "room", ev.Room)
 		return nil
 	}
-	if dup, err := e.Service.SeenEvent(ctx, ev.Adapter, ev.ID); err != nil || dup {
-		return err
-	}
 	// A reaction is judged with what the chat says now about who may
 	// approve, recorded first.
 	if err := e.SyncRosters(ctx); err != nil {
 		return err
 	}
-	if !ev.FromBot && !ev.FromSelf && ev.User != "" {
-		// For the on-duty check: who was around in the room, and when.
-		if err := e.Service.SeenInRoom(ctx, room.Name, ev.User, ev.At); err != nil {
+	if ev.Kind != Reaction { // a reaction's own transaction records these
+		if dup, err := e.seen(ctx, room, ev); err != nil || dup {
 			return err
 		}
 	}
@@ -248,6 +244,20 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 	return e.lastCalls(ctx)
 }
 
+// seen records the event's id, to drop a second delivery of it, and, for
+// the on-duty check, that its author was in the room.
+func (e *Engine) seen(ctx context.Context, room Room, ev Event) (dup bool, err error) {
+	return e.Service.Seen(ctx, ev.Adapter, ev.ID, room.Name, presentUser(ev), ev.At)
+}
+
+// presentUser is the person an event shows was in the room, or "".
+func presentUser(ev Event) string {
+	if ev.FromBot || ev.FromSelf {
+		return ""
+	}
+	return ev.User
+}
+
 func (e *Engine) place(r Room) string { return r.Adapter + ":" + r.ID }
 
 // cardOccurrence finds the occurrence of a card. A reaction can arrive
@@ -266,16 +276,21 @@ func (e *Engine) cardOccurrence(ctx context.Context, ev Event) (int64, bool, err
 
 func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 	occ, ok, err := e.cardOccurrence(ctx, ev)
-	if err != nil || !ok {
+	if err != nil {
 		return err
 	}
-	if emoji, _ := approvals.NormalizeEmoji(ev.Emoji); emoji == RetractEmoji && !ev.FromBot && !ev.FromSelf {
+	emoji, _ := approvals.NormalizeEmoji(ev.Emoji)
+	if retract := emoji == RetractEmoji && !ev.FromBot && !ev.FromSelf; !ok || retract {
+		if dup, err := e.seen(ctx, room, ev); err != nil || dup || !ok {
+			return err
+		}
 		return e.onRetractReaction(ctx, room, ev, occ)
 	}
 	res, err := e.Service.React(ctx, approvals.ReactionInput{
 		Occurrence: occ, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
 		FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID,
 		Source: e.place(room), At: ev.At,
+		EventAdapter: ev.Adapter, EventID: ev.ID, PresenceRoom: room.Name,
 	})
 	if err != nil {
 		return e.replyError(ctx, room, ev.Card, err)
@@ -563,14 +578,28 @@ func (e *Engine) syncCard(ctx context.Context, v approvals.View, pauses []approv
 		}
 	}
 	card := e.BuildCard(v, room, pauses)
+	same, sent := e.unchanged(v.ID, card)
 	if !ok {
 		mref, err := a.PostCard(ctx, room.ID, card)
 		if err != nil {
 			return v, err
 		}
-		return v, e.Service.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)})
+		if err := e.Service.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
+			return v, err
+		}
+		if sent != nil {
+			sent()
+		}
+		return v, nil
 	}
-	return v, a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card)
+	if same {
+		return v, nil // a change that does not show (a roster recorded again, say)
+	}
+	if err := a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card); err != nil {
+		return v, err
+	}
+	sent()
+	return v, nil
 }
 
 // BuildCard renders an occurrence into the adapter-neutral card model.

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +35,7 @@ const (
 )
 
 type renderQueue struct {
+	shown    map[int64][32]byte       // what each card shows, as this engine last sent it
 	views    map[int64]approvals.View // views read by writers, newest per occurrence
 	rendered map[int64]approvals.View // rendered, not yet marked in the store
 	outbox   []announcement
@@ -51,6 +54,7 @@ func (e *Engine) queue() *renderQueue {
 	if e.rq.views == nil {
 		e.rq.views = map[int64]approvals.View{}
 		e.rq.rendered = map[int64]approvals.View{}
+		e.rq.shown = map[int64][32]byte{}
 	}
 	return &e.rq
 }
@@ -248,4 +252,29 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	}
 	q.pauses = key
 	return nil
+}
+
+// cardSum names what a card shows, whenever it was rendered.
+func cardSum(c Card) [32]byte {
+	c.Now = time.Time{}
+	b, _ := json.Marshal(c)
+	return sha256.Sum256(b)
+}
+
+// unchanged reports whether the card of id already shows c, and if not,
+// remembers c as shown once sent (sent must be called after a successful
+// send).
+func (e *Engine) unchanged(id int64, c Card) (same bool, sent func()) {
+	sum := cardSum(c)
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	q := e.queue()
+	if q.shown[id] == sum {
+		return true, nil
+	}
+	return false, func() {
+		e.qmu.Lock()
+		q.shown[id] = sum
+		e.qmu.Unlock()
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
 	"github.com/heed-dev/heed/approvals"
 )
@@ -119,6 +120,30 @@ func (s *Service) MarkRendered(ctx context.Context, views ...approvals.View) err
 
 func inReview(st approvals.State) bool {
 	return st == approvals.StateInReview || st == approvals.StateApproved || st == approvals.StateRejected
+}
+
+// Seen records, in one transaction, a chat event's id (reporting whether
+// it was seen before) and, when room and user are set, that the user was
+// in the review room at that time (for the on-duty check).
+func (s *Service) Seen(ctx context.Context, adapter, id, room, user string, at time.Time) (dup bool, err error) {
+	now := s.now()
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if id != "" {
+			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, adapter, id, ms(now))
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				dup = true
+				return nil
+			}
+		}
+		if room != "" && user != "" {
+			return seenInRoom(ctx, tx, room, user, at, now)
+		}
+		return nil
+	})
+	return dup, err
 }
 
 // SeenEvent records a chat event id and reports whether it was seen before.

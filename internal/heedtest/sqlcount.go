@@ -23,8 +23,8 @@ const CountingDriver = "sqlite-counting"
 type SQLCounts struct {
 	Statements int64 // statements executed or queried, in or out of a transaction
 	Writes     int64 // INSERT, UPDATE, DELETE and REPLACE statements
-	Tx         int64 // transactions begun
-	WriteTx    int64 // transactions that wrote (committed or not)
+	Tx         int64 // transactions begun explicitly
+	WriteTx    int64 // transactions that wrote: explicit ones, and each write statement outside one (SQLite runs it as a transaction of its own)
 }
 
 // Sub returns c minus o.
@@ -87,7 +87,10 @@ func (c *countingConn) count(query string) {
 	SQLCount.statements.Add(1)
 	if isWrite(query) {
 		SQLCount.writes.Add(1)
-		if c.inTx && !c.wrote {
+		switch {
+		case !c.inTx:
+			SQLCount.writeTx.Add(1)
+		case !c.wrote:
 			c.wrote = true
 			SQLCount.writeTx.Add(1)
 		}
