@@ -19,6 +19,7 @@ func TestDecide(t *testing.T) {
 		pol    Policy
 		want   State
 		reason string // an Ignored reason the verdict must give
+		notFor string // a target the verdict must not approve
 	}{
 		{name: "approval counts whatever the cache says", stored: StateInReview, facts: func(f *Facts) { f.Reactions = []Reaction{ok(1, "alice")} }, pol: pol, want: StateApproved},
 		{name: "no approval whatever the cache says", stored: StateApproved, pol: pol, want: StateInReview},
@@ -30,7 +31,7 @@ func TestDecide(t *testing.T) {
 		{name: "a network would refuse it", stored: StateApproved, facts: func(f *Facts) {
 			f.Reactions = []Reaction{ok(1, "alice")}
 			f.Problems = map[string][]string{"x": {"too long"}}
-		}, pol: pol, want: StateInReview},
+		}, pol: pol, want: StateInReview, notFor: "x"},
 		{name: "given before the hold", stored: StateInReview, facts: func(f *Facts) {
 			f.Reactions = []Reaction{ok(1, "alice")}
 			f.Occurrence.FreshAfter = 1
@@ -71,6 +72,9 @@ func TestDecide(t *testing.T) {
 				if !found {
 					t.Errorf("no ignored reaction says %q: %+v", tc.reason, v.Ignored)
 				}
+			}
+			if tc.notFor != "" && v.ApprovedFor(tc.notFor) {
+				t.Errorf("approved for %s", tc.notFor)
 			}
 			// Pure: the same facts give the same answer.
 			if _, again := Decide(f, tc.pol); again != got {

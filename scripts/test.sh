@@ -59,6 +59,9 @@ fuzz() { # package target seconds
 fuzz ./publish/textlen FuzzCounters 20
 fuzz ./bot/slack FuzzEventsHandler 30
 
+step "mutations: each guard removed in turn, its tests must fail"
+go run ./internal/mutate
+
 step "summary"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $rc

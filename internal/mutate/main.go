@@ -1,0 +1,151 @@
+// Command mutate proves that heed's guards are tested: for each mutation in
+// its table it removes or weakens one guard in the source, runs the tests
+// named for that guard, and expects them to fail. A mutation the tests do
+// not catch, or one whose source text is no longer found, fails the run.
+//
+// The source tree is never changed: each mutated file reaches the compiler
+// through `go test -overlay`.
+//
+//	go run ./internal/mutate            every mutation
+//	go run ./internal/mutate -run pause  the mutations whose name matches
+//	go run ./internal/mutate -list       the table
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Mutation removes or weakens one guard.
+type Mutation struct {
+	Name  string // what the mutation does, in words
+	File  string // path from the module root
+	From  string // source text, found exactly once in File
+	To    string // what it becomes
+	Pkg   string // package whose tests must catch it, as ./path
+	Tests string // regexp of the tests that must fail (go test -run)
+}
+
+func main() {
+	run := flag.String("run", "", "only the mutations whose name matches this regexp")
+	list := flag.Bool("list", false, "print the table and exit")
+	flag.Parse()
+	root, err := moduleRoot()
+	if err != nil {
+		fatal(err)
+	}
+	var pick *regexp.Regexp
+	if *run != "" {
+		if pick, err = regexp.Compile(*run); err != nil {
+			fatal(fmt.Errorf("-run: %w", err))
+		}
+	}
+	tmp, err := os.MkdirTemp("", "heed-mutate-")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+
+	failed := 0
+	n := 0
+	for i, m := range mutations {
+		if pick != nil && !pick.MatchString(m.Name) {
+			continue
+		}
+		n++
+		if *list {
+			fmt.Printf("%-60s %s  %s -run '%s'\n", m.Name, m.File, m.Pkg, m.Tests)
+			continue
+		}
+		start := time.Now()
+		verdict, detail := try(root, tmp, i, m)
+		fmt.Printf("%-8s %-60s %5.1fs  %s\n", verdict, m.Name, time.Since(start).Seconds(), detail)
+		if verdict != "caught" {
+			failed++
+		}
+	}
+	if *list {
+		return
+	}
+	if n == 0 {
+		fatal(fmt.Errorf("no mutation matches %q", *run))
+	}
+	fmt.Printf("mutations: %d caught, %d not\n", n-failed, failed)
+	if failed > 0 {
+		os.Exit(1)
+	}
+}
+
+// try applies m through an overlay and runs its tests. It returns "caught"
+// when they fail, "SURVIVED" when they pass, "STALE" when the source text
+// is not found exactly once, "BROKEN" when the mutant does not compile.
+func try(root, tmp string, i int, m Mutation) (string, string) {
+	path := filepath.Join(root, m.File)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return "STALE", err.Error()
+	}
+	if c := bytes.Count(src, []byte(m.From)); c != 1 {
+		return "STALE", fmt.Sprintf("%s holds the text %d times, not once: update the mutation", m.File, c)
+	}
+	mutant := filepath.Join(tmp, fmt.Sprintf("%d-%s", i, filepath.Base(m.File)))
+	if err := os.WriteFile(mutant, bytes.Replace(src, []byte(m.From), []byte(m.To), 1), 0o600); err != nil {
+		return "BROKEN", err.Error()
+	}
+	overlay := filepath.Join(tmp, fmt.Sprintf("%d.json", i))
+	ov, _ := json.Marshal(map[string]map[string]string{"Replace": {path: mutant}})
+	if err := os.WriteFile(overlay, ov, 0o600); err != nil {
+		return "BROKEN", err.Error()
+	}
+	cmd := exec.Command("go", "test", "-count=1", "-overlay", overlay, "-run", m.Tests, m.Pkg)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	switch {
+	case err == nil:
+		return "SURVIVED", fmt.Sprintf("%s -run '%s' passed with the guard removed", m.Pkg, m.Tests)
+	case bytes.Contains(out, []byte("--- FAIL")):
+		return "caught", firstFail(out)
+	case bytes.Contains(out, []byte("[build failed]")) || bytes.Contains(out, []byte("[setup failed]")):
+		return "BROKEN", "the mutant does not compile:\n" + string(out)
+	}
+	return "caught", "the tests failed: " + strings.TrimSpace(lastLine(out))
+}
+
+func firstFail(out []byte) string {
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "--- FAIL") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run it inside heed's module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "mutate:", err)
+	os.Exit(2)
+}

@@ -1,0 +1,91 @@
+package main
+
+const (
+	invariants = "./internal/invariants"
+	safeguards = "./internal/safeguards"
+)
+
+// mutations are the guards heed's promises rest on, each with the tests
+// that must catch its removal. When a guard's code changes, update its
+// text here: the run says STALE until then.
+var mutations = []Mutation{
+	// The claim (sqlite/dispatch.go: settle, ClaimRetry).
+	{Name: "claim: a pause of everything is not checked", File: "sqlite/dispatch.go",
+		From: `if p, ok := approvals.PausedFor(pauses, ""); ok && p.Target == "" {`,
+		To:   `if p, ok := approvals.PausedFor(pauses, ""); false && ok && p.Target == "" {`,
+		Pkg:  invariants, Tests: "TestInvariant2_"},
+	{Name: "claim: a target's pause is not checked", File: "sqlite/dispatch.go",
+		From: `if p, ok := approvals.PausedFor(pauses, pl.Target); ok {`,
+		To:   `if p, ok := approvals.PausedFor(pauses, pl.Target); false && ok {`,
+		Pkg:  "./dispatch", Tests: "TestTargetPauseHoldsOnlyThatTarget"},
+	{Name: "claim: the approval is not checked", File: "sqlite/dispatch.go",
+		From: `approved := v.State == approvals.StateApproved && v.Verdict.Approved() && len(v.Problems) == 0`,
+		To:   `approved := true`,
+		Pkg:  invariants, Tests: "TestInvariant1_"},
+	{Name: "claim: a deaf chat is not checked", File: "sqlite/dispatch.go",
+		From: `	if opt.Deaf != "" {
+		if now.Sub(v.At) > opt.LateGrace {`,
+		To: `	if false {
+		if now.Sub(v.At) > opt.LateGrace {`,
+		Pkg: "./dispatch", Tests: "TestDeafListenerHoldsPublishing"},
+	{Name: "retry: a pause is not checked", File: "sqlite/dispatch.go",
+		From: `if p, paused := approvals.PausedFor(pauses, ref.Target); paused {`,
+		To:   `if p, paused := approvals.PausedFor(pauses, ref.Target); false && paused {`,
+		Pkg:  invariants, Tests: "TestInvariant2_RetryChecksThePause"},
+	{Name: "retry: a withdrawn approval is not checked", File: "sqlite/dispatch.go",
+		From: `		if !v.Verdict.ApprovedFor(ref.Target) {`,
+		To:   `		if false {`,
+		Pkg:  invariants, Tests: "TestInvariant1_RetryChecksTheApproval"},
+	{Name: "retry: a deaf chat is not checked", File: "sqlite/dispatch.go",
+		From: `d.NextAttempt.After(now) || opt.Deaf != ""`,
+		To:   `d.NextAttempt.After(now)`,
+		Pkg:  invariants, Tests: "TestDeafChatHoldsTheRetry"},
+	{Name: "delivery: a published delivery can be claimed again", File: "approvals/delivery.go",
+		From: `		case DeliveryNone, DeliveryHeld:
+			return DeliveryPublishing, nil`,
+		To: `		case DeliveryNone, DeliveryHeld, DeliveryPublished:
+			return DeliveryPublishing, nil`,
+		Pkg: "./approvals", Tests: "TestDelivery"},
+
+	// The judge (approvals).
+	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
+		From: `case r.User == author && !p.AuthorMayApprove:`,
+		To:   `case false && r.User == author && !p.AuthorMayApprove:`,
+		Pkg:  invariants, Tests: "TestInvariant6_"},
+	{Name: "judge: a bot's reaction counts", File: "approvals/policy.go",
+		From: `		case r.FromBot:`,
+		To:   `		case false && r.FromBot:`,
+		Pkg:  invariants, Tests: "TestInvariant6_"},
+	{Name: "judge: anyone is an approver", File: "approvals/policy.go",
+		From: `if p.Everyone || slices.Contains(p.Approvers, user) {`,
+		To:   `if true {`,
+		Pkg:  invariants, Tests: "TestInvariant6_"},
+	{Name: "judge: an approval of an earlier version counts", File: "approvals/policy.go",
+		From: `if reason == "" && !valid {`,
+		To:   `if reason == "" && !valid && false {`,
+		Pkg:  invariants, Tests: "TestInvariant1_"},
+	{Name: "judge: decisions from before a hold count", File: "approvals/decide.go",
+		From: `if r.ID <= f.Occurrence.FreshAfter {`,
+		To:   `if false {`,
+		Pkg:  safeguards, Tests: "TestStop"},
+	{Name: "judge: a payload a network refuses can be approved", File: "approvals/decide.go",
+		From: `		v.PerTarget[t] = 0 // a payload a network would refuse cannot be approved`,
+		To:   `		_ = t`,
+		Pkg:  "./approvals", Tests: "TestDecide"},
+	{Name: "judge: the state is the stored one, not the verdict's", File: "approvals/decide.go",
+		From: `if to, err := Transition(state, ev); err == nil {`,
+		To:   `if to, err := Transition(state, ev); false && err == nil {`,
+		Pkg:  invariants, Tests: "TestInvariant9_"},
+	{Name: "judge: the chat's roster is not used", File: "sqlite/occurrence.go",
+		From: `	p.Roster = &r`,
+		To:   `	_ = r`,
+		Pkg:  invariants, Tests: "TestInvariant9_|TestInvariant6_PolicyChange"},
+
+	// Events (sqlite/reaction.go).
+	{Name: "events: a reaction delivered twice is stored twice", File: "sqlite/reaction.go",
+		From: `			if n, _ := r.RowsAffected(); n == 0 {
+				res.Duplicate = true`,
+		To: `			if n, _ := r.RowsAffected(); false && n == 0 {
+				res.Duplicate = true`,
+		Pkg: invariants, Tests: "TestInvariant4_"},
+}
