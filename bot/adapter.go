@@ -101,6 +101,14 @@ type ApproverSource interface {
 	Roster(room string) (approvals.Roster, bool)
 }
 
+// Hearing is implemented by adapters that know at once when they cannot
+// hear the room, without waiting for DeafAfter of silence: a failed sync,
+// a dropped connection, the end of the console's input.
+type Hearing interface {
+	// Deaf says why the chat cannot be heard now, or "" when it can.
+	Deaf() string
+}
+
 // Mentioner is implemented by adapters whose chat notifies a person only
 // when mentioned in its own syntax (Slack's <@U0123>, a Matrix user id).
 // Replies that must reach someone, such as the last call, use it.

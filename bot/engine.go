@@ -190,6 +190,11 @@ func (e *Engine) Deaf(now time.Time) string {
 		}
 		seen[r.Adapter] = true
 		a := e.adapter(r.Adapter)
+		if h, ok := a.(Hearing); ok {
+			if why := h.Deaf(); why != "" {
+				return why
+			}
+		}
 		alive := a.Alive()
 		if alive.IsZero() {
 			return fmt.Sprintf("the %s chat has not connected yet", a.Name())

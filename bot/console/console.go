@@ -39,9 +39,13 @@ type Adapter struct {
 	mu     sync.Mutex
 	seq    int
 	events int
+	eof    bool // standard input ended
 }
 
-var _ bot.Adapter = (*Adapter)(nil)
+var (
+	_ bot.Adapter = (*Adapter)(nil)
+	_ bot.Hearing = (*Adapter)(nil)
+)
 
 // Name is "console".
 func (a *Adapter) Name() string { return "console" }
@@ -54,8 +58,23 @@ func (a *Adapter) now() time.Time {
 }
 
 // Alive is always now: the terminal is in the same process, so a pause
-// typed there is always heard.
+// typed there is heard while it can be typed (see Deaf).
 func (a *Adapter) Alive() time.Time { return a.now() }
+
+// EOFMessage is printed when standard input ends, and is why the console
+// is deaf from then on.
+const EOFMessage = "standard input ended, so nobody can type `pause` here: heed publishes nothing until it is restarted with a terminal. To stop publishing, run `heed pause` from another terminal"
+
+// Deaf is EOFMessage once standard input has ended: nobody can type
+// `pause` any more, so nothing may go out.
+func (a *Adapter) Deaf() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.eof {
+		return EOFMessage
+	}
+	return ""
+}
 
 func (a *Adapter) printf(format string, args ...any) {
 	a.mu.Lock()
@@ -88,7 +107,8 @@ func (a *Adapter) Reply(ctx context.Context, room string, thread bot.MessageRef,
 func indent(s string) string { return "│ " + strings.ReplaceAll(s, "\n", "\n│ ") }
 
 // Run reads lines until ctx is done. At the end of input it keeps heed
-// running (a piped script ends long before its posts are due).
+// running, deaf (see Deaf): cards and the CLI still work, and nothing is
+// published until a terminal can pause it again.
 func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	if a.User == "" {
 		a.User = "you"
@@ -112,6 +132,10 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 			return nil
 		case line, ok := <-lines:
 			if !ok {
+				a.mu.Lock()
+				a.eof = true
+				a.mu.Unlock()
+				a.printf("heed: %s.\n", EOFMessage)
 				<-ctx.Done()
 				return nil
 			}

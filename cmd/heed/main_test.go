@@ -429,3 +429,24 @@ func TestTargetRateLimitConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleEOFHoldsPublishing: when the console's standard input ends,
+// nobody can type `pause` there any more, so heed says so and publishes
+// nothing, while the card says why.
+func TestConsoleEOFHoldsPublishing(t *testing.T) {
+	d := startDaemon(t)
+	d.say("heed post add --at +2s --to log --text \"after the terminal went away\"")
+	line := d.waitFor("card #")
+	id := strings.TrimSuffix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "┌─ card #")), " updated")
+	d.say("/as dave")
+	d.say("+" + id + " ✅")
+	d.waitFor("#" + id + " APPROVED")
+	d.in.Close()
+	d.waitFor("standard input ended, so nobody can type `pause` here")
+	d.waitFor("heed publishes nothing it could not stop")
+	for _, l := range d.stop() {
+		if strings.Contains(l, "[published]") {
+			t.Fatalf("published after standard input ended: %s", l)
+		}
+	}
+}

@@ -47,6 +47,17 @@ var mutations = []Mutation{
 			return DeliveryPublishing, nil`,
 		Pkg: "./approvals", Tests: "TestDelivery"},
 
+	{Name: "deaf: the console is heard after its input ended", File: "bot/console/console.go",
+		From: `	if a.eof {
+		return EOFMessage`,
+		To: `	if false {
+		return EOFMessage`,
+		Pkg: "./cmd/heed", Tests: "TestConsoleEOFHoldsPublishing"},
+	{Name: "deaf: the engine ignores an adapter that knows it is deaf", File: "bot/engine.go",
+		From: `			if why := h.Deaf(); why != "" {`,
+		To:   `			if why := h.Deaf(); false && why != "" {`,
+		Pkg:  "./cmd/heed", Tests: "TestConsoleEOFHoldsPublishing"},
+
 	// The judge (approvals).
 	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
 		From: `case r.User == author && !p.AuthorMayApprove:`,
