@@ -1,7 +1,7 @@
 // Package app wires heed: the configuration file (Config), and the running
-// system built from its parts (Build) — the store's domain service, the
+// system built from its parts (Build) — the store's domain services, the
 // chat engine and the dispatcher. `heed run` builds it from a Config
-// (FromConfig), a CLI command gets its service from CLIService, and
+// (FromConfig), a CLI command gets its services from CLIService, and
 // internal/heedtest builds the same system from test parts.
 //
 // Publisher and chat kinds are looked up by name; a program that builds
@@ -42,18 +42,18 @@ type Parts struct {
 	Log          *slog.Logger // default slog.Default()
 }
 
-// System is a running heed's domain service, chat engine and dispatcher.
+// System is a running heed's domain services, chat engine and dispatcher.
 type System struct {
 	Service    *sqlite.Service
 	Engine     *bot.Engine
 	Dispatcher *dispatch.Dispatcher
 }
 
-// Build wires the service, the engine and the dispatcher: the service asks
-// the engine for room policies and timing checks and stores derived state;
-// the dispatcher holds while the engine is deaf and reports every outcome
-// to it; the engine wakes the dispatcher. It loads the ad-hoc sensitive
-// dates stored in the database into the safeguards.
+// Build wires the services, the engine and the dispatcher: the services
+// ask the engine for room policies and timing checks and store derived
+// state; the dispatcher holds while the engine is deaf and reports every
+// outcome to it; the engine wakes the dispatcher. It loads the ad-hoc
+// sensitive dates stored in the database into the safeguards.
 func Build(ctx context.Context, p Parts) (*System, error) {
 	log := p.Log
 	if log == nil {
@@ -71,12 +71,13 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	svc.Log = log
 	svc.Timing = eng.TimingCheck
 	svc.Derives = true
-	eng.Service = svc
-	if err := bot.LoadAdHoc(ctx, p.Safeguards, svc); err != nil {
+	eng.Posts, eng.Reviews, eng.Pauses = svc.Posts, svc.Reviews, svc.Pauses
+	eng.Deliveries, eng.Audit, eng.State = svc.Deliveries, svc.Audit, svc.Store
+	if err := bot.LoadAdHoc(ctx, p.Safeguards, svc.Reviews); err != nil {
 		return nil, err
 	}
 	disp := &dispatch.Dispatcher{
-		Service: svc, Targets: p.Catalog, Runner: p.Runner, Liveness: eng.Deaf,
+		Deliveries: svc.Deliveries, Targets: p.Catalog, Runner: p.Runner, Liveness: eng.Deaf,
 		LateGrace: p.LateGrace, MaxAttempts: p.MaxAttempts, Workers: p.Workers,
 		Now: p.Now, Log: log.With("part", "dispatcher"),
 		Notify: func(ctx context.Context, cl approvals.Claim, out approvals.Outcome) {
@@ -154,9 +155,10 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 }
 
 // CLIService builds the catalog, opens the store and returns the domain
-// for one CLI command. Its policies are the rooms' configured ones (no chat
-// is asked about groups or power levels) and it stores facts only: derived
-// state is the daemon's. Publishers that print write to stdout.
+// services for one CLI command. Their policies are the rooms' configured
+// ones (no chat is asked about groups or power levels) and they store facts
+// only: derived state is the daemon's. Publishers that print write to
+// stdout.
 func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Service, *dispatch.Catalog, error) {
 	log := slog.New(slog.DiscardHandler)
 	cat, err := c.Catalog(log, stdout)
@@ -173,7 +175,7 @@ func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Servi
 	guards, err := c.Safeguards()
 	if err == nil {
 		svc.Timing = guards.Check
-		err = bot.LoadAdHoc(ctx, guards, svc)
+		err = bot.LoadAdHoc(ctx, guards, svc.Reviews)
 	}
 	if err != nil {
 		st.Close()

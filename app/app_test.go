@@ -53,7 +53,7 @@ func TestBuildWiresServiceEngineAndDispatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := first.Service.AddSensitiveDate(t.Context(), "12-01", "our day", "alice", "test"); err != nil {
+	if _, err := first.Service.Reviews.AddSensitiveDate(t.Context(), "12-01", "our day", "alice", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -70,7 +70,8 @@ func TestBuildWiresServiceEngineAndDispatcher(t *testing.T) {
 	if svc.Store != st || svc.Targets != cat || eng.Targets != cat || disp.Targets != cat {
 		t.Error("store or catalog not shared")
 	}
-	if eng.Service != svc || disp.Service != svc {
+	if eng.Posts != svc.Posts || eng.Reviews != svc.Reviews || eng.Pauses != svc.Pauses || eng.Deliveries != svc.Deliveries ||
+		eng.Audit != svc.Audit || eng.State != svc.Store || disp.Deliveries != svc.Deliveries {
 		t.Error("engine or dispatcher not on the service")
 	}
 	if !svc.Derives {
@@ -128,7 +129,7 @@ func TestCLIServiceStoresFactsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Close()
+	defer svc.Store.Close()
 	if svc.Derives {
 		t.Error("a CLI service stores derived state")
 	}

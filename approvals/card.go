@@ -7,3 +7,7 @@ type CardRef struct {
 	Room       string
 	Ref        string
 }
+
+// DirtyRef is an occurrence whose card changed since it was last
+// rendered, with its change count.
+type DirtyRef struct{ ID, Dirty int64 }

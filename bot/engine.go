@@ -11,7 +11,6 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
-	"github.com/heed-dev/heed/sqlite"
 )
 
 // Room is one review room: where cards go and whose policy decides.
@@ -34,7 +33,15 @@ type Targets interface {
 // Engine connects chat adapters to the approval domain: it posts and edits
 // cards, turns reactions and messages into domain calls, and answers.
 type Engine struct {
-	Service  *sqlite.Service
+	// The domain, one service per aggregate.
+	Posts      approvals.PostService
+	Reviews    approvals.ReviewService
+	Pauses     approvals.PauseService
+	Deliveries approvals.DeliveryService
+	Audit      approvals.AuditService
+	// State keeps the engine's own values across restarts (the pauses its
+	// cards show, the tripwire's status).
+	State    StateStore
 	Targets  Targets
 	Adapters []Adapter
 	Rooms    []Room
@@ -118,7 +125,7 @@ func (e *Engine) roomByID(adapter, id string) (Room, bool) {
 	return Room{}, false
 }
 
-// PolicyFor is the sqlite.Service's policy lookup: the room's configured
+// PolicyFor is the domain services' policy lookup: the room's configured
 // policy, named after the room so that the store adds the roster it holds
 // for it.
 func (e *Engine) PolicyFor(roomName string) approvals.Policy {
@@ -160,7 +167,7 @@ func (e *Engine) SyncRosters(ctx context.Context) error {
 		if have, ok := e.rosters[room.Name]; ok && have.SameAs(r) {
 			continue
 		}
-		changed, err := e.Service.SetRoster(ctx, room.Name, room.Name == e.Rooms[0].Name, r)
+		changed, err := e.Reviews.SetRoster(ctx, room.Name, room.Name == e.Rooms[0].Name, r)
 		if err != nil {
 			return fmt.Errorf("recording who may approve in %s: %w", room.Name, err)
 		}
@@ -252,7 +259,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 // seen records the event's id, to drop a second delivery of it, and, for
 // the on-duty check, that its author was in the room.
 func (e *Engine) seen(ctx context.Context, room Room, ev Event) (dup bool, err error) {
-	return e.Service.Seen(ctx, ev.Adapter, ev.ID, room.Name, presentUser(ev), ev.At)
+	return e.Reviews.Seen(ctx, ev.Adapter, ev.ID, room.Name, presentUser(ev), ev.At)
 }
 
 // presentUser is the person an event shows was in the room, or "".
@@ -269,14 +276,14 @@ func (e *Engine) place(r Room) string { return r.Adapter + ":" + r.ID }
 // before this engine's cycle posted a card just added from elsewhere (the
 // CLI): cards are brought up to date once before giving up.
 func (e *Engine) cardOccurrence(ctx context.Context, ev Event) (int64, bool, error) {
-	occ, ok, err := e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+	occ, ok, err := e.Reviews.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
 	if err != nil || ok {
 		return occ, ok, err
 	}
 	if err := e.RunOnce(ctx); err != nil {
 		return 0, false, err
 	}
-	return e.Service.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
+	return e.Reviews.CardOccurrence(ctx, ev.Adapter, ev.Room, string(ev.Card))
 }
 
 func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
@@ -291,7 +298,7 @@ func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 		}
 		return e.onRetractReaction(ctx, room, ev, occ)
 	}
-	res, err := e.Service.React(ctx, approvals.ReactionInput{
+	res, err := e.Reviews.React(ctx, approvals.ReactionInput{
 		Occurrence: occ, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
 		FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID,
 		Source: e.place(room), At: ev.At,
@@ -326,7 +333,7 @@ func (e *Engine) onRetractReaction(ctx context.Context, room Room, ev Event, occ
 		who = ev.User
 	}
 	if ok, why := e.policyOf(room).IsApprover(ev.User); !ok {
-		_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: "retract.refused", Occurrence: occ, Place: e.place(room), Detail: why})
+		_ = e.Audit.Record(ctx, approvals.AuditEntry{Actor: who, Action: "retract.refused", Occurrence: occ, Place: e.place(room), Detail: why})
 		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s from %s does nothing: only approvers can retract (%s).", RetractEmoji, who, why))
 	}
 	return e.reply(ctx, room, ev.Card, e.retract(ctx, occ, who, e.place(room)))
@@ -343,7 +350,7 @@ func (e *Engine) onUnreaction(ctx context.Context, room Room, ev Event) error {
 	} else if ev.ReactionID == "" {
 		return nil
 	}
-	_, err := e.Service.Unreact(ctx, in)
+	_, err := e.Reviews.Unreact(ctx, in)
 	return err
 }
 
@@ -382,7 +389,7 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 	}
 	switch cmd.Name {
 	case "pause":
-		rc, err := e.Service.PauseAll(ctx, who, cmd.Target, cmd.Reason, e.place(room))
+		rc, err := e.Pauses.PauseAll(ctx, who, cmd.Target, cmd.Reason, e.place(room))
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
@@ -390,22 +397,22 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 			return err
 		}
 		// pause retract 2h: offer to take back what went out in the window.
-		o, err := e.Service.OfferRetract(ctx, cmd.Window, who, cmd.Reason, e.place(room))
+		o, err := e.Pauses.OfferRetract(ctx, cmd.Window, who, cmd.Reason, e.place(room))
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
 		if o.ID != 0 {
-			if _, err := e.Service.MarkOfferPosted(ctx, o.ID); err != nil {
+			if _, err := e.Pauses.MarkOfferPosted(ctx, o.ID); err != nil {
 				return err
 			}
 		}
 		return e.reply(ctx, room, ev.Card, e.offerText(ctx, o))
 	case "resume":
 		if ok, why := isApprover(); !ok {
-			_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: "resume.refused", Target: cmd.Target, Place: e.place(room), Detail: why})
+			_ = e.Audit.Record(ctx, approvals.AuditEntry{Actor: who, Action: "resume.refused", Target: cmd.Target, Place: e.place(room), Detail: why})
 			return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot resume: %s. Only approvers can resume; anyone can pause.", who, why))
 		}
-		rc, err := e.Service.Resume(ctx, who, cmd.Target, e.place(room))
+		rc, err := e.Pauses.Resume(ctx, who, cmd.Target, e.place(room))
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
@@ -420,7 +427,7 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 	case "help":
 		return e.reply(ctx, room, ev.Card, HelpText)
 	case "cancel", "delay", "resolve":
-		v, err := e.Service.Occurrence(ctx, cmd.N)
+		v, err := e.Reviews.Occurrence(ctx, cmd.N)
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
@@ -430,14 +437,14 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 		var msg string
 		switch cmd.Name {
 		case "cancel":
-			err = e.Service.CancelOccurrence(ctx, cmd.N, who, e.place(room))
+			err = e.Reviews.CancelOccurrence(ctx, cmd.N, who, e.place(room))
 			msg = fmt.Sprintf("#%d canceled by %s.", cmd.N, who)
 		case "delay":
 			var nv approvals.View
-			nv, err = e.Service.Delay(ctx, cmd.N, cmd.Delay, who, e.place(room))
+			nv, err = e.Reviews.Delay(ctx, cmd.N, cmd.Delay, who, e.place(room))
 			msg = fmt.Sprintf("#%d moved to %s by %s; it needs a fresh approval.", cmd.N, nv.At.In(e.Zone).Format("Mon 2 Jan 15:04 MST"), who)
 		case "resolve":
-			err = e.Service.Resolve(ctx, cmd.N, "", cmd.Arg == "published", cmd.URL, who, e.place(room))
+			err = e.Deliveries.Resolve(ctx, cmd.N, "", cmd.Arg == "published", cmd.URL, who, e.place(room))
 			msg = fmt.Sprintf("#%d resolved as %s by %s.", cmd.N, cmd.Arg, who)
 		}
 		if err != nil {
@@ -488,7 +495,7 @@ func reasonOr(r string) string {
 
 func (e *Engine) statusText(ctx context.Context) string {
 	var b strings.Builder
-	pauses, err := e.Service.ActivePauses(ctx)
+	pauses, err := e.Pauses.ActivePauses(ctx)
 	if err != nil {
 		return approvals.ErrorMessage(err)
 	}
@@ -505,12 +512,12 @@ func (e *Engine) statusText(ctx context.Context) string {
 	if why := e.Deaf(e.Now()); why != "" {
 		b.WriteString("\n⚠ publishing holds: " + why)
 	}
-	if tw, ok, err := ReadTripwireStatus(ctx, e.Service); err == nil && ok {
+	if tw, ok, err := ReadTripwireStatus(ctx, e.State); err == nil && ok {
 		for _, line := range tw.Lines(e.Zone) {
 			b.WriteString("\n" + line)
 		}
 	}
-	counts, err := e.Service.Counts(ctx)
+	counts, err := e.Reviews.Counts(ctx)
 	if err == nil {
 		var parts []string
 		for _, st := range approvals.States {
@@ -526,7 +533,7 @@ func (e *Engine) statusText(ctx context.Context) string {
 }
 
 func (e *Engine) queueText(ctx context.Context) string {
-	q, err := e.Service.Queue(ctx, 15)
+	q, err := e.Reviews.Queue(ctx, 15)
 	if err != nil {
 		return approvals.ErrorMessage(err)
 	}
@@ -551,7 +558,7 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	if err := e.SyncRosters(ctx); err != nil {
 		return err
 	}
-	if _, err := e.Service.Materialize(ctx); err != nil {
+	if _, err := e.Posts.Materialize(ctx); err != nil {
 		return err
 	}
 	if err := e.SyncCards(ctx); err != nil {
@@ -568,17 +575,17 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 func (e *Engine) syncCard(ctx context.Context, v approvals.View, pauses []approvals.Pause) (approvals.View, error) {
 	room := e.room(v.Post.Room)
 	a := e.adapter(room.Adapter)
-	ref, ok, err := e.Service.Card(ctx, v.ID, room.Adapter, room.ID)
+	ref, ok, err := e.Reviews.Card(ctx, v.ID, room.Adapter, room.ID)
 	if err != nil {
 		return v, err
 	}
 	if !ok && v.State == approvals.StateScheduled {
 		// The card goes up already in review, so that its first version is
 		// the one people act on. If posting fails, the next pass posts it.
-		if err := e.Service.OpenReview(ctx, v.ID); err != nil {
+		if err := e.Reviews.OpenReview(ctx, v.ID); err != nil {
 			return v, err
 		}
-		if v, err = e.Service.Occurrence(ctx, v.ID); err != nil {
+		if v, err = e.Reviews.Occurrence(ctx, v.ID); err != nil {
 			return v, err
 		}
 	}
@@ -589,7 +596,7 @@ func (e *Engine) syncCard(ctx context.Context, v approvals.View, pauses []approv
 		if err != nil {
 			return v, err
 		}
-		if err := e.Service.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
+		if err := e.Reviews.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
 			return v, err
 		}
 		if sent != nil {
@@ -681,12 +688,12 @@ func (e *Engine) Announce(ctx context.Context, occ int64, target, url string, ki
 	if e.init() != nil {
 		return
 	}
-	v, err := e.Service.Occurrence(ctx, occ)
+	v, err := e.Reviews.Occurrence(ctx, occ)
 	if err != nil {
 		return
 	}
 	room := e.room(v.Post.Room)
-	ref, ok, err := e.Service.Card(ctx, occ, room.Adapter, room.ID)
+	ref, ok, err := e.Reviews.Card(ctx, occ, room.Adapter, room.ID)
 	if err != nil || !ok {
 		return
 	}
@@ -718,7 +725,7 @@ func (e *Engine) Reconcile(ctx context.Context, adapter string) error {
 	if err := e.init(); err != nil {
 		return err
 	}
-	cards, err := e.Service.OpenCards(ctx)
+	cards, err := e.Reviews.OpenCards(ctx)
 	if err != nil {
 		return err
 	}
@@ -744,7 +751,7 @@ func (e *Engine) Reconcile(ctx context.Context, adapter string) error {
 			in = append(in, approvals.ReactionInput{Occurrence: c.Occurrence, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
 				FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID, Source: e.place(room), At: ev.At})
 		}
-		added, withdrawn, err := e.Service.Reconcile(ctx, c.Occurrence, in)
+		added, withdrawn, err := e.Reviews.Reconcile(ctx, c.Occurrence, in)
 		if err != nil {
 			return err
 		}

@@ -131,7 +131,7 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 		_ = e.reply(ctx, a.room, a.thread, a.text)
 	}
 
-	pauses, err := e.Service.ActivePauses(ctx)
+	pauses, err := e.Pauses.ActivePauses(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 	start := time.Now()
 	var after int64
 	for {
-		page, err := e.Service.Dirty(ctx, after, 200)
+		page, err := e.Reviews.Dirty(ctx, after, 200)
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 				continue // rendered; marked in the store with the next batch
 			}
 			if !queued || v.Dirty != d.Dirty {
-				if v, err = e.Service.Occurrence(ctx, d.ID); err != nil {
+				if v, err = e.Reviews.Occurrence(ctx, d.ID); err != nil {
 					e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
 					failed++
 					continue
@@ -213,7 +213,7 @@ func (e *Engine) markRendered(ctx context.Context, all bool) error {
 	q.lastMark = now
 	e.qmu.Unlock()
 	slices.SortFunc(views, func(a, b approvals.View) int { return int(a.ID - b.ID) })
-	return e.Service.MarkRendered(ctx, views...)
+	return e.Reviews.MarkRendered(ctx, views...)
 }
 
 // FlushRendered marks every card rendered so far in the store; Run calls it
@@ -235,7 +235,7 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	key := strings.Join(ids, ",")
 	q := &e.rq
 	if !q.known {
-		stored, err := e.Service.GetKV(ctx, pausesKey)
+		stored, err := e.State.GetKV(ctx, pausesKey)
 		if err != nil {
 			return err
 		}
@@ -244,10 +244,10 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	if key == q.pauses {
 		return nil
 	}
-	if err := e.Service.TouchOpen(ctx); err != nil {
+	if err := e.Reviews.TouchOpen(ctx); err != nil {
 		return err
 	}
-	if err := e.Service.SetKV(ctx, pausesKey, key); err != nil {
+	if err := e.State.SetKV(ctx, pausesKey, key); err != nil {
 		return err
 	}
 	q.pauses = key

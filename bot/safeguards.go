@@ -9,7 +9,6 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
-	"github.com/heed-dev/heed/sqlite"
 )
 
 // TripwireActor is who a pause made by the news tripwire is recorded as.
@@ -23,7 +22,7 @@ const (
 
 // LoadAdHoc adds the sensitive days the team added from chat, as stored,
 // to g.
-func LoadAdHoc(ctx context.Context, g *timing.Safeguards, svc *sqlite.Service) error {
+func LoadAdHoc(ctx context.Context, g *timing.Safeguards, svc approvals.ReviewService) error {
 	if g == nil || g.Sensitive == nil {
 		return nil
 	}
@@ -34,7 +33,7 @@ func LoadAdHoc(ctx context.Context, g *timing.Safeguards, svc *sqlite.Service) e
 	return g.AddAdHoc(dates)
 }
 
-// TimingCheck is the Service's Timing hook for this engine's safeguards.
+// TimingCheck is the domain services' Timing hook for this engine's safeguards.
 func (e *Engine) TimingCheck(v approvals.View) approvals.TimingCheck {
 	return e.Safeguards.Check(v)
 }
@@ -61,12 +60,12 @@ func (e *Engine) lastCalls(ctx context.Context) error {
 		return nil
 	}
 	now := e.Now()
-	ids, err := e.Service.LastCallsDue(ctx, now, lead)
+	ids, err := e.Reviews.LastCallsDue(ctx, now, lead)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		v, err := e.Service.Occurrence(ctx, id)
+		v, err := e.Reviews.Occurrence(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -75,11 +74,11 @@ func (e *Engine) lastCalls(ctx context.Context) error {
 		if rs.LastCall <= 0 || v.At.Sub(now) > rs.LastCall {
 			continue
 		}
-		ref, ok, err := e.Service.Card(ctx, id, room.Adapter, room.ID)
+		ref, ok, err := e.Reviews.Card(ctx, id, room.Adapter, room.ID)
 		if err != nil || !ok {
 			continue
 		}
-		claimed, err := e.Service.ClaimLastCall(ctx, id, v.At)
+		claimed, err := e.Reviews.ClaimLastCall(ctx, id, v.At)
 		if err != nil || !claimed {
 			continue
 		}
@@ -87,7 +86,7 @@ func (e *Engine) lastCalls(ctx context.Context) error {
 		mention, _ := a.(Mentioner)
 		if err := a.Reply(ctx, room.ID, MessageRef(ref.Ref), LastCallText(v, now, g.RoomZone(rs), mention)); err != nil {
 			e.Log.Warn("last call not sent; will retry", "occurrence", id, "err", err)
-			_ = e.Service.ReleaseLastCall(ctx, id, v.At)
+			_ = e.Reviews.ReleaseLastCall(ctx, id, v.At)
 		}
 	}
 	return nil
@@ -120,7 +119,7 @@ func LastCallText(v approvals.View, now time.Time, zone *time.Location, m Mentio
 func (e *Engine) retract(ctx context.Context, occ int64, who, place string) string {
 	r, _ := e.Targets.(Retracter)
 	can := func(t string) bool { return r != nil && r.CanRetract(t) }
-	items, err := e.Service.BeginRetract(ctx, occ, can, who, place)
+	items, err := e.Pauses.BeginRetract(ctx, occ, can, who, place)
 	if err != nil {
 		if approvals.ErrorCode(err) == approvals.EINTERNAL {
 			e.Log.Error("retract", "occurrence", occ, "err", err)
@@ -134,11 +133,11 @@ func (e *Engine) retract(ctx context.Context, occ int64, who, place string) stri
 		if rerr != nil {
 			e.Log.Warn("retract failed", "occurrence", occ, "target", it.Target, "err", rerr)
 		}
-		if err := e.Service.RecordRetract(ctx, it, rerr, who, place); err != nil {
+		if err := e.Pauses.RecordRetract(ctx, it, rerr, who, place); err != nil {
 			e.Log.Error("record retract", "occurrence", occ, "target", it.Target, "err", err)
 		}
 	}
-	v, err := e.Service.Occurrence(ctx, occ)
+	v, err := e.Reviews.Occurrence(ctx, occ)
 	if err != nil {
 		return approvals.ErrorMessage(err)
 	}
@@ -163,12 +162,12 @@ func retractionLine(rt approvals.Retraction) string {
 
 // offerText lists what a retract offer would take back.
 func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string {
-	return RetractOfferText(ctx, e.Service, e.Zone, o)
+	return RetractOfferText(ctx, e.Reviews, e.Zone, o)
 }
 
 // RetractOfferText lists what a retract offer would take back, and how to
 // answer it.
-func RetractOfferText(ctx context.Context, svc *sqlite.Service, zone *time.Location, o approvals.RetractOffer) string {
+func RetractOfferText(ctx context.Context, svc approvals.ReviewService, zone *time.Location, o approvals.RetractOffer) string {
 	window := o.At.Sub(o.Since).Round(time.Minute)
 	if len(o.Items) == 0 {
 		return fmt.Sprintf("🗑 Nothing published in the last %s is left to retract.", approvals.ShortDuration(window))
@@ -198,12 +197,12 @@ func RetractOfferText(ctx context.Context, svc *sqlite.Service, zone *time.Locat
 
 // postOffers announces retract offers made from the CLI in every review room.
 func (e *Engine) postOffers(ctx context.Context) error {
-	offers, err := e.Service.UnpostedOffers(ctx)
+	offers, err := e.Pauses.UnpostedOffers(ctx)
 	if err != nil {
 		return err
 	}
 	for _, o := range offers {
-		mine, err := e.Service.MarkOfferPosted(ctx, o.ID)
+		mine, err := e.Pauses.MarkOfferPosted(ctx, o.ID)
 		if err != nil {
 			return err
 		}
@@ -223,7 +222,7 @@ func (e *Engine) postOffers(ctx context.Context) error {
 func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cmd Command, who string) (bool, error) {
 	isApprover := func() (bool, string) { return e.policyOf(room).IsApprover(ev.User) }
 	refuse := func(what, why string) error {
-		_ = e.Service.Record(ctx, approvals.AuditEntry{Actor: who, Action: cmd.Name + ".refused", Occurrence: cmd.N, Place: e.place(room), Detail: why})
+		_ = e.Audit.Record(ctx, approvals.AuditEntry{Actor: who, Action: cmd.Name + ".refused", Occurrence: cmd.N, Place: e.place(room), Detail: why})
 		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s: %s. Only approvers can.", who, what, why))
 	}
 	switch cmd.Name {
@@ -231,7 +230,7 @@ func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cm
 		if ok, why := isApprover(); !ok {
 			return true, refuse(fmt.Sprintf("allow #%d off hours", cmd.N), why)
 		}
-		v, err := e.Service.AllowOffHours(ctx, cmd.N, who, e.place(room))
+		v, err := e.Reviews.AllowOffHours(ctx, cmd.N, who, e.place(room))
 		if err != nil {
 			return true, e.replyError(ctx, room, ev.Card, err)
 		}
@@ -252,7 +251,7 @@ func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cm
 		}
 		switch cmd.Arg {
 		case "confirm", "cancel":
-			o, err := e.Service.DecideOffer(ctx, cmd.N, cmd.Arg == "confirm", who, e.place(room))
+			o, err := e.Pauses.DecideOffer(ctx, cmd.N, cmd.Arg == "confirm", who, e.place(room))
 			if err != nil {
 				return true, e.replyError(ctx, room, ev.Card, err)
 			}
@@ -276,7 +275,7 @@ func (e *Engine) onSensitive(ctx context.Context, room Room, ev Event, cmd Comma
 		return e.reply(ctx, room, ev.Card, "Sensitive dates are not checked in this heed.")
 	}
 	if cmd.Arg == "" {
-		dates, err := e.Service.SensitiveDates(ctx)
+		dates, err := e.Reviews.SensitiveDates(ctx)
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
@@ -297,13 +296,13 @@ func (e *Engine) onSensitive(ctx context.Context, room Room, ev Event, cmd Comma
 	if err != nil {
 		return e.reply(ctx, room, ev.Card, err.Error()+". Usage: `sensitive 2026-12-01 \"product recall\"` (or MM-DD for every year).")
 	}
-	if _, err := e.Service.AddSensitiveDate(ctx, entry.Date, entry.Name, who, e.place(room)); err != nil {
+	if _, err := e.Reviews.AddSensitiveDate(ctx, entry.Date, entry.Name, who, e.place(room)); err != nil {
 		return e.replyError(ctx, room, ev.Card, err)
 	}
 	if err := g.Sensitive.Add(entry); err != nil {
 		return e.replyError(ctx, room, ev.Card, err)
 	}
-	if err := e.Service.RefreshOpen(ctx); err != nil {
+	if err := e.Reviews.RefreshOpen(ctx); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("📅 %s (%s) is now a sensitive day, added by %s: cards on that day carry a warning", entry.Date, entry.Name, who)

@@ -58,7 +58,7 @@ func (e *Engine) saveTripwireStatus(ctx context.Context, feeds []tripwire.FeedSt
 	if err != nil {
 		return err
 	}
-	return e.Service.SetKV(ctx, TripwireStatusKey, string(b))
+	return e.State.SetKV(ctx, TripwireStatusKey, string(b))
 }
 
 // TripwireAlert posts a matched news item in every review room, with the
@@ -70,7 +70,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 	}
 	sum := sha256.Sum256([]byte(a.Feed + "\x00" + a.Key))
 	seenKey := "tripwire.alerted." + hex.EncodeToString(sum[:12])
-	if v, err := e.Service.GetKV(ctx, seenKey); err != nil || v != "" {
+	if v, err := e.State.GetKV(ctx, seenKey); err != nil || v != "" {
 		return err
 	}
 	var set timing.TripwireSettings
@@ -87,7 +87,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 	if a.Link != "" {
 		b.WriteString("\n" + a.Link)
 	}
-	q, err := e.Service.Queue(ctx, 100)
+	q, err := e.Reviews.Queue(ctx, 100)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 	detail := fmt.Sprintf("%s: %q %s (matched %s)", a.Feed, a.Title, a.Link, strings.Join(a.Keywords, ", "))
 	if set.AutoPause {
 		reason := fmt.Sprintf("news tripwire: “%s” (%s, matched %s) %s", a.Title, a.Feed, strings.Join(a.Keywords, ", "), a.Link)
-		rc, err := e.Service.PauseAll(ctx, TripwireActor, "", strings.TrimSpace(reason), "tripwire:"+a.Feed)
+		rc, err := e.Pauses.PauseAll(ctx, TripwireActor, "", strings.TrimSpace(reason), "tripwire:"+a.Feed)
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 			e.Wake()
 		}
 	} else {
-		if err := e.Service.Record(ctx, approvals.AuditEntry{Actor: TripwireActor, Action: "tripwire.alert", Place: "tripwire:" + a.Feed, Detail: detail}); err != nil {
+		if err := e.Audit.Record(ctx, approvals.AuditEntry{Actor: TripwireActor, Action: "tripwire.alert", Place: "tripwire:" + a.Feed, Detail: detail}); err != nil {
 			return err
 		}
 		if len(due) > 0 {
@@ -132,5 +132,5 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 	for _, r := range e.Rooms {
 		_ = e.reply(ctx, r, "", text)
 	}
-	return e.Service.SetKV(ctx, seenKey, now.UTC().Format(time.RFC3339))
+	return e.State.SetKV(ctx, seenKey, now.UTC().Format(time.RFC3339))
 }

@@ -129,7 +129,7 @@ func tryDispatchLoad(b *testing.B, n, workers int, lead time.Duration) *dispatch
 		b.Fatal(err)
 	}
 	d := &dispatch.Dispatcher{
-		Service: s.Service, Targets: s.Catalog, Runner: "bench", Workers: workers,
+		Deliveries: s.Service.Deliveries, Targets: s.Catalog, Runner: "bench", Workers: workers,
 		Log: slog.New(slog.DiscardHandler), Now: time.Now,
 	}
 	return &dispatchLoad{s: s, net: net, d: d, at: at, n: n}
@@ -167,7 +167,7 @@ func (l *dispatchLoad) drain(b *testing.B) {
 
 func (l *dispatchLoad) counts(b *testing.B) map[approvals.State]int {
 	b.Helper()
-	c, err := l.s.Service.Counts(l.s.Ctx)
+	c, err := l.s.Service.Reviews.Counts(l.s.Ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -245,11 +245,11 @@ func BenchmarkPauseUnderLoad(b *testing.B) {
 		ctx := l.s.Ctx
 
 		t0 := time.Now()
-		if _, err := l.s.Service.PauseAll(ctx, "alice", "", "idle measurement", "bench"); err != nil {
+		if _, err := l.s.Service.Pauses.PauseAll(ctx, "alice", "", "idle measurement", "bench"); err != nil {
 			b.Fatal(err)
 		}
 		pauseIdle += time.Since(t0)
-		if _, err := l.s.Service.Resume(ctx, "alice", "", "bench"); err != nil {
+		if _, err := l.s.Service.Pauses.Resume(ctx, "alice", "", "bench"); err != nil {
 			b.Fatal(err)
 		}
 
@@ -270,7 +270,7 @@ func BenchmarkPauseUnderLoad(b *testing.B) {
 				return
 			}
 			called = time.Now()
-			_, err := l.s.Service.PauseAll(ctx, "bob", "", "bench: pause under load", "bench")
+			_, err := l.s.Service.Pauses.PauseAll(ctx, "bob", "", "bench: pause under load", "bench")
 			returned = time.Now()
 			paused <- err
 		}()

@@ -14,16 +14,15 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/publish"
-	"github.com/heed-dev/heed/sqlite"
 )
 
 // Dispatcher publishes approved occurrences at their time. It keeps no
 // schedule of its own: each cycle asks the store what is due, and between
 // cycles it sleeps until the store's next due time or until woken.
 type Dispatcher struct {
-	Service *sqlite.Service
-	Targets *Catalog
-	Runner  string // the lease holder's name, recorded on claims
+	Deliveries approvals.DeliveryService // what is due, the claims and their outcomes
+	Targets    *Catalog
+	Runner     string // the lease holder's name, recorded on claims
 	// Liveness says why the chat cannot be heard ("" when it can). While it
 	// is deaf, nothing is claimed: a bot that cannot hear pause must not post.
 	Liveness    func(now time.Time) string
@@ -92,11 +91,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 		deaf = d.Liveness(now)
 	}
 	opt := approvals.SettleOptions{Runner: d.Runner, Deaf: deaf, LateGrace: d.LateGrace}
-	ids, err := d.Service.Due(ctx, now, d.Batch)
+	ids, err := d.Deliveries.Due(ctx, now, d.Batch)
 	if err != nil {
 		return Stats{}, err
 	}
-	retries, err := d.Service.RetriesDue(ctx, now, d.Batch)
+	retries, err := d.Deliveries.RetriesDue(ctx, now, d.Batch)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -121,7 +120,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 			defer wg.Done()
 			for j := range jobs {
 				if j.retry != nil {
-					c, ok, err := d.Service.ClaimRetry(ctx, *j.retry, now, opt)
+					c, ok, err := d.Deliveries.ClaimRetry(ctx, *j.retry, now, opt)
 					if err != nil {
 						d.Log.Error("claim retry", "occurrence", j.retry.Occurrence, "target", j.retry.Target, "err", err)
 					} else if ok {
@@ -129,7 +128,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 					}
 					continue
 				}
-				res, err := d.Service.Settle(ctx, j.id, now, opt)
+				res, err := d.Deliveries.Settle(ctx, j.id, now, opt)
 				if err != nil {
 					d.Log.Error("settle", "occurrence", j.id, "err", err)
 					continue
@@ -185,7 +184,7 @@ func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(
 			st.Unknown++
 		}
 	})
-	if err := d.Service.RecordPublish(ctx, c, out, d.Now()); err != nil {
+	if err := d.Deliveries.RecordPublish(ctx, c, out, d.Now()); err != nil {
 		d.Log.Error("record publish", "occurrence", c.Occurrence, "target", c.Target, "err", err)
 		return
 	}
@@ -272,7 +271,7 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 			d.Log.Error("dispatch cycle", "err", err)
 		}
 		wait := poll
-		if next, ok, err := d.Service.NextWake(ctx); err == nil && ok {
+		if next, ok, err := d.Deliveries.NextWake(ctx); err == nil && ok {
 			if until := time.Until(next); until < wait {
 				wait = max(until, 0)
 			}

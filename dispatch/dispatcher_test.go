@@ -30,7 +30,7 @@ func TestDeafListenerHoldsPublishing(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
 	late := approvedPost(t, s, "goes out late")
 	held := approvedPost(t, s, "held for good")
-	if _, err := s.Service.Delay(s.Ctx, held.ID, 0, "x", "t"); err == nil {
+	if _, err := s.Service.Reviews.Delay(s.Ctx, held.ID, 0, "x", "t"); err == nil {
 		t.Fatal("a zero delay was accepted")
 	}
 	s.Chat.SetDeaf(true)
@@ -150,13 +150,13 @@ func TestMissedWithoutApproval(t *testing.T) {
 func TestRecurringPostNeedsApprovalPerOccurrence(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
 	s.Service.Window = 36 * time.Hour
-	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{Text: "daily", Targets: []string{"rec"}, Author: "author",
+	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Text: "daily", Targets: []string{"rec"}, Author: "author",
 		Schedule: approvals.Schedule{Cron: "0 10 * * *", TZ: "UTC"}}, "author", "t")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Cycle()
-	occs, _ := s.Service.Occurrences(s.Ctx, p.ID, 10)
+	occs, _ := s.Service.Reviews.Occurrences(s.Ctx, p.ID, 10)
 	if len(occs) != 2 {
 		t.Fatalf("%d occurrences in a 36 h window of a daily post, want 2", len(occs))
 	}
@@ -221,7 +221,7 @@ func TestUnknownOutcomeLinksTheAccount(t *testing.T) {
 func TestEditingOneVariantVoidsOnlyItsTarget(t *testing.T) {
 	other := heedtest.NewRecorder()
 	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "other", Kind: "recorder", Publisher: other}}})
-	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{Text: "shared text", Variants: map[string]string{"other": "other's text"},
+	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Text: "shared text", Variants: map[string]string{"other": "other's text"},
 		Targets: []string{"rec", "other"}, Author: "author", Schedule: approvals.Schedule{At: s.Clock.Now().Add(10 * time.Minute), TZ: "UTC"}}, "author", "t")
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestEditingOneVariantVoidsOnlyItsTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.WantState(p.ID, approvals.StateApproved)
-	if _, err := s.Service.EditPost(s.Ctx, p.ID, approvals.PostEdit{Variants: map[string]string{"other": "other's text, fixed"}}, "author", "t"); err != nil {
+	if _, err := s.Service.Posts.EditPost(s.Ctx, p.ID, approvals.PostEdit{Variants: map[string]string{"other": "other's text, fixed"}}, "author", "t"); err != nil {
 		t.Fatal(err)
 	}
 	v := s.View(p.ID)

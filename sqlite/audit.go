@@ -22,11 +22,11 @@ func nullID(id int64) any {
 
 // Audit returns audit entries after id `after`, oldest first. An occurrence
 // filter of 0 means all.
-func (s *Service) Audit(ctx context.Context, after int64, occurrence int64, limit int) ([]approvals.AuditEntry, error) {
+func (s *AuditService) Audit(ctx context.Context, after int64, occurrence int64, limit int) ([]approvals.AuditEntry, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, action, coalesce(post_id, 0), coalesce(occurrence_id, 0), target, place, detail
+	rows, err := s.store.db.QueryContext(ctx, `SELECT id, at, actor, action, coalesce(post_id, 0), coalesce(occurrence_id, 0), target, place, detail
 		FROM audit WHERE id > ? AND (? = 0 OR occurrence_id = ?) ORDER BY id LIMIT ?`, after, occurrence, occurrence, limit)
 	if err != nil {
 		return nil, err
@@ -47,9 +47,9 @@ func (s *Service) Audit(ctx context.Context, after int64, occurrence int64, limi
 
 // Record appends an audit entry on its own, for actions outside the domain
 // calls (a refused command, a config change at start).
-func (s *Service) Record(ctx context.Context, e approvals.AuditEntry) error {
+func (s *AuditService) Record(ctx context.Context, e approvals.AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, e) })
+	return s.store.tx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, e) })
 }

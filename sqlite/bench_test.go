@@ -154,7 +154,7 @@ func BenchmarkStore(b *testing.B) {
 			b.Run("Due", func(b *testing.B) {
 				defer reportCPU(b, cpuNow())
 				for b.Loop() {
-					ids, err := s.Service.Due(ctx, benchNow, 1000)
+					ids, err := s.Service.Deliveries.Due(ctx, benchNow, 1000)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -167,7 +167,7 @@ func BenchmarkStore(b *testing.B) {
 				want := benchNow.Add(-benchDue * time.Minute)
 				defer reportCPU(b, cpuNow())
 				for b.Loop() {
-					next, ok, err := s.Service.NextWake(ctx)
+					next, ok, err := s.Service.Deliveries.NextWake(ctx)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -186,12 +186,12 @@ func BenchmarkStore(b *testing.B) {
 				var cpu time.Duration
 				for b.Loop() {
 					c0 := cpuNow()
-					if _, err := s.Service.PauseAll(ctx, "alice", "", "bench", "bench"); err != nil {
+					if _, err := s.Service.Pauses.PauseAll(ctx, "alice", "", "bench", "bench"); err != nil {
 						b.Fatal(err)
 					}
 					cpu += cpuNow() - c0
 					b.StopTimer()
-					if _, err := s.Service.Resume(ctx, "alice", "", "bench"); err != nil {
+					if _, err := s.Service.Pauses.Resume(ctx, "alice", "", "bench"); err != nil {
 						b.Fatal(err)
 					}
 					if err := s.Store.DB().QueryRowContext(ctx, `SELECT
@@ -258,7 +258,7 @@ func TestBulkInsertMatchesService(t *testing.T) {
 
 	ref := s.Add("same words", 10*time.Minute)
 	s.Cycle()
-	if _, err := s.Service.React(ctx, approvals.ReactionInput{Occurrence: ref.ID, User: "alice", Emoji: "✅", Source: "test"}); err != nil {
+	if _, err := s.Service.Reviews.React(ctx, approvals.ReactionInput{Occurrence: ref.ID, User: "alice", Emoji: "✅", Source: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	s.WantState(ref.ID, approvals.StateApproved)
@@ -293,10 +293,10 @@ func TestBulkInsertMatchesService(t *testing.T) {
 		d[0].Key != approvals.IdempotencyKey(s.Store.InstallID(), published, "rec", s.View(published).Hashes["rec"]) {
 		t.Errorf("published occurrence's deliveries: %+v", d)
 	}
-	if _, err := s.Service.Occurrence(ctx, unmade); approvals.ErrorCode(err) != approvals.ENOTFOUND {
+	if _, err := s.Service.Reviews.Occurrence(ctx, unmade); approvals.ErrorCode(err) != approvals.ENOTFOUND {
 		t.Errorf("a post stored without a state has an occurrence (err %v)", err)
 	}
-	p, err := s.Service.GetPost(ctx, unmade)
+	p, err := s.Service.Posts.GetPost(ctx, unmade)
 	if err != nil || !p.Schedule.At.Equal(at.Add(3*time.Second)) {
 		t.Errorf("unmade post %+v, %v", p, err)
 	}

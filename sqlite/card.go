@@ -10,16 +10,16 @@ import (
 )
 
 // SetCard records where an occurrence's card was posted.
-func (s *Service) SetCard(ctx context.Context, c approvals.CardRef) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO cards (occurrence_id, adapter, room, ref) VALUES (?, ?, ?, ?)
+func (s *ReviewService) SetCard(ctx context.Context, c approvals.CardRef) error {
+	_, err := s.store.db.ExecContext(ctx, `INSERT INTO cards (occurrence_id, adapter, room, ref) VALUES (?, ?, ?, ?)
 		ON CONFLICT (occurrence_id, adapter, room) DO UPDATE SET ref = excluded.ref`, c.Occurrence, c.Adapter, c.Room, c.Ref)
 	return err
 }
 
 // Card returns the card of an occurrence in one adapter's room.
-func (s *Service) Card(ctx context.Context, occ int64, adapter, room string) (approvals.CardRef, bool, error) {
+func (s *ReviewService) Card(ctx context.Context, occ int64, adapter, room string) (approvals.CardRef, bool, error) {
 	c := approvals.CardRef{Occurrence: occ, Adapter: adapter, Room: room}
-	err := s.db.QueryRowContext(ctx, `SELECT ref FROM cards WHERE occurrence_id = ? AND adapter = ? AND room = ?`, occ, adapter, room).Scan(&c.Ref)
+	err := s.store.db.QueryRowContext(ctx, `SELECT ref FROM cards WHERE occurrence_id = ? AND adapter = ? AND room = ?`, occ, adapter, room).Scan(&c.Ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
@@ -27,9 +27,9 @@ func (s *Service) Card(ctx context.Context, occ int64, adapter, room string) (ap
 }
 
 // CardOccurrence finds the occurrence whose card is the given message.
-func (s *Service) CardOccurrence(ctx context.Context, adapter, room, ref string) (int64, bool, error) {
+func (s *ReviewService) CardOccurrence(ctx context.Context, adapter, room, ref string) (int64, bool, error) {
 	var id int64
-	err := s.db.QueryRowContext(ctx, `SELECT occurrence_id FROM cards WHERE adapter = ? AND room = ? AND ref = ?`, adapter, room, ref).Scan(&id)
+	err := s.store.db.QueryRowContext(ctx, `SELECT occurrence_id FROM cards WHERE adapter = ? AND room = ? AND ref = ?`, adapter, room, ref).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -38,8 +38,8 @@ func (s *Service) CardOccurrence(ctx context.Context, adapter, room, ref string)
 
 // OpenCards lists the cards of occurrences that still wait for a decision,
 // for reconciliation on start.
-func (s *Service) OpenCards(ctx context.Context) ([]approvals.CardRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.occurrence_id, c.adapter, c.room, c.ref FROM cards c
+func (s *ReviewService) OpenCards(ctx context.Context) ([]approvals.CardRef, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT c.occurrence_id, c.adapter, c.room, c.ref FROM cards c
 		JOIN occurrences o ON o.id = c.occurrence_id
 		WHERE o.state IN ('in_review','approved','rejected','held') ORDER BY o.at`)
 	if err != nil {
@@ -57,21 +57,17 @@ func (s *Service) OpenCards(ctx context.Context) ([]approvals.CardRef, error) {
 	return out, rows.Err()
 }
 
-// DirtyRef is an occurrence whose card changed since it was last
-// rendered, with its change count.
-type DirtyRef struct{ ID, Dirty int64 }
-
 // Dirty lists, by id after after, up to limit occurrences whose card
 // changed since it was last rendered.
-func (s *Service) Dirty(ctx context.Context, after int64, limit int) ([]DirtyRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, dirty FROM occurrences WHERE dirty > 0 AND id > ? ORDER BY id LIMIT ?`, after, limit)
+func (s *ReviewService) Dirty(ctx context.Context, after int64, limit int) ([]approvals.DirtyRef, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT id, dirty FROM occurrences WHERE dirty > 0 AND id > ? ORDER BY id LIMIT ?`, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []DirtyRef
+	var out []approvals.DirtyRef
 	for rows.Next() {
-		var d DirtyRef
+		var d approvals.DirtyRef
 		if err := rows.Scan(&d.ID, &d.Dirty); err != nil {
 			return nil, err
 		}
@@ -86,12 +82,12 @@ func (s *Service) Dirty(ctx context.Context, after int64, limit int) ([]DirtyRef
 // decided to be in is stored when the occurrence is in review, so that a
 // fact written by a CLI command (which stores no derived state) reaches
 // the cache.
-func (s *Service) MarkRendered(ctx context.Context, views ...approvals.View) error {
+func (s *ReviewService) MarkRendered(ctx context.Context, views ...approvals.View) error {
 	if len(views) == 0 {
 		return nil
 	}
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
 		for _, v := range views {
 			var stored approvals.State
 			err := tx.QueryRowContext(ctx, `SELECT state FROM occurrences WHERE id = ? AND dirty = ?`, v.ID, v.Dirty).Scan(&stored)
@@ -101,7 +97,7 @@ func (s *Service) MarkRendered(ctx context.Context, views ...approvals.View) err
 			if err != nil {
 				return err
 			}
-			if !s.Derives || stored == v.State || !inReview(stored) || !inReview(v.State) {
+			if !s.settings.Derives || stored == v.State || !inReview(stored) || !inReview(v.State) {
 				if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET dirty = 0 WHERE id = ?`, v.ID); err != nil {
 					return err
 				}
@@ -118,6 +114,21 @@ func (s *Service) MarkRendered(ctx context.Context, views ...approvals.View) err
 	})
 }
 
+// TouchOpen marks for rendering the open cards whose time is within the
+// review window either side of now, after the pauses in force changed:
+// they show them. Older cards of held or rejected occurrences stay as they
+// are, so this costs the same however long the history. A pause or resume
+// does not do it in its own transaction, whose cost (and the receipt's
+// wait) must not grow with the number of open cards; the daemon's render
+// pass does, once it sees the pauses changed.
+func (s *ReviewService) TouchOpen(ctx context.Context) error {
+	now := s.now()
+	_, err := s.store.db.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1
+		WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at > ? AND at <= ?`,
+		ms(now.Add(-s.settings.Window)), ms(now.Add(s.settings.Window)))
+	return err
+}
+
 func inReview(st approvals.State) bool {
 	return st == approvals.StateInReview || st == approvals.StateApproved || st == approvals.StateRejected
 }
@@ -125,9 +136,9 @@ func inReview(st approvals.State) bool {
 // Seen records, in one transaction, a chat event's id (reporting whether
 // it was seen before) and, when room and user are set, that the user was
 // in the review room at that time (for the on-duty check).
-func (s *Service) Seen(ctx context.Context, adapter, id, room, user string, at time.Time) (dup bool, err error) {
+func (s *ReviewService) Seen(ctx context.Context, adapter, id, room, user string, at time.Time) (dup bool, err error) {
 	now := s.now()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
 		if id != "" {
 			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, adapter, id, ms(now))
 			if err != nil {
@@ -147,11 +158,11 @@ func (s *Service) Seen(ctx context.Context, adapter, id, room, user string, at t
 }
 
 // SeenEvent records a chat event id and reports whether it was seen before.
-func (s *Service) SeenEvent(ctx context.Context, adapter, id string) (bool, error) {
+func (s *ReviewService) SeenEvent(ctx context.Context, adapter, id string) (bool, error) {
 	if id == "" {
 		return false, nil
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, adapter, id, ms(s.now()))
+	res, err := s.store.db.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, adapter, id, ms(s.now()))
 	if err != nil {
 		return false, err
 	}

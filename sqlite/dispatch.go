@@ -16,18 +16,18 @@ var dueStates = "'scheduled','in_review','approved'"
 
 // Due returns occurrences whose time has come and that still wait, soonest
 // first.
-func (s *Service) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
-	return queryIDs(ctx, s.db, `SELECT id FROM occurrences WHERE state IN (`+dueStates+`) AND at <= ? ORDER BY at LIMIT ?`, ms(now), limit)
+func (s *DeliveryService) Due(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+	return queryIDs(ctx, s.store.db, `SELECT id FROM occurrences WHERE state IN (`+dueStates+`) AND at <= ? ORDER BY at LIMIT ?`, ms(now), limit)
 }
 
 // NextWake is the earliest time the dispatcher has work: an occurrence due,
 // a retry due, or a post's next time entering the review window. Each part
 // is one indexed lookup.
-func (s *Service) NextWake(ctx context.Context) (time.Time, bool, error) {
+func (s *DeliveryService) NextWake(ctx context.Context) (time.Time, bool, error) {
 	var best int64
 	consider := func(q string, args ...any) error {
 		var v sql.NullInt64
-		if err := s.db.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
+		if err := s.store.db.QueryRowContext(ctx, q, args...).Scan(&v); err != nil {
 			return err
 		}
 		if v.Valid && (best == 0 || v.Int64 < best) {
@@ -44,11 +44,11 @@ func (s *Service) NextWake(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	var nextPost sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT min(next_at) FROM posts WHERE next_at IS NOT NULL`).Scan(&nextPost); err != nil {
+	if err := s.store.db.QueryRowContext(ctx, `SELECT min(next_at) FROM posts WHERE next_at IS NOT NULL`).Scan(&nextPost); err != nil {
 		return time.Time{}, false, err
 	}
 	if nextPost.Valid {
-		if v := nextPost.Int64 - s.Window.Milliseconds(); best == 0 || v < best {
+		if v := nextPost.Int64 - s.settings.Window.Milliseconds(); best == 0 || v < best {
 			best = v
 		}
 	}
@@ -59,9 +59,9 @@ func (s *Service) NextWake(ctx context.Context) (time.Time, bool, error) {
 // missed if not approved, waiting if the chat is deaf, otherwise each
 // target is claimed, with the approval, payload hash and pauses checked in
 // that same transaction.
-func (s *Service) Settle(ctx context.Context, id int64, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
+func (s *DeliveryService) Settle(ctx context.Context, id int64, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
 	var res approvals.SettleResult
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		v, err := s.view(ctx, tx, id)
 		if err != nil {
 			return err
@@ -72,7 +72,7 @@ func (s *Service) Settle(ctx context.Context, id int64, now time.Time, opt appro
 	return res, err
 }
 
-func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
+func (s *DeliveryService) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
 	switch v.State {
 	case approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved:
 	default:
@@ -151,7 +151,7 @@ func (s *Service) settle(ctx context.Context, tx *sql.Tx, v approvals.View, now 
 		if !v.Verdict.ApprovedFor(pl.Target) {
 			return res, fmt.Errorf("#%d: approval for %s vanished inside the claim", v.ID, pl.Target) // cannot happen: Approved() covers every target
 		}
-		key := approvals.IdempotencyKey(s.installID, v.ID, pl.Target, v.Hashes[pl.Target])
+		key := approvals.IdempotencyKey(s.store.installID, v.ID, pl.Target, v.Hashes[pl.Target])
 		if err := putDelivery(ctx, tx, v.ID, pl.Target, was[pl.Target], approvals.DvClaim, opt.Runner, "", key, now); err != nil {
 			return res, err
 		}
@@ -224,8 +224,8 @@ func putDelivery(ctx context.Context, tx *sql.Tx, occ int64, target string, from
 }
 
 // RetriesDue lists deliveries whose retry time has come.
-func (s *Service) RetriesDue(ctx context.Context, now time.Time, limit int) ([]approvals.DeliveryRef, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+func (s *DeliveryService) RetriesDue(ctx context.Context, now time.Time, limit int) ([]approvals.DeliveryRef, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
 		approvals.DeliveryRetry, ms(now), limit)
 	if err != nil {
 		return nil, err
@@ -244,10 +244,10 @@ func (s *Service) RetriesDue(ctx context.Context, now time.Time, limit int) ([]a
 
 // ClaimRetry claims a delivery waiting for a retry, checking pauses and the
 // approval again in the same transaction.
-func (s *Service) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now time.Time, opt approvals.SettleOptions) (approvals.Claim, bool, error) {
+func (s *DeliveryService) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now time.Time, opt approvals.SettleOptions) (approvals.Claim, bool, error) {
 	var c approvals.Claim
 	var ok bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		v, err := s.view(ctx, tx, ref.Occurrence)
 		if err != nil {
 			return err
@@ -294,8 +294,8 @@ func (s *Service) ClaimRetry(ctx context.Context, ref approvals.DeliveryRef, now
 
 // RecordPublish stores the outcome of a claimed delivery and settles the
 // occurrence's state once no target is under way.
-func (s *Service) RecordPublish(ctx context.Context, c approvals.Claim, out approvals.Outcome, now time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+func (s *DeliveryService) RecordPublish(ctx context.Context, c approvals.Claim, out approvals.Outcome, now time.Time) error {
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
 		ev := out.Event()
 		var action, detail string
 		var next any
@@ -337,7 +337,7 @@ func (s *Service) RecordPublish(ctx context.Context, c approvals.Claim, out appr
 
 // aggregate settles an occurrence in publishing once none of its targets is
 // under way: published if all went out, else unknown, failed or held.
-func (s *Service) aggregate(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
+func (s *DeliveryService) aggregate(ctx context.Context, tx *sql.Tx, id int64, now time.Time) error {
 	o, err := getOcc(ctx, tx, id)
 	if err != nil {
 		return err
@@ -382,10 +382,10 @@ func (s *Service) aggregate(ctx context.Context, tx *sql.Tx, id int64, now time.
 // RecoverCrashed marks every delivery left under way by a stopped daemon as
 // unknown: it may or may not have reached the network, and is never retried
 // blindly. Call it once the dispatcher lease is held.
-func (s *Service) RecoverCrashed(ctx context.Context) (int, error) {
+func (s *DeliveryService) RecoverCrashed(ctx context.Context) (int, error) {
 	now := s.now()
 	var n int
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing)
 		if err != nil {
 			return err
@@ -425,9 +425,9 @@ func (s *Service) RecoverCrashed(ctx context.Context) (int, error) {
 // Resolve records a person's answer for an occurrence whose outcome is
 // unknown: it did go out (published) or it did not (failed). Only unknown
 // deliveries change; target "" resolves all of them.
-func (s *Service) Resolve(ctx context.Context, id int64, target string, published bool, url, actor, place string) error {
+func (s *DeliveryService) Resolve(ctx context.Context, id int64, target string, published bool, url, actor, place string) error {
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, id)
 		if err != nil {
 			return err

@@ -13,11 +13,11 @@ import (
 // or, if any entry is invalid, none. Running the same file twice changes
 // nothing the second time; a changed entry voids approvals only of the
 // occurrences whose payload it changes.
-func (s *Service) Import(ctx context.Context, entries []approvals.ImportEntry, actor, place string, dryRun bool) (approvals.ImportResult, error) {
+func (s *PostService) Import(ctx context.Context, entries []approvals.ImportEntry, actor, place string, dryRun bool) (approvals.ImportResult, error) {
 	now := s.now()
 	var res approvals.ImportResult
 	errDry := errors.New("dry run")
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var problems []string
 		for _, e := range entries {
 			np := approvals.NormalizeNewPost(e.Post)

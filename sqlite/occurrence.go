@@ -76,14 +76,14 @@ func getDeliveries(ctx context.Context, q querier, occ int64) ([]approvals.Deliv
 // asks approvals.Decide for its verdict and state. The state column of an
 // occurrence in review is only a cache of that answer: the view never
 // trusts it.
-func (s *Service) view(ctx context.Context, q querier, id int64) (approvals.View, error) {
+func (s *core) view(ctx context.Context, q querier, id int64) (approvals.View, error) {
 	v, _, err := s.load(ctx, q, id)
 	return v, err
 }
 
 // load is view, also returning the state as stored (the cache refresh
 // brings up to date).
-func (s *Service) load(ctx context.Context, q querier, id int64) (approvals.View, approvals.State, error) {
+func (s *core) load(ctx context.Context, q querier, id int64) (approvals.View, approvals.State, error) {
 	o, err := getOcc(ctx, q, id)
 	if err != nil {
 		return approvals.View{}, "", err
@@ -110,8 +110,8 @@ func (s *Service) load(ctx context.Context, q querier, id int64) (approvals.View
 	if err != nil {
 		return approvals.View{}, "", err
 	}
-	if s.Timing != nil {
-		v.Timing = s.Timing(v)
+	if s.settings.Timing != nil {
+		v.Timing = s.settings.Timing(v)
 	}
 	v.Verdict, v.State = approvals.Decide(approvals.Facts{Occurrence: o, Author: p.Author, Hashes: v.Hashes,
 		Problems: v.Problems, Reactions: rs, Timing: v.Timing}, pol)
@@ -128,16 +128,16 @@ func (s *Service) load(ctx context.Context, q querier, id int64) (approvals.View
 }
 
 // policy is a review room's configured policy, without its roster.
-func (s *Service) policy(room string) approvals.Policy {
-	if s.Policy == nil {
+func (s *core) policy(room string) approvals.Policy {
+	if s.settings.Policy == nil {
 		return approvals.Policy{}.WithDefaults()
 	}
-	return s.Policy(room).WithDefaults()
+	return s.settings.Policy(room).WithDefaults()
 }
 
 // policyIn is a review room's policy with the roster the store holds for
 // it.
-func (s *Service) policyIn(ctx context.Context, q querier, room string) (approvals.Policy, error) {
+func (s *core) policyIn(ctx context.Context, q querier, room string) (approvals.Policy, error) {
 	p := s.policy(room)
 	r, ok, err := getRoster(ctx, q, p.Room)
 	if err != nil || !ok {
@@ -148,12 +148,12 @@ func (s *Service) policyIn(ctx context.Context, q querier, room string) (approva
 }
 
 // Occurrence returns the view of one occurrence.
-func (s *Service) Occurrence(ctx context.Context, id int64) (approvals.View, error) {
-	return s.view(ctx, s.db, id)
+func (s *ReviewService) Occurrence(ctx context.Context, id int64) (approvals.View, error) {
+	return s.view(ctx, s.store.db, id)
 }
 
 // setState applies ev through the state machine and records the change.
-func (s *Service) setState(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, ev approvals.Event, note string, now time.Time) error {
+func (s *core) setState(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, ev approvals.Event, note string, now time.Time) error {
 	to, err := approvals.Transition(o.State, ev)
 	if err != nil {
 		return approvals.Errorf(approvals.ECONFLICT, "#%d: %v", o.ID, err)
@@ -179,14 +179,14 @@ func (s *Service) setState(ctx context.Context, tx *sql.Tx, o approvals.Occurren
 // process that is not the judge (a CLI command, an import: Derives is
 // false) stores only the hash; the daemon brings the state up to date when
 // it renders the card (MarkRendered).
-func (s *Service) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (approvals.View, error) {
+func (s *core) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Time) (approvals.View, error) {
 	v, stored, err := s.load(ctx, tx, id)
 	if err != nil {
 		return v, err
 	}
 	hash := approvals.CombinedHash(v.Hashes)
 	v.Dirty++ // each branch below marks the card for rendering
-	if !s.Derives {
+	if !s.settings.Derives {
 		_, err := tx.ExecContext(ctx, `UPDATE occurrences SET hash = ?, dirty = dirty + 1 WHERE id = ?`, hash, id)
 		return v, err
 	}
@@ -214,7 +214,7 @@ func (s *Service) refresh(ctx context.Context, tx *sql.Tx, id int64, now time.Ti
 // moveOcc gives an occurrence a new time. The time is part of every
 // payload, so earlier approvals no longer match and a fresh decision is
 // needed.
-func (s *Service) moveOcc(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, at time.Time, now time.Time, why string) error {
+func (s *core) moveOcc(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, at time.Time, now time.Time, why string) error {
 	if !at.After(now) && !at.Equal(now) {
 		return approvals.Errorf(approvals.EINVALID, "#%d: new time %s is in the past", o.ID, at.Format(time.RFC3339))
 	}
@@ -266,7 +266,7 @@ func isUniqueViolation(err error) bool {
 // rederive judges every open occurrence of a review room again, after who
 // may approve there changed. isDefault says the room is also the one for
 // posts that name none. It reports how many changed state.
-func (s *Service) rederive(ctx context.Context, tx *sql.Tx, room string, isDefault bool, now time.Time) (int, error) {
+func (s *ReviewService) rederive(ctx context.Context, tx *sql.Tx, room string, isDefault bool, now time.Time) (int, error) {
 	ids, err := queryIDs(ctx, tx, `SELECT o.id FROM occurrences o JOIN posts p ON p.id = o.post_id
 		WHERE o.state IN ('in_review','approved','rejected') AND (p.room = ? OR (? AND p.room = ''))`, room, isDefault)
 	if err != nil {
@@ -292,7 +292,7 @@ func (s *Service) rederive(ctx context.Context, tx *sql.Tx, room string, isDefau
 // Delay moves an occurrence later by d (from now, if its time has passed
 // while it was held or missed). Its approvals are void: the time is part of
 // the payload.
-func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, place string) (approvals.View, error) {
+func (s *ReviewService) Delay(ctx context.Context, id int64, d time.Duration, actor, place string) (approvals.View, error) {
 	if d <= 0 {
 		return approvals.View{}, approvals.Errorf(approvals.EINVALID, "delay must be a positive duration such as 30m or 2h")
 	}
@@ -304,10 +304,10 @@ func (s *Service) Delay(ctx context.Context, id int64, d time.Duration, actor, p
 	})
 }
 
-func (s *Service) move(ctx context.Context, id int64, actor, place, why string, to func(approvals.Occurrence, time.Time) time.Time) (approvals.View, error) {
+func (s *ReviewService) move(ctx context.Context, id int64, actor, place, why string, to func(approvals.Occurrence, time.Time) time.Time) (approvals.View, error) {
 	now := s.now()
 	var v approvals.View
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, id)
 		if err != nil {
 			return err
@@ -332,9 +332,9 @@ func (s *Service) move(ctx context.Context, id int64, actor, place, why string, 
 }
 
 // CancelOccurrence drops one occurrence.
-func (s *Service) CancelOccurrence(ctx context.Context, id int64, actor, place string) error {
+func (s *ReviewService) CancelOccurrence(ctx context.Context, id int64, actor, place string) error {
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, id)
 		if err != nil {
 			return err
@@ -347,9 +347,9 @@ func (s *Service) CancelOccurrence(ctx context.Context, id int64, actor, place s
 }
 
 // OpenReview marks an occurrence as under review once its card is posted.
-func (s *Service) OpenReview(ctx context.Context, id int64) error {
+func (s *ReviewService) OpenReview(ctx context.Context, id int64) error {
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, id)
 		if err != nil || o.State != approvals.StateScheduled {
 			return err
@@ -363,11 +363,11 @@ func (s *Service) OpenReview(ctx context.Context, id int64) error {
 }
 
 // Queue lists the next open occurrences (and held ones), soonest first.
-func (s *Service) Queue(ctx context.Context, limit int) ([]approvals.Summary, error) {
+func (s *ReviewService) Queue(ctx context.Context, limit int) ([]approvals.Summary, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT o.id, o.post_id, o.at, o.state, o.note, p.text, p.targets
+	rows, err := s.store.db.QueryContext(ctx, `SELECT o.id, o.post_id, o.at, o.state, o.note, p.text, p.targets
 		FROM occurrences o JOIN posts p ON p.id = o.post_id
 		WHERE o.state IN ('scheduled','in_review','approved','rejected','held','publishing','unknown')
 		ORDER BY o.at LIMIT ?`, limit)
@@ -391,16 +391,16 @@ func (s *Service) Queue(ctx context.Context, limit int) ([]approvals.Summary, er
 }
 
 // Occurrences lists the occurrences of a post.
-func (s *Service) Occurrences(ctx context.Context, postID int64, limit int) ([]approvals.Occurrence, error) {
+func (s *ReviewService) Occurrences(ctx context.Context, postID int64, limit int) ([]approvals.Occurrence, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	return queryAll(ctx, s.db, scanOcc, `SELECT `+occColumns+` FROM occurrences WHERE post_id = ? ORDER BY at LIMIT ?`, postID, limit)
+	return queryAll(ctx, s.store.db, scanOcc, `SELECT `+occColumns+` FROM occurrences WHERE post_id = ? ORDER BY at LIMIT ?`, postID, limit)
 }
 
 // Counts returns how many occurrences are in each state.
-func (s *Service) Counts(ctx context.Context) (map[approvals.State]int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT state, count(*) FROM occurrences GROUP BY state`)
+func (s *ReviewService) Counts(ctx context.Context) (map[approvals.State]int, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT state, count(*) FROM occurrences GROUP BY state`)
 	if err != nil {
 		return nil, err
 	}

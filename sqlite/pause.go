@@ -27,20 +27,20 @@ func activePauses(ctx context.Context, q querier) ([]approvals.Pause, error) {
 }
 
 // ActivePauses lists the pauses in force.
-func (s *Service) ActivePauses(ctx context.Context) ([]approvals.Pause, error) {
-	return activePauses(ctx, s.db)
+func (s *PauseService) ActivePauses(ctx context.Context) ([]approvals.Pause, error) {
+	return activePauses(ctx, s.store.db)
 }
 
 // PauseAll records a pause. From the moment it commits, no claim can
 // succeed for what it covers: every claim checks the pauses in the same
 // transaction.
-func (s *Service) PauseAll(ctx context.Context, by, target, reason, place string) (approvals.PauseReceipt, error) {
+func (s *PauseService) PauseAll(ctx context.Context, by, target, reason, place string) (approvals.PauseReceipt, error) {
 	now := s.now()
-	if target != "" && !s.Targets.Known(target) {
-		return approvals.PauseReceipt{}, approvals.Errorf(approvals.EINVALID, "unknown target %q: pause with no target stops everything; known targets are %v", target, s.Targets.Names())
+	if target != "" && !s.settings.Targets.Known(target) {
+		return approvals.PauseReceipt{}, approvals.Errorf(approvals.EINVALID, "unknown target %q: pause with no target stops everything; known targets are %v", target, s.settings.Targets.Names())
 	}
 	var rc approvals.PauseReceipt
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if rc.Already, err = activePauses(ctx, tx); err != nil {
 			return err
@@ -52,7 +52,7 @@ func (s *Service) PauseAll(ctx context.Context, by, target, reason, place string
 		id, _ := res.LastInsertId()
 		rc.Pause = approvals.Pause{ID: id, Target: target, By: by, Reason: reason, At: now}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM occurrences WHERE state IN ('scheduled','in_review','approved') AND at <= ?`,
-			ms(now.Add(s.Window))).Scan(&rc.Waiting); err != nil {
+			ms(now.Add(s.settings.Window))).Scan(&rc.Waiting); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing).Scan(&rc.Publishing); err != nil {
@@ -69,10 +69,10 @@ func (s *Service) PauseAll(ctx context.Context, by, target, reason, place string
 
 // Resume lifts the pauses on target, or every pause when target is "".
 // Held occurrences stay held: none is published by surprise.
-func (s *Service) Resume(ctx context.Context, by, target, place string) (approvals.ResumeReceipt, error) {
+func (s *PauseService) Resume(ctx context.Context, by, target, place string) (approvals.ResumeReceipt, error) {
 	now := s.now()
 	var rc approvals.ResumeReceipt
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		all, err := activePauses(ctx, tx)
 		if err != nil {
 			return err
@@ -107,19 +107,4 @@ func (s *Service) Resume(ctx context.Context, by, target, place string) (approva
 		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: by, Action: "resume", Target: target, Place: place})
 	})
 	return rc, err
-}
-
-// TouchOpen marks for rendering the open cards whose time is within the
-// review window either side of now, after the pauses in force changed:
-// they show them. Older cards of held or rejected occurrences stay as they
-// are, so this costs the same however long the history. A pause or resume
-// does not do it in its own transaction, whose cost (and the receipt's
-// wait) must not grow with the number of open cards; the daemon's render
-// pass does, once it sees the pauses changed.
-func (s *Service) TouchOpen(ctx context.Context) error {
-	now := s.now()
-	_, err := s.db.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1
-		WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at > ? AND at <= ?`,
-		ms(now.Add(-s.Window)), ms(now.Add(s.Window)))
-	return err
 }

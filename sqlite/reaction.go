@@ -13,7 +13,7 @@ import (
 
 // React records a reaction on an occurrence's card and derives the state
 // again. Reactions with emoji heed does not know are not stored.
-func (s *Service) React(ctx context.Context, in approvals.ReactionInput) (approvals.ReactResult, error) {
+func (s *ReviewService) React(ctx context.Context, in approvals.ReactionInput) (approvals.ReactResult, error) {
 	now := s.now()
 	if in.At.IsZero() {
 		in.At = now
@@ -21,7 +21,7 @@ func (s *Service) React(ctx context.Context, in approvals.ReactionInput) (approv
 	emoji, known := approvals.NormalizeEmoji(in.Emoji)
 	in.Emoji = emoji
 	var res approvals.ReactResult
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		if in.EventID != "" {
 			r, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, in.EventAdapter, in.EventID, ms(now))
 			if err != nil {
@@ -48,7 +48,7 @@ func (s *Service) React(ctx context.Context, in approvals.ReactionInput) (approv
 	return res, err
 }
 
-func (s *Service) react(ctx context.Context, tx *sql.Tx, in approvals.ReactionInput, now time.Time) (approvals.ReactResult, error) {
+func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.ReactionInput, now time.Time) (approvals.ReactResult, error) {
 	o, err := getOcc(ctx, tx, in.Occurrence)
 	if err != nil {
 		return approvals.ReactResult{}, err
@@ -135,7 +135,7 @@ func (s *Service) react(ctx context.Context, tx *sql.Tx, in approvals.ReactionIn
 	return res, nil
 }
 
-func (s *Service) hasLiveReaction(ctx context.Context, tx *sql.Tx, in approvals.ReactionInput) (bool, error) {
+func (s *ReviewService) hasLiveReaction(ctx context.Context, tx *sql.Tx, in approvals.ReactionInput) (bool, error) {
 	var id int64
 	var rid string
 	err := tx.QueryRowContext(ctx, `SELECT id, reaction_id FROM reactions WHERE occurrence_id = ? AND user = ? AND emoji = ? AND withdrawn_at IS NULL`,
@@ -154,10 +154,10 @@ func (s *Service) hasLiveReaction(ctx context.Context, tx *sql.Tx, in approvals.
 
 // Unreact withdraws a reaction and derives the state again. A reaction that
 // is not known (never seen, or already withdrawn) changes nothing.
-func (s *Service) Unreact(ctx context.Context, in approvals.UnreactionInput) (approvals.ReactResult, error) {
+func (s *ReviewService) Unreact(ctx context.Context, in approvals.UnreactionInput) (approvals.ReactResult, error) {
 	now := s.now()
 	var res approvals.ReactResult
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		res, err = s.unreact(ctx, tx, in, now)
 		return err
@@ -165,7 +165,7 @@ func (s *Service) Unreact(ctx context.Context, in approvals.UnreactionInput) (ap
 	return res, err
 }
 
-func (s *Service) unreact(ctx context.Context, tx *sql.Tx, in approvals.UnreactionInput, now time.Time) (approvals.ReactResult, error) {
+func (s *ReviewService) unreact(ctx context.Context, tx *sql.Tx, in approvals.UnreactionInput, now time.Time) (approvals.ReactResult, error) {
 	var id, occ int64
 	var user, name, emoji string
 	var err error
@@ -213,9 +213,9 @@ func (s *Service) unreact(ctx context.Context, tx *sql.Tx, in approvals.Unreacti
 // reactions the chat shows now (read back after heed was down): missing
 // ones are added, vanished ones withdrawn, existing ones left alone, so
 // each counts exactly once.
-func (s *Service) Reconcile(ctx context.Context, occ int64, current []approvals.ReactionInput) (added, withdrawn int, err error) {
+func (s *ReviewService) Reconcile(ctx context.Context, occ int64, current []approvals.ReactionInput) (added, withdrawn int, err error) {
 	now := s.now()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
 		live, err := liveReactions(ctx, tx, occ)
 		if err != nil {
 			return err

@@ -27,8 +27,8 @@ func getRoster(ctx context.Context, q querier, room string) (approvals.Roster, b
 
 // Roster returns the roster recorded for a review room, and false when
 // none is.
-func (s *Service) Roster(ctx context.Context, room string) (approvals.Roster, bool, error) {
-	return getRoster(ctx, s.db, room)
+func (s *ReviewService) Roster(ctx context.Context, room string) (approvals.Roster, bool, error) {
+	return getRoster(ctx, s.store.db, room)
 }
 
 // SetRoster records what a review room's chat says about who may approve,
@@ -36,7 +36,7 @@ func (s *Service) Roster(ctx context.Context, room string) (approvals.Roster, bo
 // before, every open occurrence of the room is judged again in the same
 // transaction; isDefault says the room also holds the posts that name
 // none. It reports how many occurrences changed state.
-func (s *Service) SetRoster(ctx context.Context, room string, isDefault bool, r approvals.Roster) (int, error) {
+func (s *ReviewService) SetRoster(ctx context.Context, room string, isDefault bool, r approvals.Roster) (int, error) {
 	r = r.Normalized()
 	raw, err := json.Marshal(r)
 	if err != nil {
@@ -44,7 +44,7 @@ func (s *Service) SetRoster(ctx context.Context, room string, isDefault bool, r 
 	}
 	now := s.now()
 	changed := 0
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
 		old, ok, err := getRoster(ctx, tx, room)
 		if err != nil {
 			return err

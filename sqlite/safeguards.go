@@ -13,16 +13,16 @@ import (
 	"github.com/heed-dev/heed/approvals"
 )
 
-func (s *Service) timing(v approvals.View) approvals.TimingCheck {
-	if s.Timing == nil {
+func (s *ReviewService) timing(v approvals.View) approvals.TimingCheck {
+	if s.settings.Timing == nil {
 		return approvals.TimingCheck{}
 	}
-	return s.Timing(v)
+	return s.settings.Timing(v)
 }
 
 // TimingFor checks a post's time before it has an occurrence (heed post
 // show of a post beyond the review window).
-func (s *Service) TimingFor(p approvals.Post, at time.Time) approvals.TimingCheck {
+func (s *ReviewService) TimingFor(p approvals.Post, at time.Time) approvals.TimingCheck {
 	v := approvals.View{Occurrence: approvals.Occurrence{PostID: p.ID, At: at}, Post: p, Payloads: approvals.Payloads(&p, at)}
 	v.Hashes = approvals.Hashes(v.Payloads)
 	return s.timing(v)
@@ -30,10 +30,10 @@ func (s *Service) TimingFor(p approvals.Post, at time.Time) approvals.TimingChec
 
 // AllowOffHours records that an approver lets an occurrence go out outside
 // staffed hours.
-func (s *Service) AllowOffHours(ctx context.Context, id int64, actor, place string) (approvals.View, error) {
+func (s *ReviewService) AllowOffHours(ctx context.Context, id int64, actor, place string) (approvals.View, error) {
 	now := s.now()
 	var v approvals.View
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if v, err = s.view(ctx, tx, id); err != nil {
 			return err
@@ -58,8 +58,8 @@ func (s *Service) AllowOffHours(ctx context.Context, id int64, actor, place stri
 
 // SeenInRoom records that user showed up in a review room at `at` (a
 // message or a reaction), for the on-duty check.
-func (s *Service) SeenInRoom(ctx context.Context, room, user string, at time.Time) error {
-	return seenInRoom(ctx, s.db, room, user, at, s.now())
+func (s *ReviewService) SeenInRoom(ctx context.Context, room, user string, at time.Time) error {
+	return seenInRoom(ctx, s.store.db, room, user, at, s.now())
 }
 
 func seenInRoom(ctx context.Context, q querier, room, user string, at, now time.Time) error {
@@ -74,7 +74,7 @@ func seenInRoom(ctx context.Context, q querier, room, user string, at, now time.
 // approverSeen reports whether an approver of the occurrence's room was
 // seen within the on-duty window before its time, and if not, when the last
 // one was.
-func (s *Service) approverSeen(ctx context.Context, q querier, v approvals.View) (bool, string, error) {
+func (s *DeliveryService) approverSeen(ctx context.Context, q querier, v approvals.View) (bool, string, error) {
 	pol, err := s.policyIn(ctx, q, v.Post.Room)
 	if err != nil {
 		return false, "", err
@@ -104,8 +104,8 @@ func (s *Service) approverSeen(ctx context.Context, q querier, v approvals.View)
 
 // LastCallsDue lists approved occurrences whose time is within lead from
 // now and still ahead, and that have had no last call for that time.
-func (s *Service) LastCallsDue(ctx context.Context, now time.Time, lead time.Duration) ([]int64, error) {
-	return queryIDs(ctx, s.db, `SELECT o.id FROM occurrences o
+func (s *ReviewService) LastCallsDue(ctx context.Context, now time.Time, lead time.Duration) ([]int64, error) {
+	return queryIDs(ctx, s.store.db, `SELECT o.id FROM occurrences o
 		WHERE o.state = 'approved' AND o.at > ? AND o.at <= ?
 		AND NOT EXISTS (SELECT 1 FROM last_calls l WHERE l.occurrence_id = o.id AND l.at = o.at)
 		ORDER BY o.at LIMIT 200`, ms(now), ms(now.Add(lead)))
@@ -114,8 +114,8 @@ func (s *Service) LastCallsDue(ctx context.Context, now time.Time, lead time.Dur
 // ClaimLastCall records that the last call for an occurrence at time `at`
 // is being sent. It reports false when it was sent already, so that it goes
 // out at most once, across restarts and processes.
-func (s *Service) ClaimLastCall(ctx context.Context, occ int64, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO last_calls (occurrence_id, at, sent_at) VALUES (?, ?, ?)`, occ, ms(at), ms(s.now()))
+func (s *ReviewService) ClaimLastCall(ctx context.Context, occ int64, at time.Time) (bool, error) {
+	res, err := s.store.db.ExecContext(ctx, `INSERT OR IGNORE INTO last_calls (occurrence_id, at, sent_at) VALUES (?, ?, ?)`, occ, ms(at), ms(s.now()))
 	if err != nil {
 		return false, err
 	}
@@ -125,17 +125,17 @@ func (s *Service) ClaimLastCall(ctx context.Context, occ int64, at time.Time) (b
 
 // ReleaseLastCall undoes a claim whose message could not be sent, so the
 // next cycle tries again.
-func (s *Service) ReleaseLastCall(ctx context.Context, occ int64, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM last_calls WHERE occurrence_id = ? AND at = ?`, occ, ms(at))
+func (s *ReviewService) ReleaseLastCall(ctx context.Context, occ int64, at time.Time) error {
+	_, err := s.store.db.ExecContext(ctx, `DELETE FROM last_calls WHERE occurrence_id = ? AND at = ?`, occ, ms(at))
 	return err
 }
 
 // AddSensitiveDate stores a sensitive day added from chat. The caller has
 // validated the date.
-func (s *Service) AddSensitiveDate(ctx context.Context, date, name, actor, place string) (approvals.SensitiveDate, error) {
+func (s *ReviewService) AddSensitiveDate(ctx context.Context, date, name, actor, place string) (approvals.SensitiveDate, error) {
 	now := s.now()
 	d := approvals.SensitiveDate{Date: date, Name: name, AddedBy: actor, At: now}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO sensitive_dates (date, name, added_by, at) VALUES (?, ?, ?, ?)`, date, name, actor, ms(now))
 		if err != nil {
 			return err
@@ -147,8 +147,8 @@ func (s *Service) AddSensitiveDate(ctx context.Context, date, name, actor, place
 }
 
 // SensitiveDates lists the days added from chat, oldest first.
-func (s *Service) SensitiveDates(ctx context.Context) ([]approvals.SensitiveDate, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, date, name, added_by, at FROM sensitive_dates ORDER BY id`)
+func (s *ReviewService) SensitiveDates(ctx context.Context) ([]approvals.SensitiveDate, error) {
+	rows, err := s.store.db.QueryContext(ctx, `SELECT id, date, name, added_by, at FROM sensitive_dates ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +169,10 @@ func (s *Service) SensitiveDates(ctx context.Context) ([]approvals.SensitiveDate
 // RefreshOpen derives the state of every open occurrence in the review
 // window again and marks its card for rendering: after a change to what the
 // timing safeguards say (a sensitive day added from chat).
-func (s *Service) RefreshOpen(ctx context.Context) error {
+func (s *ReviewService) RefreshOpen(ctx context.Context) error {
 	now := s.now()
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at <= ?`, ms(now.Add(s.Window)))
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM occurrences WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at <= ?`, ms(now.Add(s.settings.Window)))
 		if err != nil {
 			return err
 		}
@@ -218,10 +218,10 @@ func getRetractions(ctx context.Context, q querier, occ int64) ([]approvals.Retr
 // not taken back yet. Targets whose network cannot delete are recorded as
 // unsupported. A second retract of the same post is refused with a message
 // saying what happened the first time; failed ones are tried again.
-func (s *Service) BeginRetract(ctx context.Context, id int64, canRetract func(target string) bool, actor, place string) ([]approvals.RetractItem, error) {
+func (s *PauseService) BeginRetract(ctx context.Context, id int64, canRetract func(target string) bool, actor, place string) ([]approvals.RetractItem, error) {
 	now := s.now()
 	var items []approvals.RetractItem
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, id)
 		if err != nil {
 			return err
@@ -321,13 +321,13 @@ func updateRetraction(ctx context.Context, tx *sql.Tx, occ int64, target string,
 }
 
 // RecordRetract stores a network's answer to a retraction under way.
-func (s *Service) RecordRetract(ctx context.Context, it approvals.RetractItem, retractErr error, actor, place string) error {
+func (s *PauseService) RecordRetract(ctx context.Context, it approvals.RetractItem, retractErr error, actor, place string) error {
 	now := s.now()
 	ev, action, msg := approvals.RtDeleted, "retract.ok", ""
 	if retractErr != nil {
 		ev, action, msg = approvals.RtFailed, "retract.failed", retractErr.Error()
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
 		o, err := getOcc(ctx, tx, it.Occurrence)
 		if err != nil {
 			return err
@@ -358,7 +358,7 @@ func (s *Service) RecordRetract(ctx context.Context, it approvals.RetractItem, r
 // OfferRetract lists what was published within `window` before now and
 // not taken back, and records the offer to retract it. With nothing to
 // offer, nothing is recorded and the offer has no id.
-func (s *Service) OfferRetract(ctx context.Context, window time.Duration, actor, reason, place string) (approvals.RetractOffer, error) {
+func (s *PauseService) OfferRetract(ctx context.Context, window time.Duration, actor, reason, place string) (approvals.RetractOffer, error) {
 	if window <= 0 {
 		return approvals.RetractOffer{}, approvals.Errorf(approvals.EINVALID, "retract window must be a positive duration such as 2h")
 	}
@@ -368,7 +368,7 @@ func (s *Service) OfferRetract(ctx context.Context, window time.Duration, actor,
 		return approvals.RetractOffer{}, err
 	}
 	o := approvals.RetractOffer{By: actor, Reason: reason, Since: now.Add(-window), At: now, Place: place, State: state}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.store.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT d.occurrence_id FROM deliveries d
 			WHERE d.state = ? AND d.updated_at >= ?
 			AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.occurrence_id = d.occurrence_id AND r.target = d.target AND r.state IN (?, ?))
@@ -423,16 +423,16 @@ func scanOffer(r scanner) (approvals.RetractOffer, error) {
 
 // UnpostedOffers lists open offers not yet announced in the review rooms
 // (made with the CLI while the daemon runs).
-func (s *Service) UnpostedOffers(ctx context.Context) ([]approvals.RetractOffer, error) {
-	return queryAll(ctx, s.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? AND posted = 0 ORDER BY id`, approvals.OfferOpen)
+func (s *PauseService) UnpostedOffers(ctx context.Context) ([]approvals.RetractOffer, error) {
+	return queryAll(ctx, s.store.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? AND posted = 0 ORDER BY id`, approvals.OfferOpen)
 }
 
 // MarkOfferPosted records that an offer is being announced in the review
 // rooms. It reports false when another cycle did so already, or when the
 // offer was decided meanwhile and there is nothing to announce.
-func (s *Service) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
+func (s *PauseService) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
 	var mine bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var from approvals.OfferState // OfferNone when there is no such offer
 		var posted bool
 		err := tx.QueryRowContext(ctx, `SELECT state, posted FROM retract_offers WHERE id = ?`, id).Scan(&from, &posted)
@@ -460,10 +460,10 @@ func (s *Service) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
 
 // DecideOffer confirms or cancels an open retract offer: the one with id,
 // or the newest open one when id is 0. Only one person can decide it.
-func (s *Service) DecideOffer(ctx context.Context, id int64, confirm bool, actor, place string) (approvals.RetractOffer, error) {
+func (s *PauseService) DecideOffer(ctx context.Context, id int64, confirm bool, actor, place string) (approvals.RetractOffer, error) {
 	now := s.now()
 	var o approvals.RetractOffer
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if id == 0 {
 			o, err = scanOffer(tx.QueryRowContext(ctx, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? ORDER BY id DESC LIMIT 1`, approvals.OfferOpen))

@@ -179,11 +179,11 @@ func (w *world) card(text string, in time.Duration) (int64, id.EventID) {
 	t.Helper()
 	p := w.s.Add(text, in)
 	w.s.Cycle()
-	occs, err := w.s.Service.Occurrences(context.Background(), p.ID, 10)
+	occs, err := w.s.Service.Reviews.Occurrences(context.Background(), p.ID, 10)
 	if err != nil || len(occs) != 1 {
 		t.Fatalf("occurrences of post %d: %v %v", p.ID, occs, err)
 	}
-	ref, ok, err := w.s.Service.Card(context.Background(), occs[0].ID, "matrix", string(w.room))
+	ref, ok, err := w.s.Service.Reviews.Card(context.Background(), occs[0].ID, "matrix", string(w.room))
 	if err != nil || !ok {
 		t.Fatalf("card of #%d: %v %v (log:\n%s)", occs[0].ID, ok, err, w.logs)
 	}
@@ -248,7 +248,7 @@ func inviteReq(u id.UserID) *mautrix.ReqInviteUser { return &mautrix.ReqInviteUs
 
 func (w *world) audit(occ int64, action string) int {
 	w.t.Helper()
-	es, err := w.s.Service.Audit(context.Background(), 0, occ, 1000)
+	es, err := w.s.Service.Audit.Audit(context.Background(), 0, occ, 1000)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestE2EPauseAndResume(t *testing.T) {
 
 	w.say(w.eve, "@"+w.bot.ID.Localpart()+": resume")
 	w.waitBotSays(string(w.eve.ID) + " cannot resume")
-	if ps, _ := w.s.Service.ActivePauses(context.Background()); len(ps) != 1 {
+	if ps, _ := w.s.Service.Pauses.ActivePauses(context.Background()); len(ps) != 1 {
 		t.Errorf("a non-approver's resume lifted the pause: %+v", ps)
 	}
 	w.say(w.alice, "resume")

@@ -352,7 +352,7 @@ func TestE2EReconcileOnRestart(t *testing.T) {
 
 func countAudit(t *testing.T, s *heedtest.Stack, occ int64, action, actor string) int {
 	t.Helper()
-	entries, err := s.Service.Audit(s.Ctx, 0, occ, 1000)
+	entries, err := s.Service.Audit.Audit(s.Ctx, 0, occ, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

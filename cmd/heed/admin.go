@@ -31,7 +31,7 @@ func pauseCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rc, err := svc.PauseAll(ctx, a.who(), target, reason, "cli")
+			rc, err := svc.Pauses.PauseAll(ctx, a.who(), target, reason, "cli")
 			if err != nil {
 				return err
 			}
@@ -41,12 +41,12 @@ func pauseCmd(a *app) *cobra.Command {
 			}
 			// The offer goes to the review rooms through the running heed;
 			// an approver confirms it there.
-			o, err := svc.OfferRetract(ctx, retract, a.who(), reason, "cli")
+			o, err := svc.Pauses.OfferRetract(ctx, retract, a.who(), reason, "cli")
 			if err != nil {
 				return err
 			}
 			loc, _ := approvals.LoadZone(a.cfg.Zone)
-			fmt.Fprintln(cmd.OutOrStdout(), bot.RetractOfferText(ctx, svc, loc, o))
+			fmt.Fprintln(cmd.OutOrStdout(), bot.RetractOfferText(ctx, svc.Reviews, loc, o))
 			return nil
 		},
 	}
@@ -68,7 +68,7 @@ func resumeCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rc, err := svc.Resume(ctx, a.who(), target, "cli")
+			rc, err := svc.Pauses.Resume(ctx, a.who(), target, "cli")
 			if err != nil {
 				return err
 			}
@@ -92,19 +92,19 @@ func statusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pauses, err := svc.ActivePauses(ctx)
+			pauses, err := svc.Pauses.ActivePauses(ctx)
 			if err != nil {
 				return err
 			}
-			counts, err := svc.Counts(ctx)
+			counts, err := svc.Reviews.Counts(ctx)
 			if err != nil {
 				return err
 			}
-			queue, err := svc.Queue(ctx, 10)
+			queue, err := svc.Reviews.Queue(ctx, 10)
 			if err != nil {
 				return err
 			}
-			tw, hasTripwire, err := bot.ReadTripwireStatus(ctx, svc)
+			tw, hasTripwire, err := bot.ReadTripwireStatus(ctx, svc.Store)
 			if err != nil {
 				return err
 			}
@@ -178,7 +178,7 @@ func resolveCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := svc.Resolve(ctx, id, target, args[1] == "published", url, a.who(), "cli"); err != nil {
+			if err := svc.Deliveries.Resolve(ctx, id, target, args[1] == "published", url, a.who(), "cli"); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "#%d resolved as %s\n", id, args[1])
@@ -214,7 +214,7 @@ func auditCmd(a *app) *cobra.Command {
 			}
 			var all []approvals.AuditEntry
 			for after := int64(0); ; {
-				page, err := svc.Audit(ctx, after, occ, 5000)
+				page, err := svc.Audit.Audit(ctx, after, occ, 5000)
 				if err != nil {
 					return err
 				}

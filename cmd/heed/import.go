@@ -27,7 +27,7 @@ func importCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := svc.Import(ctx, entries, a.who(), "import:"+args[0], dry)
+			res, err := svc.Posts.Import(ctx, entries, a.who(), "import:"+args[0], dry)
 			if err != nil {
 				return fmt.Errorf("%s: %w; nothing was stored", args[0], err)
 			}

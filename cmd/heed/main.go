@@ -145,7 +145,7 @@ func (a *app) store(ctx context.Context) (*sqlite.Store, *heedapp.Config, error)
 func (a *app) execute(ctx context.Context, root *cobra.Command) error {
 	err := root.ExecuteContext(ctx)
 	if a.svc != nil {
-		a.svc.Close()
+		a.svc.Store.Close()
 		a.svc = nil
 	}
 	return err

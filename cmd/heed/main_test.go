@@ -71,27 +71,27 @@ func TestImportIsIdempotentAndVoidsOnlyWhatChanged(t *testing.T) {
 	// Approve the next weekly occurrence and the release.
 	ctx := t.Context()
 	svc := openService(t, db)
-	if _, err := svc.Materialize(ctx); err != nil {
+	if _, err := svc.Posts.Materialize(ctx); err != nil {
 		t.Fatal(err)
 	}
-	weekly, _ := svc.GetPostByKey(ctx, "weekly-digest")
-	release, _ := svc.GetPostByKey(ctx, "release")
-	occs, _ := svc.Occurrences(ctx, weekly.ID, 1)
+	weekly, _ := svc.Posts.GetPostByKey(ctx, "weekly-digest")
+	release, _ := svc.Posts.GetPostByKey(ctx, "release")
+	occs, _ := svc.Reviews.Occurrences(ctx, weekly.ID, 1)
 	if len(occs) != 1 {
 		t.Fatalf("weekly occurrences: %d", len(occs))
 	}
 	svc.Window = 100 * 365 * 24 * time.Hour
-	if _, err := svc.Materialize(ctx); err != nil {
+	if _, err := svc.Posts.Materialize(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []int64{occs[0].ID, release.ID} {
-		if err := svc.OpenReview(ctx, id); err != nil {
+		if err := svc.Reviews.OpenReview(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := svc.React(ctx, approvals.ReactionInput{Occurrence: id, User: "alice", Emoji: "✅"}); err != nil {
+		if _, err := svc.Reviews.React(ctx, approvals.ReactionInput{Occurrence: id, User: "alice", Emoji: "✅"}); err != nil {
 			t.Fatal(err)
 		}
-		if v, _ := svc.Occurrence(ctx, id); v.State != approvals.StateApproved {
+		if v, _ := svc.Reviews.Occurrence(ctx, id); v.State != approvals.StateApproved {
 			t.Fatalf("#%d is %s", id, v.State)
 		}
 	}
@@ -101,10 +101,10 @@ func TestImportIsIdempotentAndVoidsOnlyWhatChanged(t *testing.T) {
 	if out := mustHeed(t, db, "import", cal); !strings.Contains(out, "0 added, 1 updated, 1 unchanged") {
 		t.Fatalf("third import: %s", out)
 	}
-	if v, _ := svc.Occurrence(ctx, occs[0].ID); v.State != approvals.StateApproved {
+	if v, _ := svc.Reviews.Occurrence(ctx, occs[0].ID); v.State != approvals.StateApproved {
 		t.Errorf("unchanged weekly occurrence lost its approval: %s", v.State)
 	}
-	if v, _ := svc.Occurrence(ctx, release.ID); v.State != approvals.StateInReview {
+	if v, _ := svc.Reviews.Occurrence(ctx, release.ID); v.State != approvals.StateInReview {
 		t.Errorf("changed release kept its approval: %s", v.State)
 	}
 }
@@ -116,7 +116,7 @@ func openService(t *testing.T, db string) *sqlite.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { svc.Close() })
+	t.Cleanup(func() { svc.Store.Close() })
 	return svc
 }
 

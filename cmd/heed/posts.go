@@ -145,7 +145,7 @@ func postAddCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := svc.AddPost(ctx, approvals.NewPost{Key: f.key, Text: text, Variants: variants, Link: f.link, Media: media,
+			p, err := svc.Posts.AddPost(ctx, approvals.NewPost{Key: f.key, Text: text, Variants: variants, Link: f.link, Media: media,
 				Targets: f.to, Author: a.who(), Room: f.room, Schedule: *s}, a.who(), "cli")
 			if err != nil {
 				return err
@@ -176,7 +176,7 @@ func postListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			posts, err := svc.ListPosts(ctx, all, limit)
+			posts, err := svc.Posts.ListPosts(ctx, all, limit)
 			if err != nil {
 				return err
 			}
@@ -237,11 +237,11 @@ func postShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := svc.GetPost(ctx, id)
+			p, err := svc.Posts.GetPost(ctx, id)
 			if err != nil {
 				return err
 			}
-			occs, err := svc.Occurrences(ctx, id, 20)
+			occs, err := svc.Reviews.Occurrences(ctx, id, 20)
 			if err != nil {
 				return err
 			}
@@ -258,7 +258,7 @@ func postShowCmd(a *app) *cobra.Command {
 					}
 				}
 				// What the timing safeguards say about its (next) time.
-				tc := svc.TimingFor(p, first)
+				tc := svc.Reviews.TimingFor(p, first)
 				warnings = append(warnings, tc.Warnings...)
 				if tc.OffHours != "" {
 					warnings = append(warnings, tc.OffHours+": heed holds it unless an approver allows it (`allow N off-hours`)")
@@ -332,7 +332,7 @@ func postEditCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cur, err := svc.GetPost(ctx, id)
+			cur, err := svc.Posts.GetPost(ctx, id)
 			if err != nil {
 				return err
 			}
@@ -373,7 +373,7 @@ func postEditCmd(a *app) *cobra.Command {
 				}
 				e.Schedule = s
 			}
-			p, err := svc.EditPost(ctx, id, e, a.who(), "cli")
+			p, err := svc.Posts.EditPost(ctx, id, e, a.who(), "cli")
 			if err != nil {
 				return err
 			}
@@ -400,7 +400,7 @@ func postCancelCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := svc.CancelPost(ctx, id, a.who(), "cli"); err != nil {
+			if err := svc.Posts.CancelPost(ctx, id, a.who(), "cli"); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "post %d canceled\n", id)

@@ -131,26 +131,26 @@ func TestPauseRetractFromTheCLI(t *testing.T) {
 	// Publish one post through the domain, as a daemon would.
 	ctx := t.Context()
 	svc := openService(t, db)
-	p, err := svc.AddPost(ctx, approvals.NewPost{Text: "went out", Targets: []string{"log"}, Author: "bob",
+	p, err := svc.Posts.AddPost(ctx, approvals.NewPost{Text: "went out", Targets: []string{"log"}, Author: "bob",
 		Schedule: approvals.Schedule{At: time.Now().Add(time.Minute), TZ: "UTC"}}, "bob", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Materialize(ctx); err != nil {
+	if _, err := svc.Posts.Materialize(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.OpenReview(ctx, p.ID); err != nil {
+	if err := svc.Reviews.OpenReview(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.React(ctx, approvals.ReactionInput{Occurrence: p.ID, User: "alice", Emoji: "✅"}); err != nil {
+	if _, err := svc.Reviews.React(ctx, approvals.ReactionInput{Occurrence: p.ID, User: "alice", Emoji: "✅"}); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now().Add(2 * time.Minute)
-	res, err := svc.Settle(ctx, p.ID, at, approvals.SettleOptions{Runner: "test"})
+	res, err := svc.Deliveries.Settle(ctx, p.ID, at, approvals.SettleOptions{Runner: "test"})
 	if err != nil || len(res.Claims) != 1 {
 		t.Fatalf("settle: %+v %v", res, err)
 	}
-	if err := svc.RecordPublish(ctx, res.Claims[0], approvals.Outcome{Kind: approvals.OutcomeOK, URL: "https://log.example/1"}, at); err != nil {
+	if err := svc.Deliveries.RecordPublish(ctx, res.Claims[0], approvals.Outcome{Kind: approvals.OutcomeOK, URL: "https://log.example/1"}, at); err != nil {
 		t.Fatal(err)
 	}
 
@@ -160,7 +160,7 @@ func TestPauseRetractFromTheCLI(t *testing.T) {
 			t.Errorf("pause --retract lacks %q:\n%s", want, out)
 		}
 	}
-	if offers, err := svc.UnpostedOffers(ctx); err != nil || len(offers) != 1 || offers[0].Items[0] != p.ID {
+	if offers, err := svc.Pauses.UnpostedOffers(ctx); err != nil || len(offers) != 1 || offers[0].Items[0] != p.ID {
 		t.Fatalf("offer waiting for the daemon: %+v %v", offers, err)
 	}
 }
@@ -173,7 +173,7 @@ func TestStatusShowsTripwireFeeds(t *testing.T) {
 		{Name: "agency", URL: "https://agency.example/rss", LastOK: time.Now()},
 	}}
 	b, _ := json.Marshal(st)
-	if err := svc.SetKV(t.Context(), bot.TripwireStatusKey, string(b)); err != nil {
+	if err := svc.Store.SetKV(t.Context(), bot.TripwireStatusKey, string(b)); err != nil {
 		t.Fatal(err)
 	}
 	out := mustHeed(t, db, "status")

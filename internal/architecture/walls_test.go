@@ -108,6 +108,23 @@ func TestNetworksLinkNoStore(t *testing.T) {
 	}
 }
 
+// The chat engine and the dispatcher link no store: they hold the domain's
+// service interfaces (approvals.PostService, ReviewService, ...), which the
+// wiring fills with the store's.
+func TestBotAndDispatchLinkNoStore(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{"database/sql", "modernc.org/sqlite", "github.com/pressly/goose", module + "/sqlite"}
+	for _, name := range []string{module + "/bot", module + "/dispatch"} {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Fatalf("package %s is gone: update this test", name)
+		}
+		if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+			t.Errorf("%s depends on %v; it must reach the store only through the approvals interfaces", name, bad)
+		}
+	}
+}
+
 // The chat adapters know nothing of each other.
 func TestChatAdaptersAreApart(t *testing.T) {
 	pkgs := listPackages(t)

@@ -25,7 +25,7 @@ type BulkRow struct {
 	// beyond the review window.
 	State approvals.State
 	// Approvers each get one live ✅ reaction bound to the payload hashes
-	// of this occurrence, as Service.React would store it.
+	// of this occurrence, as ReviewService.React would store it.
 	Approvers []string
 }
 

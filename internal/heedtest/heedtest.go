@@ -176,7 +176,7 @@ func (s *Stack) Add(text string, in time.Duration, targets ...string) approvals.
 	if len(targets) == 0 {
 		targets = []string{"rec"}
 	}
-	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{
+	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{
 		Text: text, Targets: targets, Author: "author",
 		Schedule: approvals.Schedule{At: s.Clock.Now().Add(in), TZ: "UTC"},
 	}, "author", "test")
@@ -189,7 +189,7 @@ func (s *Stack) Add(text string, in time.Duration, targets ...string) approvals.
 // State returns an occurrence's state.
 func (s *Stack) State(occ int64) approvals.State {
 	s.T.Helper()
-	v, err := s.Service.Occurrence(s.Ctx, occ)
+	v, err := s.Service.Reviews.Occurrence(s.Ctx, occ)
 	if err != nil {
 		s.T.Fatalf("occurrence %d: %v", occ, err)
 	}
@@ -199,7 +199,7 @@ func (s *Stack) State(occ int64) approvals.State {
 // View returns an occurrence's view.
 func (s *Stack) View(occ int64) approvals.View {
 	s.T.Helper()
-	v, err := s.Service.Occurrence(s.Ctx, occ)
+	v, err := s.Service.Reviews.Occurrence(s.Ctx, occ)
 	if err != nil {
 		s.T.Fatalf("occurrence %d: %v", occ, err)
 	}

@@ -34,20 +34,20 @@ func TestInvariant1_NothingPublishedWithoutApprovalOfExactPayload(t *testing.T) 
 
 	edited := approved(t, s, "original text")
 	text := "edited text"
-	if _, err := s.Service.EditPost(s.Ctx, edited.ID, approvals.PostEdit{Text: &text}, "author", "test"); err != nil {
+	if _, err := s.Service.Posts.EditPost(s.Ctx, edited.ID, approvals.PostEdit{Text: &text}, "author", "test"); err != nil {
 		t.Fatal(err)
 	}
 	s.WantState(edited.ID, approvals.StateInReview)
 
 	delayed := approved(t, s, "delayed")
-	if _, err := s.Service.Delay(s.Ctx, delayed.ID, time.Minute, "bob", "test"); err != nil {
+	if _, err := s.Service.Reviews.Delay(s.Ctx, delayed.ID, time.Minute, "bob", "test"); err != nil {
 		t.Fatal(err)
 	}
 	s.WantState(delayed.ID, approvals.StateInReview)
 
 	relinked := approved(t, s, "relinked")
 	link := "https://example.org/other"
-	if _, err := s.Service.EditPost(s.Ctx, relinked.ID, approvals.PostEdit{Link: &link}, "author", "test"); err != nil {
+	if _, err := s.Service.Posts.EditPost(s.Ctx, relinked.ID, approvals.PostEdit{Link: &link}, "author", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -69,7 +69,7 @@ func TestInvariant1_ReapprovalAfterEditPublishesNewText(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
 	p := approved(t, s, "v1")
 	text := "v2"
-	if _, err := s.Service.EditPost(s.Ctx, p.ID, approvals.PostEdit{Text: &text}, "author", "test"); err != nil {
+	if _, err := s.Service.Posts.EditPost(s.Ctx, p.ID, approvals.PostEdit{Text: &text}, "author", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Chat.React("bob", p.ID, "👍🏽"); err != nil {
@@ -141,19 +141,19 @@ func TestInvariant2_PauseAndClaimSerialise(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for _, id := range ids {
-			if _, err := s.Service.Settle(s.Ctx, id, now, approvals.SettleOptions{Runner: "t"}); err != nil {
+			if _, err := s.Service.Deliveries.Settle(s.Ctx, id, now, approvals.SettleOptions{Runner: "t"}); err != nil {
 				t.Error(err)
 			}
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if _, err := s.Service.PauseAll(s.Ctx, "dave", "", "race", "test"); err != nil {
+		if _, err := s.Service.Pauses.PauseAll(s.Ctx, "dave", "", "race", "test"); err != nil {
 			t.Error(err)
 		}
 	}()
 	wg.Wait()
-	entries, err := s.Service.Audit(s.Ctx, 0, 0, 100000)
+	entries, err := s.Service.Audit.Audit(s.Ctx, 0, 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestInvariant3_AtMostOnceAcrossCrash(t *testing.T) {
 	p := approved(t, s, "goes out once")
 	clock.Advance(10 * time.Minute)
 	// The daemon claims and then dies before recording anything.
-	res, err := s.Service.Settle(s.Ctx, p.ID, clock.Now(), approvals.SettleOptions{Runner: "first"})
+	res, err := s.Service.Deliveries.Settle(s.Ctx, p.ID, clock.Now(), approvals.SettleOptions{Runner: "first"})
 	if err != nil || len(res.Claims) != 1 {
 		t.Fatalf("claim: %v %+v", err, res)
 	}
@@ -194,7 +194,7 @@ func TestInvariant3_AtMostOnceAcrossCrash(t *testing.T) {
 
 	// A new daemon on the same file.
 	s2 := heedtest.New(t, heedtest.Options{Clock: clock, DBPath: s.DBPath})
-	n, err := s2.Service.RecoverCrashed(s2.Ctx)
+	n, err := s2.Service.Deliveries.RecoverCrashed(s2.Ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("recover: n=%d err=%v", n, err)
 	}
@@ -324,7 +324,7 @@ func TestInvariant4_ReplayedEventCountsOnce(t *testing.T) {
 	}
 	s.WantState(p.ID, approvals.StateInReview)
 	// The chat redelivers the original reaction event (same event id).
-	entries, _ := s.Service.Audit(s.Ctx, 0, p.ID, 0)
+	entries, _ := s.Service.Audit.Audit(s.Ctx, 0, p.ID, 0)
 	before := len(entries)
 	card, _ := s.Chat.Card(p.ID)
 	ev := heedtestEvent(card.Ref, "alice", "✅", "ev-replayed")
@@ -334,7 +334,7 @@ func TestInvariant4_ReplayedEventCountsOnce(t *testing.T) {
 	if err := s.Chat.Deliver(ev); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := s.Service.Audit(s.Ctx, 0, p.ID, 0)
+	after, _ := s.Service.Audit.Audit(s.Ctx, 0, p.ID, 0)
 	if len(after) > before+2 { // one decision, one state change at most
 		t.Fatalf("replayed event counted more than once: %d new audit entries", len(after)-before)
 	}
@@ -345,7 +345,7 @@ func TestInvariant5_AuditIsAppendOnlyAndComplete(t *testing.T) {
 	p := approved(t, s, "audited")
 	_ = s.Chat.Say("dave", "pause checking")
 	_ = s.Chat.Say("alice", "resume")
-	entries, err := s.Service.Audit(s.Ctx, 0, 0, 0)
+	entries, err := s.Service.Audit.Audit(s.Ctx, 0, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestInvariant6_ReactionsThatDoNotCount(t *testing.T) {
 	if !strings.Contains(s.Chat.LastReply(), "cannot resume") {
 		t.Fatalf("resume by a non-approver: %q", s.Chat.LastReply())
 	}
-	if ps, _ := s.Service.ActivePauses(s.Ctx); len(ps) != 1 {
+	if ps, _ := s.Service.Pauses.ActivePauses(s.Ctx); len(ps) != 1 {
 		t.Fatalf("pauses after refused resume: %d", len(ps))
 	}
 }
@@ -435,7 +435,7 @@ func TestInvariant7_BadInputChangesNothing(t *testing.T) {
 	for name, mutate := range cases {
 		p := good
 		mutate(&p)
-		_, err := s.Service.AddPost(s.Ctx, p, "author", "test")
+		_, err := s.Service.Posts.AddPost(s.Ctx, p, "author", "test")
 		if approvals.ErrorCode(err) != approvals.EINVALID {
 			t.Errorf("%s: err = %v, want a clear invalid-input error", name, err)
 			continue
@@ -451,7 +451,7 @@ func TestInvariant7_BadInputChangesNothing(t *testing.T) {
 		t.Fatalf("bad input changed the store:\nbefore %s\nafter  %s", before, after)
 	}
 	// The control: the good post is accepted.
-	if _, err := s.Service.AddPost(s.Ctx, good, "author", "test"); err != nil {
+	if _, err := s.Service.Posts.AddPost(s.Ctx, good, "author", "test"); err != nil {
 		t.Fatalf("good post refused: %v", err)
 	}
 }
@@ -529,7 +529,7 @@ func TestInvariant2_PauseMidCycleStopsTheRest(t *testing.T) {
 	var once sync.Once
 	s.Rec.Before = func(publish.Request) {
 		once.Do(func() {
-			if _, err := s.Service.PauseAll(s.Ctx, "dave", "", "breaking news", "test"); err != nil {
+			if _, err := s.Service.Pauses.PauseAll(s.Ctx, "dave", "", "breaking news", "test"); err != nil {
 				t.Error(err)
 			}
 		})

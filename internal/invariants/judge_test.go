@@ -20,13 +20,13 @@ func judgeSetup(t *testing.T) (s *heedtest.Stack, p approvals.Post, occ int64, c
 	s = heedtest.New(t, heedtest.Options{Rooms: []bot.Room{room}})
 	s.Chat.SetRoster("review", approvals.Roster{Source: "matrix power levels", Approvers: []string{"erin"}, DefaultWhy: "power level 0, needs 50"})
 	start := s.Clock.Now()
-	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{Key: "daily-tip", Text: "tip of the day", Targets: []string{"rec"}, Author: "author",
+	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Key: "daily-tip", Text: "tip of the day", Targets: []string{"rec"}, Author: "author",
 		Schedule: approvals.Schedule{Cron: "0 10 * * *", TZ: "UTC", Until: start.Add(10 * 24 * time.Hour)}}, "author", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Cycle()
-	occs, err := s.Service.Occurrences(s.Ctx, p.ID, 1)
+	occs, err := s.Service.Reviews.Occurrences(s.Ctx, p.ID, 1)
 	if err != nil || len(occs) == 0 {
 		t.Fatalf("occurrences: %v %v", occs, err)
 	}
@@ -77,7 +77,7 @@ func TestInvariant9_CLIEditKeepsRosterApproval(t *testing.T) {
 	s, p, occ, cli := judgeSetup(t)
 	until := p.Schedule
 	until.Until = until.Until.Add(30 * 24 * time.Hour)
-	if _, err := cli.EditPost(s.Ctx, p.ID, approvals.PostEdit{Schedule: &until}, "alice", "cli"); err != nil {
+	if _, err := cli.Posts.EditPost(s.Ctx, p.ID, approvals.PostEdit{Schedule: &until}, "alice", "cli"); err != nil {
 		t.Fatal(err)
 	}
 	judged(t, s, occ, approvals.StateApproved)
@@ -89,7 +89,7 @@ func TestInvariant9_ImportKeepsRosterApproval(t *testing.T) {
 	s, p, occ, cli := judgeSetup(t)
 	np := approvals.NewPost{Key: p.Key, Text: p.Text, Targets: p.Targets, Author: p.Author, Schedule: p.Schedule}
 	np.Schedule.Until = np.Schedule.Until.Add(30 * 24 * time.Hour)
-	res, err := cli.Import(s.Ctx, []approvals.ImportEntry{{Where: "calendar.yaml:1", Post: np}}, "alice", "import", false)
+	res, err := cli.Posts.Import(s.Ctx, []approvals.ImportEntry{{Where: "calendar.yaml:1", Post: np}}, "alice", "import", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func addAt(t *testing.T, s *heedtest.Stack, text, at, tz string, targets ...stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.Service.AddPost(s.Ctx, approvals.NewPost{Text: text, Targets: targets, Author: "author",
+	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Text: text, Targets: targets, Author: "author",
 		Schedule: approvals.Schedule{At: when, TZ: tz}}, "author", "test")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func wantNotContains(t *testing.T, what, got string, subs ...string) {
 // audits counts audit entries of an occurrence (0: all) with action.
 func audits(t *testing.T, s *heedtest.Stack, occ int64, action string) []approvals.AuditEntry {
 	t.Helper()
-	all, err := s.Service.Audit(s.Ctx, 0, occ, 0)
+	all, err := s.Service.Audit.Audit(s.Ctx, 0, occ, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

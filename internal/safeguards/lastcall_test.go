@@ -81,7 +81,7 @@ func TestLastCallAgainAfterTheTimeMoves(t *testing.T) {
 	if n := s.Chat.RepliesContaining(lastCallMark); n != 1 {
 		t.Fatalf("%d last calls, want 1", n)
 	}
-	if _, err := s.Service.Delay(s.Ctx, p.ID, time.Minute, "bob", "test"); err != nil {
+	if _, err := s.Service.Reviews.Delay(s.Ctx, p.ID, time.Minute, "bob", "test"); err != nil {
 		t.Fatal(err)
 	}
 	react(t, s, "bob", p.ID, "✅")

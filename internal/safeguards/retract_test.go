@@ -204,10 +204,10 @@ func TestRetractOfferFromTheCLIIsPostedAndCanBeCanceled(t *testing.T) {
 	s.WantState(p.ID, approvals.StatePublished)
 
 	// What `heed pause --retract 1h` does from another process.
-	if _, err := s.Service.PauseAll(s.Ctx, "ops", "", "incident", "cli"); err != nil {
+	if _, err := s.Service.Pauses.PauseAll(s.Ctx, "ops", "", "incident", "cli"); err != nil {
 		t.Fatal(err)
 	}
-	o, err := s.Service.OfferRetract(s.Ctx, time.Hour, "ops", "incident", "cli")
+	o, err := s.Service.Pauses.OfferRetract(s.Ctx, time.Hour, "ops", "incident", "cli")
 	if err != nil || o.ID == 0 || len(o.Items) != 1 || o.Items[0] != p.ID {
 		t.Fatalf("offer %+v, %v", o, err)
 	}

@@ -117,7 +117,7 @@ func TestSensitiveDateAddedFromChat(t *testing.T) {
 	// A restarted heed knows the day from its database.
 	g2 := sensitive(t, 2)
 	s2 := heedtest.New(t, heedtest.Options{DBPath: db, Clock: clock, Safeguards: g2})
-	if err := bot.LoadAdHoc(s2.Ctx, g2, s2.Service); err != nil {
+	if err := bot.LoadAdHoc(s2.Ctx, g2, s2.Service.Reviews); err != nil {
 		t.Fatal(err)
 	}
 	if tc := s2.View(p.ID).Timing; len(tc.SensitiveDays) != 1 || tc.SensitiveDays[0] != "product recall" || tc.Required != 2 {

@@ -67,7 +67,7 @@ func TestTripwireAlertListsWhatIsDue(t *testing.T) {
 	wantContains(t, "alert", alert, "“Explosion in the city centre, several injured” (wire, matched explosion*)", "https://news.example/explosion",
 		"Due in the next 6h:", fmt.Sprintf("#%d approved", soon.ID), "Beach party tonight!", "type `pause [reason]`")
 	wantNotContains(t, "alert", alert, fmt.Sprintf("#%d ", later.ID), "Sunny weekend")
-	if p, _ := s.Service.ActivePauses(s.Ctx); len(p) != 0 {
+	if p, _ := s.Service.Pauses.ActivePauses(s.Ctx); len(p) != 0 {
 		t.Fatalf("paused without auto_pause: %+v", p)
 	}
 	if a := audits(t, s, 0, "tripwire.alert"); len(a) != 1 {
@@ -95,7 +95,7 @@ func TestTripwireAutoPauseHaltsPublishing(t *testing.T) {
 	url := feedServer(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, rss(s.Clock.Now().Add(-time.Minute))) })
 	s.Engine.PollTripwire(s.Ctx, watcher(t, tripwire.Feed{Name: "wire", URL: url}), s.Clock.Now())
 
-	pauses, _ := s.Service.ActivePauses(s.Ctx)
+	pauses, _ := s.Service.Pauses.ActivePauses(s.Ctx)
 	if len(pauses) != 1 || pauses[0].By != bot.TripwireActor || !strings.Contains(pauses[0].Reason, "Explosion in the city centre") {
 		t.Fatalf("pauses: %+v", pauses)
 	}
@@ -137,7 +137,7 @@ func TestTripwireBrokenFeedsChangeNothingAndAreReported(t *testing.T) {
 	if n := s.Chat.RepliesContaining("tripwire"); n != 0 {
 		t.Fatalf("broken feeds raised alerts: %q", s.Chat.Replies)
 	}
-	if pauses, _ := s.Service.ActivePauses(s.Ctx); len(pauses) != 0 {
+	if pauses, _ := s.Service.Pauses.ActivePauses(s.Ctx); len(pauses) != 0 {
 		t.Fatalf("broken feeds paused: %+v", pauses)
 	}
 	st, ok, err := bot.ReadTripwireStatus(s.Ctx, s.Store)
