@@ -38,6 +38,7 @@ const (
 	DvResolvePublished DeliveryEvent = "resolve_published" // a person confirmed it went out
 	DvResolveFailed    DeliveryEvent = "resolve_failed"    // a person confirmed it did not go out
 	DvReschedule       DeliveryEvent = "reschedule"        // its occurrence moved: a held delivery starts again
+	DvWithheld         DeliveryEvent = "withheld"          // checked just before its request was written: paused, unapproved or deaf, so nothing was sent
 )
 
 // DeliveryTransition is the delivery state machine. It is pure; callers
@@ -75,6 +76,10 @@ func DeliveryTransition(from DeliveryState, ev DeliveryEvent) (DeliveryState, er
 	case DvHold:
 		switch from {
 		case DeliveryNone, DeliveryRetry, DeliveryHeld:
+			return DeliveryHeld, nil
+		}
+	case DvWithheld:
+		if from == DeliveryPublishing {
 			return DeliveryHeld, nil
 		}
 	case DvResolvePublished:

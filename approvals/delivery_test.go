@@ -6,7 +6,7 @@ import (
 )
 
 var deliveryEvents = []DeliveryEvent{DvClaim, DvRetryClaim, DvPublished, DvRetryable, DvExhausted, DvPermanent,
-	DvAmbiguous, DvCrash, DvHold, DvResolvePublished, DvResolveFailed, DvReschedule}
+	DvAmbiguous, DvCrash, DvHold, DvResolvePublished, DvResolveFailed, DvReschedule, DvWithheld}
 
 // TestDeliveryTransitionTable lists every legal delivery transition; every
 // other (state, event) pair must be refused and leave the state as it was.
@@ -14,7 +14,7 @@ func TestDeliveryTransitionTable(t *testing.T) {
 	legal := map[DeliveryState]map[DeliveryEvent]DeliveryState{
 		DeliveryNone: {DvClaim: DeliveryPublishing, DvHold: DeliveryHeld},
 		DeliveryPublishing: {DvPublished: DeliveryPublished, DvRetryable: DeliveryRetry, DvExhausted: DeliveryFailed,
-			DvPermanent: DeliveryFailed, DvAmbiguous: DeliveryUnknown, DvCrash: DeliveryUnknown},
+			DvPermanent: DeliveryFailed, DvAmbiguous: DeliveryUnknown, DvCrash: DeliveryUnknown, DvWithheld: DeliveryHeld},
 		DeliveryRetry:     {DvRetryClaim: DeliveryPublishing, DvHold: DeliveryHeld},
 		DeliveryHeld:      {DvClaim: DeliveryPublishing, DvHold: DeliveryHeld, DvReschedule: DeliveryNone},
 		DeliveryUnknown:   {DvResolvePublished: DeliveryPublished, DvResolveFailed: DeliveryFailed},

@@ -32,8 +32,7 @@ const (
 	OutcomeClaimed = "claimed"
 	OutcomeHeld    = "held"
 	OutcomeMissed  = "missed"
-	OutcomeWaiting = "waiting" // due, approved, but the chat is deaf: not claimed yet
-	OutcomeNone    = "none"    // not due, or no longer in a state that is due
+	OutcomeNone    = "none" // not due, or no longer in a state that is due
 )
 
 // SettleResult is what happened to a due occurrence.
@@ -41,9 +40,6 @@ type SettleResult struct {
 	Outcome string
 	Claims  []Claim
 	Note    string
-	// Changed is false when a waiting occurrence was already waiting for
-	// the same reason: nothing new to log or show.
-	Changed bool
 }
 
 // ShortDuration is 30m rather than 30m0s.
@@ -82,6 +78,10 @@ const (
 	OutcomeRetryable OutcomeKind = "retryable" // the network did not act on it
 	OutcomePermanent OutcomeKind = "permanent" // the network refused it
 	OutcomeAmbiguous OutcomeKind = "ambiguous" // it may or may not have reached the network
+	// OutcomeWithheld: nothing was sent. Checked again just before its
+	// request was written, the delivery was paused, no longer approved,
+	// or its chat could not be heard; it is held.
+	OutcomeWithheld OutcomeKind = "withheld"
 )
 
 // Outcome is what a publish attempt gave.
@@ -109,6 +109,8 @@ func (o Outcome) Event() DeliveryEvent {
 		return DvRetryable
 	case OutcomePermanent:
 		return DvPermanent
+	case OutcomeWithheld:
+		return DvWithheld
 	}
 	return DvAmbiguous
 }

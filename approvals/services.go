@@ -167,6 +167,10 @@ type DeliveryService interface {
 	// Resolve records a person's answer for an occurrence whose outcome is
 	// unknown.
 	Resolve(ctx context.Context, id int64, target string, published bool, url, actor, place string) error
+	// Recheck says why a claimed delivery must not be sent now (a pause,
+	// an approval that no longer holds), or "" when it may; it is asked
+	// just before the request is written.
+	Recheck(ctx context.Context, c Claim) (string, error)
 }
 
 // AuditService keeps the append-only audit log.

@@ -708,6 +708,8 @@ func (e *Engine) Announce(ctx context.Context, occ int64, target, url string, ki
 		text = fmt.Sprintf("⏳ #%d → %s: %s; heed will retry", occ, target, errMsg)
 	case approvals.OutcomePermanent:
 		text = fmt.Sprintf("❌ #%d → %s failed: %s", occ, target, errMsg)
+	case approvals.OutcomeWithheld:
+		text = fmt.Sprintf("⏸ #%d → %s not sent: %s. It is held: approve it again to publish it, `delay %d 1h`, or `cancel %d`.", occ, target, errMsg, occ, occ)
 	default:
 		where := "the account"
 		if u := e.Targets.AccountURL(target); u != "" {

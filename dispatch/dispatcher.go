@@ -26,7 +26,7 @@ type Dispatcher struct {
 	// Liveness says why the chat cannot be heard ("" when it can). While it
 	// is deaf, nothing is claimed: a bot that cannot hear pause must not post.
 	Liveness    func(now time.Time) string
-	LateGrace   time.Duration // how late a deaf-delayed occurrence may still go out (default 10m)
+	LateGrace   time.Duration // how late after its time an occurrence may still go out (default 10m); later, it is held
 	MaxAttempts int           // per target, for retryable errors (default 5)
 	Workers     int           // publishes under way at once (default 32)
 	Timeout     time.Duration // per publish call (default 60s)
@@ -78,7 +78,7 @@ func (d *Dispatcher) Wake() {
 
 // Stats counts what one cycle did.
 type Stats struct {
-	Claimed, Published, Retry, Failed, Unknown, Held, Missed, Waiting int
+	Claimed, Published, Retry, Failed, Unknown, Held, Missed int
 }
 
 // RunOnce runs one dispatch cycle at `now`: settles every due occurrence,
@@ -133,7 +133,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 					d.Log.Error("settle", "occurrence", j.id, "err", err)
 					continue
 				}
-				d.settled(j.id, res, deaf, add)
+				d.settled(j.id, res, add)
 				for _, c := range res.Claims {
 					d.send(ctx, c, add)
 				}
@@ -152,7 +152,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 }
 
 // settled counts and logs what Settle decided.
-func (d *Dispatcher) settled(id int64, res approvals.SettleResult, deaf string, add func(func(*Stats))) {
+func (d *Dispatcher) settled(id int64, res approvals.SettleResult, add func(func(*Stats))) {
 	switch res.Outcome {
 	case approvals.OutcomeHeld:
 		add(func(st *Stats) { st.Held++ })
@@ -160,11 +160,6 @@ func (d *Dispatcher) settled(id int64, res approvals.SettleResult, deaf string, 
 	case approvals.OutcomeMissed:
 		add(func(st *Stats) { st.Missed++ })
 		d.Log.Warn("missed", "occurrence", id, "why", res.Note)
-	case approvals.OutcomeWaiting:
-		add(func(st *Stats) { st.Waiting++ })
-		if res.Changed {
-			d.Log.Warn("holding publish: chat is deaf", "occurrence", id, "why", deaf)
-		}
 	}
 }
 
@@ -176,6 +171,8 @@ func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(
 		switch out.Kind {
 		case approvals.OutcomeOK:
 			st.Published++
+		case approvals.OutcomeWithheld:
+			st.Held++
 		case approvals.OutcomeRetryable:
 			st.Retry++
 		case approvals.OutcomePermanent:
@@ -211,6 +208,23 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		if err := t.Limiter.Wait(ctx); err != nil {
 			return approvals.Outcome{Kind: approvals.OutcomeRetryable, Err: "stopped while waiting for the rate limit", NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
 		}
+	}
+	// Checked again at the wire: a pause, a withdrawn approval or a deaf
+	// chat that came while this claim waited (for the rate limit, for the
+	// targets before it) stops it here, before anything is written.
+	if d.Liveness != nil {
+		if deaf := d.Liveness(d.Now()); deaf != "" {
+			return approvals.Outcome{Kind: approvals.OutcomeWithheld, Err: deaf + " just before sending"}
+		}
+	}
+	why, err := d.Deliveries.Recheck(ctx, c)
+	if err != nil {
+		return approvals.Outcome{Kind: approvals.OutcomeRetryable, Err: "could not check for a pause just before sending: " + err.Error(),
+			NextAttempt: d.Now().Add(retryDelay(c.Attempt))}
+	}
+	if why != "" {
+		d.Log.Warn("withheld at the wire", "occurrence", c.Occurrence, "target", c.Target, "why", why)
+		return approvals.Outcome{Kind: approvals.OutcomeWithheld, Err: why}
 	}
 	pctx, cancel := context.WithTimeout(ctx, d.Timeout)
 	defer cancel()
@@ -271,7 +285,10 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 			d.Log.Error("dispatch cycle", "err", err)
 		}
 		wait := poll
-		if next, ok, err := d.Deliveries.NextWake(ctx); err == nil && ok {
+		deaf := d.Liveness != nil && d.Liveness(d.Now()) != ""
+		// While deaf nothing can go out (retries wait too): sleep until
+		// woken or the poll, rather than spin on work that is overdue.
+		if next, ok, err := d.Deliveries.NextWake(ctx); err == nil && ok && !deaf {
 			if until := time.Until(next); until < wait {
 				wait = max(until, 0)
 			}

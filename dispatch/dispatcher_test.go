@@ -26,51 +26,74 @@ func approvedPost(t *testing.T, s *heedtest.Stack, text string, targets ...strin
 	return p
 }
 
+// TestDeafListenerHoldsPublishing: an approved occurrence whose time comes
+// while the review room cannot be heard is held at once, with the reason
+// on its card: a pause typed then could not have reached heed. It goes out
+// only after a fresh decision, once the chat is heard again; while the
+// chat is deaf, even that decision waits.
 func TestDeafListenerHoldsPublishing(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
-	late := approvedPost(t, s, "goes out late")
-	held := approvedPost(t, s, "held for good")
-	if _, err := s.Service.Reviews.Delay(s.Ctx, held.ID, 0, "x", "t"); err == nil {
+	p := approvedPost(t, s, "due while deaf")
+	if _, err := s.Service.Reviews.Delay(s.Ctx, p.ID, 0, "x", "t"); err == nil {
 		t.Fatal("a zero delay was accepted")
 	}
 	s.Chat.SetDeaf(true)
-	s.Clock.Advance(10 * time.Minute) // both due; the chat has been silent for 10 min
+	s.Clock.Advance(10 * time.Minute) // due; the chat has been silent for 10 min
 	st := s.Cycle()
-	if st.Waiting != 2 || len(s.Rec.Requests()) != 0 {
+	if st.Held != 1 || st.Claimed != 0 || len(s.Rec.Requests()) != 0 {
 		t.Fatalf("while deaf: %+v, %d published", st, len(s.Rec.Requests()))
 	}
-	if note := s.View(late.ID).Note; !strings.Contains(note, "has not been heard from") {
-		t.Fatalf("card note does not say why it waits: %q", note)
+	s.WantState(p.ID, approvals.StateHeld)
+	if note := s.View(p.ID).Note; !strings.Contains(note, "has not been heard from") || !strings.Contains(note, "a pause could not have been heard") {
+		t.Fatalf("the note does not say why: %q", note)
 	}
-	if !strings.Contains(s.Chat.CardText(late.ID), "heed publishes nothing it could not stop") {
-		t.Fatalf("card does not say why:\n%s", s.Chat.CardText(late.ID))
+	if !strings.Contains(s.Chat.CardText(p.ID), "a pause could not have been heard") {
+		t.Fatalf("card does not say why:\n%s", s.Chat.CardText(p.ID))
 	}
-	card, _ := s.Chat.Card(late.ID)
+	card, _ := s.Chat.Card(p.ID)
 	s.Clock.Advance(30 * time.Second)
 	s.Cycle()
-	if again, _ := s.Chat.Card(late.ID); again.Edits != card.Edits {
-		t.Fatalf("a waiting card was edited again with nothing new (%d → %d edits)", card.Edits, again.Edits)
+	if again, _ := s.Chat.Card(p.ID); again.Edits != card.Edits {
+		t.Fatalf("a held card was edited again with nothing new (%d → %d edits)", card.Edits, again.Edits)
 	}
-	// Let `held` pass the late grace while still deaf; `late` is approved
-	// again by nothing: both were due at the same time, so move `late` back
-	// in by recovering within the grace for a fresh pair.
-	s.Clock.Advance(10*time.Minute + 30*time.Second)
-	s.Cycle()
-	s.WantState(held.ID, approvals.StateHeld)
-	s.WantState(late.ID, approvals.StateHeld)
 
-	// A new post, deaf for less than the grace, goes out once the chat is back.
+	// Heard again: nothing goes out by itself; a fresh decision publishes it.
 	s.Chat.SetDeaf(false)
-	back := approvedPost(t, s, "back in time")
-	s.Chat.SetDeaf(true)
-	s.Clock.Advance(10 * time.Minute)
 	s.Cycle()
-	s.WantState(back.ID, approvals.StateApproved)
-	s.Chat.SetDeaf(false)
-	s.Clock.Advance(time.Minute)
+	if n := len(s.Rec.Requests()); n != 0 {
+		t.Fatalf("published without a fresh decision: %d", n)
+	}
+	if err := s.Chat.Unreact("alice", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Chat.React("alice", p.ID, "✅"); err != nil {
+		t.Fatal(err)
+	}
 	s.Cycle()
-	s.WantState(back.ID, approvals.StatePublished)
-	if got := s.Rec.Texts(); len(got) != 1 || got[0] != "back in time" {
+	s.WantState(p.ID, approvals.StatePublished)
+	if got := s.Rec.Texts(); len(got) != 1 || got[0] != "due while deaf" {
+		t.Fatalf("published %q", got)
+	}
+}
+
+// TestLateIsLate: after heed could not publish for longer than late_grace
+// (it was stopped, say), an approved post whose time passed is held, not
+// sent late; within late_grace it still goes out.
+func TestLateIsLate(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	s.Dispatcher.LateGrace = 5 * time.Second
+	late := approvedPost(t, s, "a minute late")
+	s.Clock.Advance(10*time.Minute + time.Minute)
+	s.Cycle()
+	s.WantState(late.ID, approvals.StateHeld)
+	if note := s.View(late.ID).Note; !strings.Contains(note, "late_grace") {
+		t.Fatalf("note %q", note)
+	}
+	ok := approvedPost(t, s, "three seconds late")
+	s.Clock.Advance(10*time.Minute + 3*time.Second)
+	s.Cycle()
+	s.WantState(ok.ID, approvals.StatePublished)
+	if got := s.Rec.Texts(); len(got) != 1 || got[0] != "three seconds late" {
 		t.Fatalf("published %q", got)
 	}
 }
@@ -123,6 +146,11 @@ func TestTargetPauseHoldsOnlyThatTarget(t *testing.T) {
 		t.Fatalf("rec %d, other %d; want 1 and 0", len(s.Rec.Requests()), len(other.Requests()))
 	}
 	s.WantState(p.ID, approvals.StateHeld)
+	for _, d := range s.View(p.ID).Deliveries {
+		if d.Target == "other" && (d.State != approvals.DeliveryHeld || d.Attempts != 0) {
+			t.Fatalf("other: %s after %d attempt(s); want held by the claim, never attempted", d.State, d.Attempts)
+		}
+	}
 	// After resume, a fresh approval sends only what did not go out.
 	_ = s.Chat.Say("alice", "resume other")
 	if err := s.Chat.React("bob", p.ID, "✅"); err != nil {
@@ -163,7 +191,9 @@ func TestRecurringPostNeedsApprovalPerOccurrence(t *testing.T) {
 	if err := s.Chat.React("alice", occs[0].ID, "✅"); err != nil {
 		t.Fatal(err)
 	}
-	s.Clock.Advance(25 * time.Hour)
+	s.Clock.Advance(time.Hour) // 10:00, the first one's time
+	s.Cycle()
+	s.Clock.Advance(24 * time.Hour)
 	s.Cycle()
 	s.WantState(occs[0].ID, approvals.StatePublished)
 	s.WantState(occs[1].ID, approvals.StateMissed)

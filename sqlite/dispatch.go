@@ -117,18 +117,17 @@ func (s *DeliveryService) settle(ctx context.Context, tx *sql.Tx, v approvals.Vi
 		}
 	}
 	if opt.Deaf != "" {
-		if now.Sub(v.At) > opt.LateGrace {
-			note := "held: " + opt.Deaf + " at its time, so a pause could not have been heard. Approve again to publish now, delay it, or cancel it"
-			return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
-		}
-		note := "waiting: " + opt.Deaf + "; heed publishes nothing it could not stop"
-		if v.Note == note {
-			return approvals.SettleResult{Outcome: approvals.OutcomeWaiting, Note: note}, nil
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET note = ?, dirty = dirty + 1 WHERE id = ?`, note, v.ID); err != nil {
-			return approvals.SettleResult{}, err
-		}
-		return approvals.SettleResult{Outcome: approvals.OutcomeWaiting, Note: note, Changed: true}, nil
+		// Nobody could have typed pause and been heard: it needs a fresh
+		// decision once the chat is back.
+		note := "held: " + opt.Deaf + " at its time, so a pause could not have been heard. Approve again to publish now, delay it, or cancel it"
+		return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
+	}
+	if late := now.Sub(v.At); opt.LateGrace > 0 && late > opt.LateGrace {
+		// Late is late: after heed was stopped, or could not write its
+		// store, a post is not sent long after its moment.
+		note := fmt.Sprintf("held: its time passed %s ago while heed could not publish, more than late_grace (%s). Approve again to publish now, delay it, or cancel it",
+			approvals.ShortDuration(late), approvals.ShortDuration(opt.LateGrace))
+		return approvals.SettleResult{Outcome: approvals.OutcomeHeld, Note: note}, s.setState(ctx, tx, v.Occurrence, approvals.EvHold, note, now)
 	}
 	if err := s.setState(ctx, tx, v.Occurrence, approvals.EvClaim, "", now); err != nil {
 		return approvals.SettleResult{}, err
@@ -309,6 +308,8 @@ func (s *DeliveryService) RecordPublish(ctx context.Context, c approvals.Claim, 
 			next = ms(out.NextAttempt)
 		case approvals.DvPermanent:
 			action, detail = "publish.failed", out.Err
+		case approvals.DvWithheld:
+			action, detail = "publish.withheld", "not sent: "+out.Err
 		default:
 			action, detail = "publish.unknown", out.Err+"; check the account and resolve it"
 		}
@@ -333,6 +334,28 @@ func (s *DeliveryService) RecordPublish(ctx context.Context, c approvals.Claim, 
 		}
 		return s.aggregate(ctx, tx, c.Occurrence, now)
 	})
+}
+
+// Recheck is the check made just before a claimed delivery's request is
+// written, after any wait for the target's rate limit: it says why the
+// request must not go out now (a pause on the target, an approval no
+// longer valid for this exact payload), or "" when it may. It only reads.
+func (s *DeliveryService) Recheck(ctx context.Context, c approvals.Claim) (string, error) {
+	pauses, err := activePauses(ctx, s.store.db)
+	if err != nil {
+		return "", err
+	}
+	if p, ok := approvals.PausedFor(pauses, c.Target); ok {
+		return fmt.Sprintf("paused by %s (%s) just before sending", p.By, approvals.OrDash(p.Reason)), nil
+	}
+	v, err := s.view(ctx, s.store.db, c.Occurrence)
+	if err != nil {
+		return "", err
+	}
+	if h := approvals.Hashes([]approvals.Payload{c.Payload})[c.Target]; h != v.Hashes[c.Target] || !v.Verdict.ApprovedFor(c.Target) {
+		return "its approval no longer holds for this content, found just before sending", nil
+	}
+	return "", nil
 }
 
 // aggregate settles an occurrence in publishing once none of its targets is

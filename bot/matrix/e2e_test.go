@@ -425,11 +425,11 @@ func TestE2EHomeserverDown(t *testing.T) {
 	srv.Stop(t)
 	w.clock.Advance(5 * time.Minute)
 	st := w.s.Cycle()
-	if st.Claimed != 0 || st.Waiting != 1 || len(w.s.Rec.Texts()) != 0 {
-		t.Fatalf("with the homeserver down: %+v, published %q; want nothing claimed, one waiting", st, w.s.Rec.Texts())
+	if st.Claimed != 0 || st.Held != 1 || len(w.s.Rec.Texts()) != 0 {
+		t.Fatalf("with the homeserver down: %+v, published %q; want nothing claimed, one held", st, w.s.Rec.Texts())
 	}
 	logs := w.logs.String()
-	if !strings.Contains(logs, "holding publish: chat is deaf") || !strings.Contains(logs, "the matrix chat has not been heard from since") {
+	if !strings.Contains(logs, "held") || !strings.Contains(logs, "the matrix chat has not been heard from since") {
 		t.Errorf("the hold is not logged:\n%s", logs)
 	}
 	if !strings.Contains(logs, "/sync failed") {
@@ -439,8 +439,16 @@ func TestE2EHomeserverDown(t *testing.T) {
 	srv.Restart(t)
 	w.waitAlive()
 	st = w.s.Cycle()
+	if len(w.s.Rec.Texts()) != 0 {
+		t.Fatalf("a post held while deaf went out without a fresh decision: %+v, published %q", st, w.s.Rec.Texts())
+	}
+	w.s.WantState(occ, approvals.StateHeld)
+	// A fresh decision publishes it now.
+	w.react(w.carol, card, "✅")
+	w.waitEdit(card, "publishing now")
+	st = w.s.Cycle()
 	if st.Published != 1 || len(w.s.Rec.Texts()) != 1 {
-		t.Fatalf("after the homeserver came back: %+v, published %q", st, w.s.Rec.Texts())
+		t.Fatalf("after a fresh decision: %+v, published %q", st, w.s.Rec.Texts())
 	}
 	w.s.WantState(occ, approvals.StatePublished)
 	w.waitBotSays("published to rec")

@@ -384,14 +384,22 @@ func TestE2ESocketDropHoldsThenRecovers(t *testing.T) {
 		t.Fatalf("Deaf = %q", why)
 	}
 	card = card.ExpectUpdateText(t, "not been heard from")
-	x.s.WantState(occ, approvals.StateApproved)
+	x.s.WantState(occ, approvals.StateHeld)
 
+	// Back: the held post needs a fresh decision, which publishes it now.
 	x.f.RefuseSockets(false)
 	x.f.WaitConnections(t, 2)
 	x.f.Sync(t)
 	x.s.Cycle()
+	if got := x.s.Rec.Texts(); len(got) != 0 {
+		t.Fatalf("a post held while deaf went out without a fresh decision: %q", got)
+	}
+	x.f.Unreact(alice, chReview, card.TS, "white_check_mark")
+	x.f.React(alice, chReview, card.TS, "white_check_mark")
+	card.ExpectUpdateText(t, "publishing now")
+	x.s.Cycle()
 	if got := x.s.Rec.Texts(); len(got) != 1 {
-		t.Fatalf("not published after the socket came back: %q", got)
+		t.Fatalf("not published after a fresh decision: %q", got)
 	}
 	x.s.WantState(occ, approvals.StatePublished)
 
@@ -402,11 +410,11 @@ func TestE2ESocketDropHoldsThenRecovers(t *testing.T) {
 	x.f.Deafen(t, true)
 	x.s.Clock.Advance(5 * time.Minute)
 	x.s.Cycle()
-	x.s.WantState(occ2, approvals.StateApproved)
+	x.s.WantState(occ2, approvals.StateHeld)
 	x.f.Deafen(t, false)
 	x.f.Sync(t)
 	x.s.Cycle()
-	x.s.WantState(occ2, approvals.StatePublished)
+	x.s.WantState(occ2, approvals.StateHeld)
 }
 
 // 10. A 429 storm: every Web API call waits out Retry-After; all cards,

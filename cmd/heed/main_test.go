@@ -443,7 +443,7 @@ func TestConsoleEOFHoldsPublishing(t *testing.T) {
 	d.waitFor("#" + id + " APPROVED")
 	d.in.Close()
 	d.waitFor("standard input ended, so nobody can type `pause` here")
-	d.waitFor("heed publishes nothing it could not stop")
+	d.waitFor("#" + id + " HELD")
 	for _, l := range d.stop() {
 		if strings.Contains(l, "[published]") {
 			t.Fatalf("published after standard input ended: %s", l)

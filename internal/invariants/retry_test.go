@@ -1,6 +1,7 @@
 package invariants
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,8 +48,9 @@ func TestInvariant2_RetryChecksThePause(t *testing.T) {
 		t.Fatal(err)
 	}
 	retryDue(t, s, p, "during a pause")
-	if d := s.View(p.ID).Deliveries[0]; d.State != approvals.DeliveryHeld {
-		t.Fatalf("delivery %s, want held", d.State)
+	// Held by the retry's claim, not only at the wire.
+	if d := s.View(p.ID).Deliveries[0]; d.State != approvals.DeliveryHeld || !strings.Contains(d.Error, "before a retry") {
+		t.Fatalf("delivery %s (%q), want held by the retry's claim", d.State, d.Error)
 	}
 }
 
@@ -61,8 +63,8 @@ func TestInvariant1_RetryChecksTheApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	retryDue(t, s, p, "after the approval was taken back")
-	if d := s.View(p.ID).Deliveries[0]; d.State != approvals.DeliveryHeld {
-		t.Fatalf("delivery %s, want held", d.State)
+	if d := s.View(p.ID).Deliveries[0]; d.State != approvals.DeliveryHeld || !strings.Contains(d.Error, "before a retry") {
+		t.Fatalf("delivery %s (%q), want held by the retry's claim", d.State, d.Error)
 	}
 }
 

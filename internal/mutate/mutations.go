@@ -24,9 +24,9 @@ var mutations = []Mutation{
 		Pkg:  invariants, Tests: "TestInvariant1_"},
 	{Name: "claim: a deaf chat is not checked", File: "sqlite/dispatch.go",
 		From: `	if opt.Deaf != "" {
-		if now.Sub(v.At) > opt.LateGrace {`,
+		// Nobody could have typed pause`,
 		To: `	if false {
-		if now.Sub(v.At) > opt.LateGrace {`,
+		// Nobody could have typed pause`,
 		Pkg: "./dispatch", Tests: "TestDeafListenerHoldsPublishing"},
 	{Name: "retry: a pause is not checked", File: "sqlite/dispatch.go",
 		From: `if p, paused := approvals.PausedFor(pauses, ref.Target); paused {`,
@@ -57,6 +57,17 @@ var mutations = []Mutation{
 		From: `			if why := h.Deaf(); why != "" {`,
 		To:   `			if why := h.Deaf(); false && why != "" {`,
 		Pkg:  "./cmd/heed", Tests: "TestConsoleEOFHoldsPublishing"},
+
+	{Name: "late: an occurrence long past its time still goes out", File: "sqlite/dispatch.go",
+		From: `opt.LateGrace > 0 && late > opt.LateGrace`,
+		To:   `false && late > opt.LateGrace`,
+		Pkg:  "./dispatch", Tests: "TestLateIsLate"},
+	{Name: "wire: no check of the pause and the approval before a request", File: "dispatch/dispatcher.go",
+		From: `	if why != "" {
+		d.Log.Warn("withheld at the wire"`,
+		To: `	if false && why != "" {
+		d.Log.Warn("withheld at the wire"`,
+		Pkg: invariants, Tests: "AtTheWire"},
 
 	// The judge (approvals).
 	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
