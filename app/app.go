@@ -165,7 +165,7 @@ func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Servi
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.Open(ctx, c.Database)
+	st, err := sqlite.OpenExisting(ctx, c.Database)
 	if err != nil {
 		return nil, nil, err
 	}

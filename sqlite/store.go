@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -54,6 +55,45 @@ func OpenDriver(ctx context.Context, driverName, path string) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.loadInstallID(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenExisting opens the heed database at path for a command that must not
+// create or change one (everything but `heed run` and `heed migrate`): it
+// refuses a path with no database, and one whose schema is older or newer
+// than this binary's, naming what to do. A mistyped --db or a command run
+// from the wrong directory so never pauses a new, empty file.
+func OpenExisting(ctx context.Context, path string) (*Store, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, approvals.Errorf(approvals.ENOTFOUND, "no heed database at %s: give the one `heed run` uses (--db, or database: in --config), or create it with `heed migrate`; nothing was created", path)
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	case fi.IsDir():
+		return nil, approvals.Errorf(approvals.EINVALID, "%s is a directory, not a heed database", path)
+	}
+	db, err := sql.Open("sqlite", DSN(path)+"&mode=rw")
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	current, known, err := s.SchemaVersions(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read schema version of %s: %w (is it a heed database?)", path, err)
+	}
+	if current != known {
+		db.Close()
+		if current > known {
+			return nil, approvals.Errorf(approvals.ECONFLICT, "database %s has schema version %d, newer than this heed knows (%d): upgrade heed; nothing was changed", path, current, known)
+		}
+		return nil, approvals.Errorf(approvals.ECONFLICT, "database %s has schema version %d and this heed needs %d: run `heed migrate` (or start `heed run`) first; nothing was changed", path, current, known)
 	}
 	if err := s.loadInstallID(ctx); err != nil {
 		db.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"strconv"
@@ -13,10 +14,12 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/sqlite"
 )
 
 func pauseCmd(a *app) *cobra.Command {
 	var target, reason string
+	var offline bool
 	var retract time.Duration
 	cmd := &cobra.Command{
 		Use:   "pause [--target T] [--reason R] [--retract 2h]",
@@ -36,8 +39,9 @@ func pauseCmd(a *app) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), bot.PauseReceipt(rc))
-			if retract == 0 {
-				return nil
+			held := a.daemonHolds(ctx, cmd, svc, offline, "The pause is recorded")
+			if retract == 0 || held != nil {
+				return held
 			}
 			// The offer goes to the review rooms through the running heed;
 			// an approver confirms it there.
@@ -52,12 +56,14 @@ func pauseCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&target, "target", "", "pause only this target")
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the team and the audit log")
+	cmd.Flags().BoolVar(&offline, "offline", false, "record the pause even though no running heed holds the database, and exit 0")
 	cmd.Flags().DurationVar(&retract, "retract", 0, "also offer to retract what was published this far back (e.g. 2h); an approver confirms in chat")
 	return cmd
 }
 
 func resumeCmd(a *app) *cobra.Command {
 	var target string
+	var offline bool
 	cmd := &cobra.Command{
 		Use:   "resume [--target T]",
 		Short: "Lift the pause; held occurrences still need a fresh decision",
@@ -73,10 +79,11 @@ func resumeCmd(a *app) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), bot.ResumeReceipt(a.who(), rc))
-			return nil
+			return a.daemonHolds(ctx, cmd, svc, offline, "The resume is recorded")
 		},
 	}
 	cmd.Flags().StringVar(&target, "target", "", "resume only this target")
+	cmd.Flags().BoolVar(&offline, "offline", false, "record the resume even though no running heed holds the database, and exit 0")
 	return cmd
 }
 
@@ -351,11 +358,11 @@ func configCmd(a *app) *cobra.Command {
 func migrateCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Bring the database schema up to date and print its version",
+		Short: "Create the database if need be, bring its schema up to date and print its version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, c, err := a.store(ctx)
+			st, c, err := a.store(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -377,7 +384,7 @@ func healthcheckCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, c, err := a.store(ctx)
+			st, c, err := a.store(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -434,4 +441,26 @@ func short(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// daemonHolds says whether a running `heed run` holds the database the
+// command just wrote (so it acts on it within a second), naming it. When
+// none does, it says so loudly and returns an error, unless offline: a
+// pause written to a database no running heed reads stops nothing.
+func (a *app) daemonHolds(ctx context.Context, cmd *cobra.Command, svc *sqlite.Service, offline bool, what string) error {
+	holder, until, err := svc.Store.Lease(ctx, leaseName)
+	if err != nil {
+		return err
+	}
+	path := svc.Store.Path()
+	if holder != "" && until.After(time.Now()) {
+		fmt.Fprintf(cmd.OutOrStdout(), "The running heed (%s) holds %s and acts on it within a second.\n", holder, path)
+		return nil
+	}
+	if offline {
+		fmt.Fprintf(cmd.OutOrStdout(), "No running heed holds %s (--offline). %s there and takes effect when heed starts.\n", path, what)
+		return nil
+	}
+	return approvals.Errorf(approvals.ECONFLICT, "NO RUNNING HEED HOLDS %s. %s there, but if heed runs with another database, nothing stopped: "+
+		"run this against the database `heed run` uses (--db, or database: in --config). Add --offline when heed is meant to be stopped", path, what)
 }

@@ -130,14 +130,19 @@ func (a *app) service(ctx context.Context) (*sqlite.Service, *dispatch.Catalog, 
 	return svc, cat, nil
 }
 
-// store opens the database alone, for commands that need no targets
-// (migrate, healthcheck).
-func (a *app) store(ctx context.Context) (*sqlite.Store, *heedapp.Config, error) {
+// store opens the database alone, for commands that need no targets:
+// migrate creates and migrates it (create), healthcheck opens only an
+// existing one.
+func (a *app) store(ctx context.Context, create bool) (*sqlite.Store, *heedapp.Config, error) {
 	c, err := a.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.Open(ctx, c.Database)
+	open := sqlite.OpenExisting
+	if create {
+		open = sqlite.Open
+	}
+	st, err := open(ctx, c.Database)
 	return st, c, err
 }
 

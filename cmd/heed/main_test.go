@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +25,15 @@ func heed(t *testing.T, db string, args ...string) (string, error) {
 	root.SetArgs(args)
 	err := a.execute(t.Context(), root)
 	return out.String(), err
+}
+
+// newDB creates a heed database in dir, as `heed migrate` (or a first
+// `heed run`) does before any other command may use it.
+func newDB(t *testing.T, dir string) string {
+	t.Helper()
+	db := filepath.Join(dir, "heed.db")
+	mustHeed(t, db, "migrate")
+	return db
 }
 
 func mustHeed(t *testing.T, db string, args ...string) string {
@@ -59,7 +69,7 @@ const calendarV1 = `posts:
 
 func TestImportIsIdempotentAndVoidsOnlyWhatChanged(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "heed.db")
+	db := newDB(t, dir)
 	cal := writeFile(t, dir, "cal.yaml", calendarV1)
 	if out := mustHeed(t, db, "import", cal); !strings.Contains(out, "2 added, 0 updated, 0 unchanged") {
 		t.Fatalf("first import: %s", out)
@@ -122,7 +132,7 @@ func openService(t *testing.T, db string) *sqlite.Service {
 
 func TestImportRejectsABadFileWhole(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "heed.db")
+	db := newDB(t, dir)
 	mustHeed(t, db, "import", writeFile(t, dir, "ok.yaml", calendarV1))
 	before := mustHeed(t, db, "post", "list", "--json")
 	cases := map[string]struct{ src, want string }{
@@ -167,7 +177,7 @@ func TestImportRejectsABadFileWhole(t *testing.T) {
 }
 
 func TestPostAddAndShow(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "heed.db")
+	db := newDB(t, t.TempDir())
 	id := strings.TrimSpace(mustHeed(t, db, "post", "add", "--at", "+1h", "--to", "log", "--text", "Hello"))
 	if id != "1" {
 		t.Fatalf("first post id %q, want 1", id)
@@ -264,7 +274,7 @@ type daemon struct {
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "heed.db")
+	db := newDB(t, dir)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	a := &app{dbPath: db, actor: "newcomer", in: inR, out: outW, errOut: io.Discard}
@@ -370,7 +380,9 @@ func TestCLIReachesRunningDaemon(t *testing.T) {
 	d.say("+" + id + " ✅")
 	d.waitFor("#" + id + " APPROVED")
 	start = time.Now()
-	mustHeed(t, d.db, "--as", "carol", "pause", "--reason", "from another terminal")
+	if out := mustHeed(t, d.db, "--as", "carol", "pause", "--reason", "from another terminal"); !strings.Contains(out, "The running heed (") {
+		t.Errorf("pause does not name the running heed:\n%s", out)
+	}
 	d.waitFor("all publishing is paused by carol")
 	t.Logf("card showed the CLI pause after %s", time.Since(start).Round(time.Millisecond))
 	d.waitFor("#" + id + " HELD")
@@ -448,5 +460,34 @@ func TestConsoleEOFHoldsPublishing(t *testing.T) {
 		if strings.Contains(l, "[published]") {
 			t.Fatalf("published after standard input ended: %s", l)
 		}
+	}
+}
+
+// TestPauseNeverPausesTheWrongFile: `heed pause` with a path where there is
+// no database fails and creates nothing; on a database no running heed
+// holds it records the pause but fails loudly, unless --offline.
+func TestPauseNeverPausesTheWrongFile(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo.db")
+	for _, cmd := range [][]string{{"pause"}, {"resume"}, {"status"}, {"post", "list"}, {"healthcheck"}} {
+		_, err := heed(t, missing, cmd...)
+		if err == nil || !strings.Contains(userMessage(err), "no heed database at "+missing) {
+			t.Errorf("heed %s on a missing database: %v", strings.Join(cmd, " "), err)
+		}
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a command created %s: %v", missing, err)
+	}
+
+	db := newDB(t, dir)
+	out, err := heed(t, db, "pause", "--reason", "nobody home")
+	if err == nil || !strings.Contains(userMessage(err), "NO RUNNING HEED HOLDS "+db) {
+		t.Fatalf("pause with no running heed: %v\n%s", err, out)
+	}
+	if !strings.Contains(mustHeed(t, db, "status"), "nobody home") {
+		t.Fatalf("the pause was not recorded:\n%s", mustHeed(t, db, "status"))
+	}
+	if out := mustHeed(t, db, "resume", "--offline"); !strings.Contains(out, "No running heed holds") {
+		t.Fatalf("resume --offline:\n%s", out)
 	}
 }

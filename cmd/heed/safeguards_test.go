@@ -16,7 +16,7 @@ import (
 // The check of issue 6, as a new user would type it, with no config.
 func TestPostShowNamesTheSensitiveDay(t *testing.T) {
 	t.Setenv("TZ", "")
-	db := filepath.Join(t.TempDir(), "heed.db")
+	db := newDB(t, t.TempDir())
 	id := strings.TrimSpace(mustHeed(t, db, "post", "add", "--at", "2027-11-09T10:00", "--tz", "Europe/Berlin", "--to", "log", "--text", "Treat yourself today!"))
 	out := mustHeed(t, db, "post", "show", id)
 	if !strings.Contains(out, "⚠ falls on a sensitive day: Kristallnacht (Reichspogromnacht), 1938 (2027-11-09, DE, AT; in Europe/Berlin for log)") {
@@ -42,7 +42,7 @@ rooms:
     staffed_hours: ["Mon-Fri 09:00-18:00"]
     holidays: [DE-BY]
 `)
-	db := filepath.Join(dir, "heed.db")
+	db := newDB(t, dir)
 	id := strings.TrimSpace(mustHeed(t, db, "--config", cfg, "post", "add", "--at", "2099-12-25 10:00", "--to", "log", "--text", "Merry Christmas"))
 	out := mustHeed(t, db, "--config", cfg, "post", "show", id)
 	if !strings.Contains(out, "⚠ holiday in DE-BY") || !strings.Contains(out, "allow N off-hours") {
@@ -122,11 +122,11 @@ tripwire:
 }
 
 func TestPauseRetractFromTheCLI(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "heed.db")
-	if out := mustHeed(t, db, "pause", "--retract", "2h", "--reason", "quiet"); !strings.Contains(out, "Nothing published in the last 2h is left to retract") {
+	db := newDB(t, t.TempDir())
+	if out := mustHeed(t, db, "pause", "--offline", "--retract", "2h", "--reason", "quiet"); !strings.Contains(out, "Nothing published in the last 2h is left to retract") {
 		t.Fatalf("empty offer: %s", out)
 	}
-	mustHeed(t, db, "resume")
+	mustHeed(t, db, "resume", "--offline")
 
 	// Publish one post through the domain, as a daemon would.
 	ctx := t.Context()
@@ -154,7 +154,7 @@ func TestPauseRetractFromTheCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out := mustHeed(t, db, "pause", "--retract", "2h", "--reason", "breaking news")
+	out := mustHeed(t, db, "pause", "--offline", "--retract", "2h", "--reason", "breaking news")
 	for _, want := range []string{"⏸ Paused all publishing", "Retract offer 1 by tester", "#1 ", "log https://log.example/1", "`retract confirm`"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("pause --retract lacks %q:\n%s", want, out)
@@ -166,7 +166,7 @@ func TestPauseRetractFromTheCLI(t *testing.T) {
 }
 
 func TestStatusShowsTripwireFeeds(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "heed.db")
+	db := newDB(t, t.TempDir())
 	svc := openService(t, db)
 	st := bot.TripwireStatus{At: time.Now(), Feeds: []bot.FeedHealth{
 		{Name: "wire", URL: "https://news.example/feed", Error: "HTTP 500 Internal Server Error", Failures: 3, LastError: time.Now()},
