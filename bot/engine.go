@@ -393,6 +393,7 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
+		e.ownPauses(rc.Pause.ID)
 		if err := e.reply(ctx, room, ev.Card, PauseReceipt(rc)); err != nil || cmd.Window == 0 {
 			return err
 		}
@@ -415,6 +416,9 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 		rc, err := e.Pauses.Resume(ctx, who, cmd.Target, e.place(room))
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
+		}
+		for _, p := range rc.Resumed {
+			e.ownPauses(p.ID)
 		}
 		if e.Wake != nil {
 			e.Wake()

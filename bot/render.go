@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,8 +40,9 @@ type renderQueue struct {
 	views    map[int64]approvals.View // views read by writers, newest per occurrence
 	rendered map[int64]approvals.View // rendered, not yet marked in the store
 	outbox   []announcement
-	pauses   string // the pauses the cards show (pausesKey)
-	known    bool   // pauses was read from the store
+	own      map[int64]bool // pauses made or lifted in this engine's chats, which had their receipt there
+	pauses   string         // the pauses the cards show (pausesKey)
+	known    bool           // pauses was read from the store
 	lastMark time.Time
 }
 
@@ -224,9 +226,25 @@ func (e *Engine) FlushRendered(ctx context.Context) error {
 	return e.markRendered(ctx, true)
 }
 
+// ownPauses notes pauses this engine made or lifted itself, in a chat that
+// has had the receipt: the render pass does not announce them again.
+func (e *Engine) ownPauses(ids ...int64) {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	q := e.queue()
+	if q.own == nil {
+		q.own = map[int64]bool{}
+	}
+	for _, id := range ids {
+		q.own[id] = true
+	}
+}
+
 // showPauses marks the open cards for rendering when the pauses in force
 // differ from those they show: a pause or resume, from chat or the CLI,
-// reaches the cards here, after its receipt has gone out.
+// reaches the cards here, after its receipt has gone out. A pause or
+// resume made outside the review rooms (`heed pause` in a terminal) is
+// announced in every review room.
 func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error {
 	ids := make([]string, len(pauses))
 	for i, p := range pauses {
@@ -244,6 +262,7 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	if key == q.pauses {
 		return nil
 	}
+	e.announcePauses(ctx, q.pauses, pauses)
 	if err := e.Reviews.TouchOpen(ctx); err != nil {
 		return err
 	}
@@ -252,6 +271,48 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	}
 	q.pauses = key
 	return nil
+}
+
+// announcePauses tells every review room about the pauses that came or went
+// since the cards last showed them (before), unless this engine made or
+// lifted them in a chat.
+func (e *Engine) announcePauses(ctx context.Context, before string, now []approvals.Pause) {
+	was := map[int64]bool{}
+	for _, f := range strings.Split(before, ",") {
+		if id, err := strconv.ParseInt(f, 10, 64); err == nil {
+			was[id] = true
+		}
+	}
+	e.qmu.Lock()
+	own := e.queue().own
+	e.qmu.Unlock()
+	var lines []string
+	for _, p := range now {
+		if was[p.ID] {
+			delete(was, p.ID)
+			continue
+		}
+		if own[p.ID] {
+			continue
+		}
+		scope := "all publishing"
+		if p.Target != "" {
+			scope = "publishing to " + p.Target
+		}
+		lines = append(lines, fmt.Sprintf("⏸ %s paused %s from outside this chat (reason: %s). Nothing it covers goes out until an approver types `resume`.",
+			p.By, scope, reasonOr(p.Reason)))
+	}
+	for id := range was {
+		if !own[id] {
+			lines = append(lines, "▶ A pause was lifted from outside this chat (`heed resume`); held posts still need a fresh decision.")
+			break
+		}
+	}
+	for _, l := range lines {
+		for _, r := range e.Rooms {
+			_ = e.reply(ctx, r, "", l)
+		}
+	}
 }
 
 // cardSum names what a card shows, whenever it was rendered.

@@ -116,6 +116,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 		if err != nil {
 			return err
 		}
+		e.ownPauses(rc.Pause.ID)
 		b.WriteString("\n" + PauseReceipt(rc))
 		if e.Wake != nil {
 			e.Wake()
