@@ -140,7 +140,7 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 		if KindOf(c.Chats[r.Chat]) == "console" {
 			adapter = "console" // the console adapter's Name()
 		}
-		rooms = append(rooms, bot.Room{Name: r.Name, Adapter: adapter, ID: r.ID, Policy: r.Policy()})
+		rooms = append(rooms, bot.Room{Name: r.Name, Adapter: adapter, ID: r.ID, Policy: c.RoomPolicy(r)})
 	}
 	guards, err := c.Safeguards()
 	if err != nil {

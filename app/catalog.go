@@ -103,8 +103,8 @@ func toFloat(v any) (float64, bool) {
 func (c *Config) roomPolicy(room string) approvals.Policy {
 	for _, r := range c.Rooms {
 		if r.Name == room {
-			return r.Policy()
+			return c.RoomPolicy(r)
 		}
 	}
-	return c.Rooms[0].Policy()
+	return c.RoomPolicy(c.Rooms[0])
 }

@@ -52,6 +52,10 @@ type Config struct {
 	Chats   map[string]map[string]any `yaml:"chats"`
 	Rooms   []RoomConfig              `yaml:"rooms"`
 	Targets map[string]map[string]any `yaml:"targets"`
+	// People maps each person to their identities: the name they use on
+	// the command line, their Slack user id, their Matrix user id.
+	People map[string][]string `yaml:"people"`
+	people approvals.People
 
 	// secrets are the values ${ENV} expanded to; no error may show them.
 	secrets []string
@@ -258,6 +262,11 @@ func (c *Config) check() error {
 	if _, err := approvals.LoadZone(c.Zone); err != nil {
 		return fmt.Errorf("zone: %s", approvals.ErrorMessage(err))
 	}
+	people, err := approvals.NewPeople(c.People)
+	if err != nil {
+		return err
+	}
+	c.people = people
 	switch c.Log.Format {
 	case "", "text", "json":
 	default:
@@ -318,6 +327,31 @@ func (c *Config) check() error {
 }
 
 // Policy builds the approval policy of a room.
+// RoomPolicy is a room's policy with the team's people.
+func (c *Config) RoomPolicy(r RoomConfig) approvals.Policy {
+	p := r.Policy()
+	p.People = c.people
+	return p
+}
+
+// PersonOf checks that identity (a --as name, a calendar's author) is one
+// of the people when a chat other than the console is configured: heed
+// must know the same person in the chat, or the author could approve their
+// own post there.
+func (c *Config) PersonOf(identity string) error {
+	chats := false
+	for _, ch := range c.Chats {
+		if KindOf(ch) != "console" {
+			chats = true
+		}
+	}
+	if !chats || c.people.Known(identity) {
+		return nil
+	}
+	return approvals.Errorf(approvals.EINVALID, "%q is none of the people in the configuration, so heed cannot tell their own reactions in chat: "+
+		"add them under people: (%s: [%s, <their Slack or Matrix user id>]), or give --as one of: %s", identity, identity, identity, strings.Join(c.people.Names(), ", "))
+}
+
 func (r RoomConfig) Policy() approvals.Policy {
 	approve, _ := approvals.NormalizeEmojiList(r.ApproveEmoji)
 	reject, _ := approvals.NormalizeEmojiList(r.RejectEmoji)

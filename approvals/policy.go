@@ -21,6 +21,9 @@ type Policy struct {
 	// user groups, Matrix power levels), as the store last recorded it.
 	// Nil when the chat has said nothing.
 	Roster *Roster
+	// People joins each person's identities across chats and the command
+	// line: Approvers may name people, and the author is a person.
+	People People
 }
 
 // DefaultApproveEmoji and DefaultRejectEmoji are used when a room sets none.
@@ -45,7 +48,7 @@ func (p Policy) WithDefaults() Policy {
 
 // IsApprover reports whether user may approve, and if not, why.
 func (p Policy) IsApprover(user string) (bool, string) {
-	if p.Everyone || slices.Contains(p.Approvers, user) {
+	if p.Everyone || slices.Contains(p.Approvers, user) || slices.Contains(p.Approvers, p.People.Person(user)) {
 		return true, ""
 	}
 	if p.Roster != nil {
@@ -164,7 +167,7 @@ func Tally(p Policy, author string, current map[string]string, reactions []React
 			reason = "heed's own reaction"
 		case r.FromBot:
 			reason = "a bot"
-		case r.User == author && !p.AuthorMayApprove:
+		case p.People.Same(r.User, author) && !p.AuthorMayApprove:
 			reason = "the post's author may not approve it"
 		}
 		if reason == "" {
@@ -185,10 +188,11 @@ func Tally(p Policy, author string, current map[string]string, reactions []React
 			v.Ignored = append(v.Ignored, Ignored{Reaction: r, Reason: reason})
 			continue
 		}
-		if counted[kind][r.User] {
-			continue // one person counts once, whichever approve emoji they used
+		who := p.People.Person(r.User)
+		if counted[kind][who] {
+			continue // one person counts once, whichever approve emoji or identity they used
 		}
-		counted[kind][r.User] = true
+		counted[kind][who] = true
 		if kind == KindReject {
 			v.Rejections = append(v.Rejections, r)
 			continue

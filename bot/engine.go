@@ -435,7 +435,7 @@ func (e *Engine) onMessage(ctx context.Context, room Room, ev Event) error {
 		if err != nil {
 			return e.replyError(ctx, room, ev.Card, err)
 		}
-		if ok, why := isApprover(); !ok && !(cmd.Name != "resolve" && v.Post.Author == ev.User) {
+		if ok, why := isApprover(); !ok && !(cmd.Name != "resolve" && e.policyOf(room).People.Same(v.Post.Author, ev.User)) {
 			return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s #%d: %s", who, cmd.Name, cmd.N, why))
 		}
 		var msg string

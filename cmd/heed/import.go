@@ -27,6 +27,11 @@ func importCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, e := range entries {
+				if err := a.cfg.PersonOf(e.Post.Author); err != nil {
+					return fmt.Errorf("%s: author: %w; nothing was stored", e.Where, err)
+				}
+			}
 			res, err := svc.Posts.Import(ctx, entries, a.who(), "import:"+args[0], dry)
 			if err != nil {
 				return fmt.Errorf("%s: %w; nothing was stored", args[0], err)

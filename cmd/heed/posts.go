@@ -145,6 +145,9 @@ func postAddCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := a.cfg.PersonOf(a.who()); err != nil {
+				return err
+			}
 			p, err := svc.Posts.AddPost(ctx, approvals.NewPost{Key: f.key, Text: text, Variants: variants, Link: f.link, Media: media,
 				Targets: f.to, Author: a.who(), Room: f.room, Schedule: *s}, a.who(), "cli")
 			if err != nil {

@@ -71,9 +71,13 @@ var mutations = []Mutation{
 
 	// The judge (approvals).
 	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
-		From: `case r.User == author && !p.AuthorMayApprove:`,
-		To:   `case false && r.User == author && !p.AuthorMayApprove:`,
+		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
+		To:   `case false && !p.AuthorMayApprove:`,
 		Pkg:  invariants, Tests: "TestInvariant6_"},
+	{Name: "judge: the author's chat identity is someone else", File: "approvals/policy.go",
+		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
+		To:   `case r.User == author && !p.AuthorMayApprove:`,
+		Pkg:  invariants, Tests: "TestInvariant6_AuthorCannotApproveFromChat"},
 	{Name: "judge: a bot's reaction counts", File: "approvals/policy.go",
 		From: `		case r.FromBot:`,
 		To:   `		case false && r.FromBot:`,
