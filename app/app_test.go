@@ -125,6 +125,14 @@ func TestFromConfigBuildsTheConsoleDaemon(t *testing.T) {
 func TestCLIServiceStoresFactsOnly(t *testing.T) {
 	c := defaultConfig(t)
 	c.Database = filepath.Join(t.TempDir(), "heed.db")
+	if _, _, err := app.CLIService(t.Context(), c, io.Discard); err == nil || !strings.Contains(err.Error(), "no heed database at") {
+		t.Fatalf("a CLI service on a path with no database: %v", err)
+	}
+	st, err := sqlite.Open(t.Context(), c.Database) // as heed run or heed migrate does
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 	svc, cat, err := app.CLIService(t.Context(), c, io.Discard)
 	if err != nil {
 		t.Fatal(err)
