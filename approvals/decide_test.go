@@ -96,3 +96,15 @@ func TestRosterSameAsIgnoresOrderAndTime(t *testing.T) {
 		t.Error("a roster that lets everyone approve is the same as one that does not")
 	}
 }
+
+// An approver's look-alike of an approve emoji gets a note saying what to
+// react with; anyone else's, or one from someone who decided, stays silent.
+func TestNearMissEmojiAreExplained(t *testing.T) {
+	pol := Policy{Approvers: []string{"alice", "bob"}}.WithDefaults()
+	h := map[string]string{"x": "h"}
+	r := func(user, emoji string) Reaction { return Reaction{User: user, Emoji: emoji, Hashes: h} }
+	v := Tally(pol, "author", h, []Reaction{r("alice", "✔"), r("eve", "✔"), r("bob", "🎉"), r("bob", "✅"), r("bob", "👌")})
+	if len(v.Ignored) != 1 || v.Ignored[0].Reaction.User != "alice" || v.Ignored[0].Reason != "not an approve emoji here: react ✅ or 👍" {
+		t.Fatalf("ignored: %+v", v.Ignored)
+	}
+}

@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -71,6 +72,25 @@ const (
 	KindReject  Kind = "reject"
 	KindOther   Kind = "other"
 )
+
+// nearApprove and nearReject are emoji people use to mean yes or no that
+// are not, by default, approve or reject emoji (normalized forms).
+var (
+	nearApprove = []string{"✔", "☑", "✓", "👌", "🆗", "💯", "🟢"}
+	nearReject  = []string{"✖", "❎", "✗", "🚫", "⛔", "🔴"}
+)
+
+// nearMiss says what to react with instead when emoji looks like an
+// approve or reject emoji but is neither under p, or "".
+func (p Policy) nearMiss(emoji string) string {
+	switch {
+	case slices.Contains(nearApprove, emoji):
+		return "not an approve emoji here: react " + strings.Join(p.ApproveEmoji, " or ")
+	case slices.Contains(nearReject, emoji):
+		return "not a reject emoji here: react " + strings.Join(p.RejectEmoji, " or ")
+	}
+	return ""
+}
 
 // KindOf classifies a normalized emoji.
 func (p Policy) KindOf(emoji string) Kind {
@@ -156,9 +176,17 @@ func Tally(p Policy, author string, current map[string]string, reactions []React
 		v.PerTarget[t] = 0
 	}
 	counted := map[Kind]map[string]bool{KindApprove: {}, KindReject: {}}
+	var near []Ignored // look-alike emoji from approvers
 	for _, r := range reactions {
 		kind := p.KindOf(r.Emoji)
 		if kind == KindOther {
+			// An approver who meant to decide with a look-alike is told;
+			// any other emoji stays silent.
+			if why := p.nearMiss(r.Emoji); why != "" && !r.FromBot && !r.FromSelf {
+				if ok, _ := p.IsApprover(r.User); ok {
+					near = append(near, Ignored{Reaction: r, Reason: why})
+				}
+			}
 			continue
 		}
 		reason := ""
@@ -202,6 +230,12 @@ func Tally(p Policy, author string, current map[string]string, reactions []React
 			if r.Hashes[t] == h {
 				v.PerTarget[t]++
 			}
+		}
+	}
+	for _, ig := range near {
+		// Only for who has not decided otherwise.
+		if who := p.People.Person(ig.Reaction.User); !counted[KindApprove][who] && !counted[KindReject][who] {
+			v.Ignored = append(v.Ignored, ig)
 		}
 	}
 	return v

@@ -120,6 +120,12 @@ func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.Reac
 	}
 	res.View, res.Changed = v, v.State != before
 	res.Counted, res.Reason = approvals.CountedIn(v.Verdict, in)
+	if res.Kind == approvals.KindOther && res.Reason != "" {
+		// A look-alike of an approve or reject emoji, from an approver.
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Action: "decision.unrecognised", PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: res.Reason}); err != nil {
+			return res, err
+		}
+	}
 	if res.Kind != approvals.KindOther {
 		detail := in.Emoji + " counted"
 		if !res.Counted {
