@@ -140,6 +140,14 @@ func TestTargetPauseHoldsOnlyThatTarget(t *testing.T) {
 	if !strings.Contains(s.Chat.LastReply(), "Paused publishing to other") {
 		t.Fatalf("receipt: %q", s.Chat.LastReply())
 	}
+	// The receipt counts what goes to that target only.
+	s.Add("to rec alone", 20*time.Minute, "rec")
+	if err := s.Chat.Say("dave", "pause other again"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.Chat.LastReply(), " 1 upcoming occurrence(s) now held back") {
+		t.Fatalf("a pause of one target counts posts to others: %q", s.Chat.LastReply())
+	}
 	s.Clock.Advance(10 * time.Minute)
 	s.Cycle()
 	if len(s.Rec.Requests()) != 1 || len(other.Requests()) != 0 {

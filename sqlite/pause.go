@@ -51,11 +51,21 @@ func (s *PauseService) PauseAll(ctx context.Context, by, target, reason, place s
 		}
 		id, _ := res.LastInsertId()
 		rc.Pause = approvals.Pause{ID: id, Target: target, By: by, Reason: reason, At: now}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM occurrences WHERE state IN ('scheduled','in_review','approved') AND at <= ?`,
-			ms(now.Add(s.settings.Window))).Scan(&rc.Waiting); err != nil {
+		// What the pause holds back: every open occurrence in the review
+		// window, or, for a pause of one target, those that go to it.
+		waiting := `SELECT count(*) FROM occurrences WHERE state IN ('scheduled','in_review','approved') AND at <= ?`
+		publishing := `SELECT count(*) FROM deliveries WHERE state = ?`
+		args, pargs := []any{ms(now.Add(s.settings.Window))}, []any{approvals.DeliveryPublishing}
+		if target != "" {
+			waiting = `SELECT count(*) FROM occurrences o JOIN posts p ON p.id = o.post_id
+				WHERE o.state IN ('scheduled','in_review','approved') AND o.at <= ? AND EXISTS (SELECT 1 FROM json_each(p.targets) WHERE value = ?)`
+			publishing += ` AND target = ?`
+			args, pargs = append(args, target), append(pargs, target)
+		}
+		if err := tx.QueryRowContext(ctx, waiting, args...).Scan(&rc.Waiting); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing).Scan(&rc.Publishing); err != nil {
+		if err := tx.QueryRowContext(ctx, publishing, pargs...).Scan(&rc.Publishing); err != nil {
 			return err
 		}
 		scope := "everything"
