@@ -20,7 +20,8 @@ import (
 // limits, since each edit waits for its adapter. A reaction hands the
 // pass the view its own transaction read, so that view is not built a
 // second time. Replies that report a publish outcome wait in the same
-// queue, so the dispatcher never waits on a chat.
+// queue, so the dispatcher never waits on a chat, and stay in it while the
+// chat cannot be reached.
 
 const (
 	// renderBudget bounds one pass, so that a chat that edits slowly (a
@@ -50,7 +51,11 @@ type announcement struct {
 	room   Room
 	thread MessageRef
 	text   string
+	at     time.Time // when it was queued
 }
+
+// replyKeep bounds how long a reply that cannot be sent is tried again.
+const replyKeep = time.Hour
 
 func (e *Engine) queue() *renderQueue {
 	if e.rq.views == nil {
@@ -111,7 +116,7 @@ func (e *Engine) queueView(v approvals.View) {
 func (e *Engine) announce(room Room, thread MessageRef, text string) {
 	e.qmu.Lock()
 	q := e.queue()
-	q.outbox = append(q.outbox, announcement{room, thread, text})
+	q.outbox = append(q.outbox, announcement{room, thread, text, e.Now()})
 	e.qmu.Unlock()
 	e.Kick()
 }
@@ -129,8 +134,31 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 	out := q.outbox
 	q.outbox = nil
 	e.qmu.Unlock()
+	// A reply that cannot be sent waits for the next pass (for up to
+	// replyKeep), with the later ones to the same room, so that they
+	// arrive in order.
+	var keep []announcement
+	failed := map[string]bool{}
 	for _, a := range out {
-		_ = e.reply(ctx, a.room, a.thread, a.text)
+		place := e.place(a.room)
+		if !failed[place] {
+			err := e.adapter(a.room.Adapter).Reply(ctx, a.room.ID, a.thread, a.text)
+			if err == nil {
+				continue
+			}
+			if e.Now().Sub(a.at) > replyKeep {
+				e.Log.Error("reply failed for too long; dropped", "adapter", a.room.Adapter, "room", a.room.ID, "text", a.text, "err", err)
+				continue
+			}
+			e.Log.Warn("reply failed; will retry", "adapter", a.room.Adapter, "err", err)
+			failed[place] = true
+		}
+		keep = append(keep, a)
+	}
+	if len(keep) > 0 {
+		e.qmu.Lock()
+		q.outbox = append(keep, q.outbox...)
+		e.qmu.Unlock()
 	}
 
 	pauses, err := e.Pauses.ActivePauses(ctx)

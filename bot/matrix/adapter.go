@@ -58,15 +58,21 @@ type Adapter struct {
 	encrypted map[id.RoomID]bool
 	refused   map[id.RoomID]bool
 	lastCard  map[id.EventID]string // the content last sent per card, so unchanged edits are skipped
+	unsent    map[string]string     // reply → its transaction id, for replies whose send failed
+	deaf      string                // why the review rooms cannot be heard now, or ""
 	seen      *seenSet
-	alive     atomic.Int64 // unix nanoseconds of the last successful /sync
+	alive     atomic.Int64 // unix nanoseconds of the last /sync handled with its backlog
 	startedMS int64        // wall clock at Run, in ms, for the first sync
+	// readFailures counts reaction reads that failed for a reason that may
+	// pass, so that a reconciliation that missed a card is known.
+	readFailures atomic.Int64
 }
 
 var (
 	_ bot.Adapter        = (*Adapter)(nil)
 	_ bot.Reconciler     = (*Adapter)(nil)
 	_ bot.ApproverSource = (*Adapter)(nil)
+	_ bot.Hearing        = (*Adapter)(nil)
 )
 
 // Option adjusts an Adapter, mostly for tests.
@@ -143,6 +149,7 @@ func New(cfg Config, roomIDs []string, state bot.StateStore, opts ...Option) (*A
 		encrypted:     map[id.RoomID]bool{},
 		refused:       map[id.RoomID]bool{},
 		lastCard:      map[id.EventID]string{},
+		unsent:        map[string]string{},
 		seen:          newSeenSet(10000),
 	}
 	for _, o := range opts {
@@ -178,14 +185,23 @@ func New(cfg Config, roomIDs []string, state bot.StateStore, opts ...Option) (*A
 // Name is the adapter's name in the configuration.
 func (a *Adapter) Name() string { return a.name }
 
-// Alive is the time of the last successful /sync: the only proof that heed
-// still hears the review rooms.
+// Alive is when the last /sync response was handled, with whatever a gap
+// before it left to read back: the only proof that heed still hears the
+// review rooms.
 func (a *Adapter) Alive() time.Time {
 	n := a.alive.Load()
 	if n == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, n)
+}
+
+// Deaf implements bot.Hearing: why the review rooms cannot be heard now (a
+// failed /sync, a backlog not yet handled), or "".
+func (a *Adapter) Deaf() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.deaf
 }
 
 // UserID is the bot's user id once it has logged in.
@@ -285,7 +301,10 @@ func (a *Adapter) remember(ref id.EventID, c *event.MessageEventContent) {
 	a.lastCard[ref] = contentKey(c)
 }
 
-// Reply posts text in the thread of thread, or in the room.
+// Reply posts text in the thread of thread, or in the room. A reply sent
+// again after its send failed keeps its transaction id, so if the first
+// send reached the homeserver and only its answer was lost, the reply is
+// not posted twice.
 func (a *Adapter) Reply(ctx context.Context, room string, thread bot.MessageRef, text string) error {
 	cli, err := a.client()
 	if err != nil {
@@ -295,11 +314,27 @@ func (a *Adapter) Reply(ctx context.Context, room string, thread bot.MessageRef,
 	if err != nil {
 		return err
 	}
-	txn := cli.TxnID()
+	key := room + "\x00" + string(thread) + "\x00" + text
+	a.mu.Lock()
+	txn, again := a.unsent[key]
+	a.mu.Unlock()
+	if !again {
+		txn = cli.TxnID()
+	}
 	err = a.call(ctx, "reply", func(ctx context.Context) error {
 		_, err := cli.SendMessageEvent(ctx, roomID, event.EventMessage, replyContent(id.EventID(thread), text), mautrix.ReqSendEvent{TransactionID: txn})
 		return err
 	})
+	a.mu.Lock()
+	if err == nil {
+		delete(a.unsent, key)
+	} else {
+		if len(a.unsent) > 1000 {
+			clear(a.unsent) // only a guard against doubles: forgetting costs at most one
+		}
+		a.unsent[key] = txn
+	}
+	a.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("matrix: reply: %w", err)
 	}
@@ -334,6 +369,9 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 			return err
 		})
 		if err != nil {
+			if transient(err) {
+				a.readFailures.Add(1)
+			}
 			return nil, fmt.Errorf("matrix: read reactions of %s: %w", card, err)
 		}
 		for _, evt := range resp.Chunk {

@@ -41,6 +41,14 @@ type fakeHS struct {
 	relPages  map[string]json.RawMessage // "from" token → page
 	wake      chan struct{}              // a sync answer was queued
 	noJoin    bool                       // refuse joins (the invite was withdrawn)
+	// syncFail makes /sync fail: "502" answers 502 Bad Gateway, "drop"
+	// closes the connection without an answer.
+	syncFail   string
+	syncFailed int                        // how many /sync requests failed so
+	msgPages   map[string]json.RawMessage // /messages: "from" token → page
+	msgFail    int                        // how many /messages answer 502 first
+	sendLose   int                        // how many sends are stored but answered 502 (the answer lost)
+	relFail    int                        // how many relation reads answer 502 first
 }
 
 type sentEvent struct {
@@ -52,7 +60,7 @@ func newFakeHS(t *testing.T) *fakeHS {
 	f := &fakeHS{
 		t: t, user: "@heed:heed.test", token: "syt_fake_token_1", password: "correct horse",
 		limitNext: map[string]int{}, txns: map[string]string{}, encrypted: map[string]bool{},
-		relPages: map[string]json.RawMessage{}, wake: make(chan struct{}, 1),
+		relPages: map[string]json.RawMessage{}, msgPages: map[string]json.RawMessage{}, wake: make(chan struct{}, 1),
 		limitBody: `{"errcode":"M_LIMIT_EXCEEDED","error":"Too many requests","retry_after_ms":2000}`,
 	}
 	mux := http.NewServeMux()
@@ -161,19 +169,72 @@ func newFakeHS(t *testing.T) *fakeHS {
 		id := fmt.Sprintf("$ev%d:heed.test", len(f.sent)+1)
 		f.txns[txn] = id
 		f.sent = append(f.sent, sentEvent{Room: r.PathValue("room"), Type: r.PathValue("type"), Txn: txn, Content: c})
+		if f.sendLose > 0 {
+			f.sendLose--
+			writeJSON(w, 502, `<html>502 Bad Gateway</html>`)
+			return
+		}
 		writeJSON(w, 200, fmt.Sprintf(`{"event_id":%q}`, id))
 	})))
 	mux.HandleFunc("GET /_matrix/client/v1/rooms/{room}/relations/{event}/m.annotation", auth(limited("relations", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		page, ok := f.relPages[r.URL.Query().Get("from")]
+		fail := f.relFail > 0
+		if fail {
+			f.relFail--
+		}
 		f.mu.Unlock()
+		if fail {
+			writeJSON(w, 502, `<html>502 Bad Gateway</html>`)
+			return
+		}
 		if !ok {
 			writeJSON(w, 200, `{"chunk":[]}`)
 			return
 		}
 		writeJSON(w, 200, string(page))
 	})))
+	mux.HandleFunc("GET /_matrix/client/v3/rooms/{room}/messages", auth(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		page, ok := f.msgPages[r.URL.Query().Get("from")]
+		fail := f.msgFail > 0
+		if fail {
+			f.msgFail--
+		}
+		f.mu.Unlock()
+		switch {
+		case fail:
+			writeJSON(w, 502, `<html>502 Bad Gateway</html>`)
+		case !ok:
+			writeJSON(w, 200, `{"chunk":[]}`)
+		default:
+			writeJSON(w, 200, string(page))
+		}
+	}))
+	// failed answers a /sync as syncFail says, if it says to fail.
+	failed := func(w http.ResponseWriter) bool {
+		f.mu.Lock()
+		how := f.syncFail
+		if how != "" {
+			f.syncFailed++
+		}
+		f.mu.Unlock()
+		switch how {
+		case "":
+			return false
+		case "drop":
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+		default:
+			writeJSON(w, 502, `<html>502 Bad Gateway</html>`)
+		}
+		return true
+	}
 	mux.HandleFunc("GET /_matrix/client/v3/sync", auth(limited("sync", func(w http.ResponseWriter, r *http.Request) {
+		if failed(w) {
+			return
+		}
 		f.mu.Lock()
 		f.syncs = append(f.syncs, r.URL.Query().Get("since"))
 		var body json.RawMessage
@@ -189,6 +250,9 @@ func newFakeHS(t *testing.T) *fakeHS {
 			case <-r.Context().Done():
 				return
 			case <-f.wake:
+			}
+			if failed(w) {
+				return
 			}
 			f.mu.Lock()
 			if len(f.syncQueue) > 0 {
@@ -228,6 +292,24 @@ func (f *fakeHS) queueSync(bodies ...string) {
 	case f.wake <- struct{}{}:
 	default:
 	}
+}
+
+// failSync makes /sync fail as syncFail says ("" to answer again); a long
+// poll under way fails too.
+func (f *fakeHS) failSync(how string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.syncFail = how
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeHS) syncFailures() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.syncFailed
 }
 
 func (f *fakeHS) since() []string {

@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 )
 
@@ -324,6 +327,11 @@ func (a *Adapter) filter() *mautrix.Filter {
 // by event id here and in the engine. The first sync of an account handles
 // invites and state, and of the timeline only what happened since Run
 // started: history from before heed was set up is not a decision.
+//
+// A failed /sync makes the adapter deaf at once (Deaf). After a gap (the
+// start, a failed /sync, a limited timeline) the review rooms count as
+// heard again only once the backlog is handled: the batch, the events read
+// back through /messages, and the open cards' reactions read back.
 func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 	cli, err := a.client()
 	if err != nil {
@@ -345,10 +353,11 @@ func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 	}); err != nil {
 		return err
 	}
-	failures := 1 // the first request returns at once
+	failures := 1  // the first request returns at once
+	behind := true // a gap to catch up on before the rooms count as heard
 	for {
 		timeout := a.syncTimeout
-		if failures > 0 || since == "" {
+		if failures > 0 || since == "" || behind {
 			timeout = 0
 		}
 		resp, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: int(timeout.Milliseconds()), Since: since, FilterID: filterID, Client: a.syncHTTP})
@@ -356,10 +365,12 @@ func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			behind = true
 			if isAuthError(err) {
 				if a.cfg.Password == "" {
 					return fatalError{fmt.Errorf("matrix: the homeserver no longer accepts access_token (%w): make a new token for the bot account", err)}
 				}
+				a.cannotHear("the Matrix homeserver has refused heed's access token", err)
 				a.mu.Lock()
 				a.cli = nil
 				a.mu.Unlock()
@@ -371,22 +382,26 @@ func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 				}
 				continue
 			}
+			a.cannotHear("the Matrix homeserver could not be reached", err)
 			wait, limited := rateLimited(err)
 			if !limited || wait <= 0 {
 				wait = backoff(failures)
 			}
 			failures++
-			a.log.Warn("matrix: /sync failed; the review rooms cannot be heard, so publishing will hold if this lasts", "err", err, "retry_in", wait)
+			a.log.Warn("matrix: /sync failed; the review rooms cannot be heard, so publishing holds until they are", "err", err, "retry_in", wait)
 			if err := a.sleep(ctx, min(wait, maxWait)); err != nil {
 				return nil
 			}
 			continue
 		}
 		if failures > 1 {
-			a.log.Info("matrix: /sync works again")
+			a.log.Info("matrix: /sync works again; handling what was missed")
 		}
 		failures = 0
-		a.alive.Store(a.now().UnixNano())
+		if a.limited(resp, since) {
+			behind = true
+			a.cannotHear("heed has been reading back events a Matrix /sync left out", nil)
+		}
 		if err := a.process(ctx, h, cli, resp, since); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -395,7 +410,8 @@ func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 				return err
 			}
 			// Not saving the token means the same batch comes again.
-			failures = 1
+			failures, behind = 1, true
+			a.cannotHear("heed could not handle what the Matrix homeserver sent", err)
 			a.log.Warn("matrix: handling a sync response failed; it will be fetched again", "err", err)
 			if err := a.sleep(ctx, backoff(1)); err != nil {
 				return nil
@@ -408,7 +424,108 @@ func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 			a.log.Error("matrix: could not save the sync token", "err", err)
 		}
 		since = resp.NextBatch
+		if behind {
+			if err := a.reconcile(ctx, h); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				a.cannotHear("heed could not read the open cards' reactions back from the Matrix homeserver", err)
+				a.log.Warn("matrix: reading the open cards' reactions back failed; the review rooms count as heard once it succeeds", "err", err)
+				if err := a.sleep(ctx, backoff(1)); err != nil {
+					return nil
+				}
+				continue
+			}
+			behind = false
+		}
+		a.heard()
 	}
+}
+
+// limited reports whether a review room's timeline in resp left events
+// out that fillGap reads back.
+func (a *Adapter) limited(resp *mautrix.RespSync, since string) bool {
+	if since == "" {
+		return false
+	}
+	for room, jr := range resp.Rooms.Join {
+		if _, ok := a.rooms[room]; ok && jr.Timeline.Limited && jr.Timeline.PrevBatch != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// reconciler is the engine's side of reading cards back, where the handler
+// offers it (bot.Engine does).
+type reconciler interface {
+	Reconcile(ctx context.Context, adapter string) error
+}
+
+// reconcile has the handler read every open card's reactions back, and
+// fails if a read failed for a reason that may pass (the network, the
+// homeserver), since the engine only logs those.
+func (a *Adapter) reconcile(ctx context.Context, h bot.Handler) error {
+	r, ok := h.(reconciler)
+	if !ok {
+		return nil
+	}
+	before := a.readFailures.Load()
+	if err := r.Reconcile(ctx, a.name); err != nil {
+		return err
+	}
+	if n := a.readFailures.Load() - before; n > 0 {
+		return fmt.Errorf("matrix: the reactions of %d card(s) could not be read", n)
+	}
+	return nil
+}
+
+// heard records that the review rooms are heard: Alive moves, then Deaf
+// clears.
+func (a *Adapter) heard() {
+	a.alive.Store(a.now().UnixNano())
+	a.mu.Lock()
+	a.deaf = ""
+	a.mu.Unlock()
+}
+
+// cannotHear makes the adapter deaf at once. The first reason of an outage
+// stays until the rooms are heard again, so that the text (which becomes a
+// card note) does not change with each retry.
+func (a *Adapter) cannotHear(what string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.deaf != "" {
+		return
+	}
+	if a.name != "matrix" {
+		what += " (chat " + a.name + ")"
+	}
+	a.deaf = what + " since " + a.now().Format("15:04:05 MST")
+	if err != nil {
+		a.deaf += " (" + shortError(err) + ")"
+	}
+}
+
+// shortError is err without the request URL that mautrix and net/http wrap
+// around it, clipped.
+func shortError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return approvals.Clip(strings.TrimSpace(err.Error()), 200)
+}
+
+// transient reports whether err may pass by itself: the network, a 5xx, a
+// rate limit.
+func transient(err error) bool {
+	var he mautrix.HTTPError
+	if errors.As(err, &he) && he.Response != nil {
+		c := he.Response.StatusCode
+		return c >= 500 || c == http.StatusTooManyRequests || c == http.StatusRequestTimeout
+	}
+	return !errors.Is(err, context.Canceled)
 }
 
 func sortedKeys[V any](m map[id.RoomID]V) []id.RoomID {
@@ -475,8 +592,12 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				// Reactions in the gap are still reconciled on start; a
-				// command in it is lost, which the log says.
+				if transient(err) {
+					// The batch comes again, and the gap is read again.
+					return fmt.Errorf("matrix: read the events a limited sync left out in %s: %w", room, err)
+				}
+				// Reactions in the gap are still reconciled; a command in
+				// it is lost, which the log says.
 				a.log.Error("matrix: could not read the events a limited sync left out; messages in the gap are skipped", "room", room, "err", err)
 			}
 			events = append(missed, events...)

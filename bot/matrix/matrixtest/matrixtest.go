@@ -10,7 +10,8 @@
 // Shared(t) then starts one homeserver for the whole binary on first use
 // (or uses HEED_DENDRITE_URL and HEED_DENDRITE_SECRET when both are set),
 // and Main stops it when the tests are done. Start(t) gives a test a
-// homeserver of its own, which it may stop and start again.
+// homeserver of its own, which it may stop and start again; Proxy(t) puts
+// a proxy the test can cut between heed and a homeserver.
 //
 // If Dendrite cannot be built or started, the tests that need it fail with
 // the script's message. They never skip: a Matrix tier that did not run
@@ -25,6 +26,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -412,4 +416,116 @@ func (w *Watcher) Events() []Seen {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Seen(nil), w.seen...)
+}
+
+// Proxy forwards TCP connections to a homeserver and can cut them: put
+// between heed and the homeserver, it takes heed off the network while the
+// people in the room, who reach the homeserver directly, carry on.
+type Proxy struct {
+	URL    string // the homeserver's base URL through the proxy
+	target string
+	ln     net.Listener
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]bool
+}
+
+// Proxy starts a proxy to s; it stops when the test ends.
+func (s *Server) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatalf("matrixtest: homeserver URL %q: %v", s.URL, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("matrixtest: proxy: %v", err)
+	}
+	p := &Proxy{URL: u.Scheme + "://" + ln.Addr().String(), target: u.Host, ln: ln, conns: map[net.Conn]bool{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		p.Cut(t)
+	})
+	return p
+}
+
+// Cut resets every connection through the proxy, and each new one at once,
+// until Restore. The proxy keeps its port meanwhile, so nothing else can
+// take it.
+func (p *Proxy) Cut(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for c := range p.conns {
+		reset(c)
+	}
+}
+
+// Restore lets connections through again.
+func (p *Proxy) Restore(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
+
+// reset closes c with a TCP reset, as a host that refuses it does.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+func (p *Proxy) pipe(c net.Conn) {
+	p.mu.Lock()
+	cut := p.cut
+	p.mu.Unlock()
+	if cut {
+		reset(c)
+		return
+	}
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		reset(c)
+		return
+	}
+	p.mu.Lock()
+	if p.cut {
+		p.mu.Unlock()
+		reset(c)
+		up.Close()
+		return
+	}
+	p.conns[c], p.conns[up] = true, true
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	half := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		dst.Close()
+		src.Close()
+	}
+	wg.Add(2)
+	go half(up, c)
+	go half(c, up)
+	wg.Wait()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
 }
