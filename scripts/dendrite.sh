@@ -132,6 +132,20 @@ pick_port() {
 	die "no free port found on 127.0.0.1"
 }
 
+# listens PID PORT: PID itself holds the listening socket on 127.0.0.1:PORT
+# (read from /proc, so that a server another test started on the same port
+# is never taken for ours).
+listens() {
+	local hex inode fd
+	hex=$(printf '%04X' "$2")
+	for inode in $(awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" { print $10 }' /proc/net/tcp 2>/dev/null); do
+		for fd in /proc/"$1"/fd/*; do
+			[ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ] && return 0
+		done
+	done
+	return 1
+}
+
 # ours PID: PID is a dendrite process started from this cache.
 ours() {
 	[ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "$BIN/dendrite "
@@ -197,7 +211,7 @@ cmd_start() {
 		pid=$!
 		echo "$pid" >"$dir/dendrite.pid"
 		deadline=$((SECONDS + START_DEADLINE))
-		while ! answers "$port"; do
+		while ! { answers "$port" && listens "$pid" "$port"; }; do
 			if ! kill -0 "$pid" 2>/dev/null; then
 				# Another process took the port between the check and the bind.
 				if grep -q 'address already in use' "$dir/dendrite.log" && [ ! -f "$dir/port" ]; then
