@@ -204,12 +204,16 @@ func (s *Store) SetKV(ctx context.Context, key, value string) error {
 
 // AcquireLease takes or renews the named lease for holder until now+ttl. It
 // fails with ECONFLICT while another holder's lease is live.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) error {
+//
+// dead, when set, is asked about a holder whose lease has not expired: when
+// it reports the holder gone (a crashed heed on this host), the lease is
+// taken at once rather than after its expiry.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration, dead func(holder string) bool) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var cur string
 		var exp int64
 		err := tx.QueryRowContext(ctx, `SELECT holder, expires_at FROM leases WHERE name = ?`, name).Scan(&cur, &exp)
-		if err == nil && cur != holder && exp > ms(now) {
+		if err == nil && cur != holder && exp > ms(now) && (dead == nil || !dead(cur)) {
 			return approvals.Errorf(approvals.ECONFLICT, "another heed run (%s) is using %s; stop it first, or wait %s if it crashed",
 				cur, s.path, time.Until(fromMS(exp)).Round(time.Second))
 		}

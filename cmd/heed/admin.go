@@ -393,6 +393,9 @@ func healthcheckCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if holderGone(holder) {
+				return approvals.Errorf(approvals.ECONFLICT, "the heed run that holds %s (%s) is no longer running", c.Database, holder)
+			}
 			if holder == "" || until.Before(time.Now()) {
 				return approvals.Errorf(approvals.ECONFLICT, "no heed run is renewing its lease on %s", c.Database)
 			}

@@ -211,7 +211,7 @@ func TestSecondRunRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AcquireLease(t.Context(), leaseName, "other host pid 1", time.Now(), time.Minute); err != nil {
+	if err := st.AcquireLease(t.Context(), leaseName, "other host pid 1", time.Now(), time.Minute, nil); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

@@ -47,7 +47,7 @@ func (a *app) run(ctx context.Context) error {
 	zone, _ := approvals.LoadZone(c.Zone)
 
 	holder := fmt.Sprintf("%s pid %d", hostname(), os.Getpid())
-	if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second); err != nil {
+	if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, holderGone); err != nil {
 		return err
 	}
 	defer st.ReleaseLease(context.WithoutCancel(ctx), leaseName, holder)
@@ -92,7 +92,7 @@ func (a *app) run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second); err != nil && ctx.Err() == nil {
+				if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, nil); err != nil && ctx.Err() == nil {
 					cancel(fmt.Errorf("lost the dispatcher lease: %w", err))
 					return
 				}
