@@ -775,7 +775,10 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 	if err := e.init(); err != nil {
 		return err
 	}
-	go e.RenderLoop(ctx)
+	rctx, stopRender := context.WithCancel(ctx)
+	rendered := make(chan struct{})
+	go func() { defer close(rendered); e.RenderLoop(rctx) }()
+	defer func() { stopRender(); <-rendered }() // it records the cards rendered before Run returns
 	errc := make(chan error, len(e.Adapters))
 	for _, a := range e.Adapters {
 		go func() {

@@ -30,7 +30,13 @@ type Dispatcher struct {
 	MaxAttempts int           // per target, for retryable errors (default 5)
 	Workers     int           // publishes under way at once (default 32)
 	Timeout     time.Duration // per publish call (default 60s)
-	Batch       int           // due occurrences settled per cycle (default 1000)
+	// StopGrace is how long a publish call under way may still take once
+	// the dispatcher is stopped (default 20s): it finishes and its outcome
+	// is recorded, rather than being cut off into an unknown outcome.
+	// Nothing new is claimed after the stop, and a claim still waiting for
+	// its target's rate limit is given back unsent.
+	StopGrace time.Duration
+	Batch     int // due occurrences settled per cycle (default 1000)
 	// Notify is told every outcome, so the chat can reply in the card's thread.
 	Notify func(ctx context.Context, c approvals.Claim, out approvals.Outcome)
 	Log    *slog.Logger
@@ -54,6 +60,9 @@ func (d *Dispatcher) init() {
 		}
 		if d.Timeout == 0 {
 			d.Timeout = 60 * time.Second
+		}
+		if d.StopGrace == 0 {
+			d.StopGrace = 20 * time.Second
 		}
 		if d.Batch == 0 {
 			d.Batch = 1000
@@ -119,6 +128,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
+				if ctx.Err() != nil {
+					continue // stopped: nothing new is claimed
+				}
 				if j.retry != nil {
 					c, ok, err := d.Deliveries.ClaimRetry(ctx, *j.retry, now, opt)
 					if err != nil {
@@ -141,9 +153,15 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 		}()
 	}
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
 		jobs <- job{id: id}
 	}
 	for i := range retries {
+		if ctx.Err() != nil {
+			break
+		}
 		jobs <- job{retry: &retries[i]}
 	}
 	close(jobs)
@@ -181,12 +199,15 @@ func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(
 			st.Unknown++
 		}
 	})
-	if err := d.Deliveries.RecordPublish(ctx, c, out, d.Now()); err != nil {
+	// The outcome is recorded even when the dispatcher is stopping: an
+	// outcome not recorded becomes an unknown one at the next start.
+	rctx := context.WithoutCancel(ctx)
+	if err := d.Deliveries.RecordPublish(rctx, c, out, d.Now()); err != nil {
 		d.Log.Error("record publish", "occurrence", c.Occurrence, "target", c.Target, "err", err)
 		return
 	}
 	if d.Notify != nil {
-		d.Notify(ctx, c, out)
+		d.Notify(rctx, c, out)
 	}
 }
 
@@ -226,8 +247,14 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		d.Log.Warn("withheld at the wire", "occurrence", c.Occurrence, "target", c.Target, "why", why)
 		return approvals.Outcome{Kind: approvals.OutcomeWithheld, Err: why}
 	}
-	pctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	// A call under way outlives a stop by StopGrace at most.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Timeout)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(d.StopGrace, cancel)
+		context.AfterFunc(pctx, func() { t.Stop() })
+	})
+	defer stop()
 	res, err := t.Publisher.Publish(pctx, req)
 	if err == nil {
 		d.Log.Info("published", "occurrence", c.Occurrence, "target", c.Target, "url", res.URL, "remote_id", res.RemoteID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,5 +321,34 @@ func TestEachErrorKindGivesItsOutcome(t *testing.T) {
 				t.Fatalf("deliveries %+v, want one %s", d, tc.want)
 			}
 		})
+	}
+}
+
+// TestStopLetsSendsFinish: a publish call under way when the dispatcher is
+// stopped finishes and its outcome is recorded (published, not unknown);
+// a claim still waiting for its target's rate limit is given back unsent,
+// to be retried, and nothing new is claimed.
+func TestStopLetsSendsFinish(t *testing.T) {
+	slow := heedtest.NewRecorder()
+	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "slow", Kind: "recorder", Publisher: slow,
+		Limiter: rate.NewLimiter(rate.Every(time.Hour), 1)}}})
+	s.Dispatcher.Workers = 2
+	under := approvedPost(t, s, "under way at the stop", "rec")
+	first := approvedPost(t, s, "takes the rate limit's one token", "slow")
+	waiting := approvedPost(t, s, "waits for the rate limit", "slow")
+	ctx, stop := context.WithCancel(s.Ctx)
+	var once sync.Once
+	s.Rec.Before = func(publish.Request) { once.Do(stop) } // the stop arrives mid-call
+	s.Clock.Advance(10 * time.Minute)
+	if _, err := s.Dispatcher.RunOnce(ctx, s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.WantState(under.ID, approvals.StatePublished)
+	for _, p := range []approvals.Post{first, waiting} {
+		for _, d := range s.View(p.ID).Deliveries {
+			if d.State == approvals.DeliveryUnknown || d.State == approvals.DeliveryPublishing {
+				t.Errorf("#%d: %s after the stop (%s)", p.ID, d.State, d.Error)
+			}
+		}
 	}
 }

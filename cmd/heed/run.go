@@ -99,11 +99,16 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}
 	}()
+	dispatched := make(chan struct{})
 	go func() {
+		defer close(dispatched)
 		if err := disp.Run(ctx, poll); err != nil && !errors.Is(err, context.Canceled) {
 			cancel(err)
 		}
 	}()
+	// On the way out, publish calls under way finish and are recorded
+	// (up to the dispatcher's StopGrace) before the store closes.
+	defer func() { cancel(nil); <-dispatched }()
 	if len(c.Tripwire.Feeds) > 0 {
 		// The tripwire runs on its own: a feed that hangs or fails never
 		// delays a publishing decision.

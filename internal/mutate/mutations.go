@@ -69,6 +69,11 @@ var mutations = []Mutation{
 		d.Log.Warn("withheld at the wire"`,
 		Pkg: invariants, Tests: "AtTheWire"},
 
+	{Name: "stop: an outcome is not recorded once stopping", File: "dispatch/dispatcher.go",
+		From: `	rctx := context.WithoutCancel(ctx)`,
+		To:   `	rctx := ctx`,
+		Pkg:  "./dispatch", Tests: "TestStopLetsSendsFinish"},
+
 	// The judge (approvals).
 	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
 		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
