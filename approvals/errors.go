@@ -12,7 +12,10 @@ const (
 	ENOTFOUND  = "not_found" // no such post, occurrence, target, ...
 	ECONFLICT  = "conflict"  // the request does not fit the current state
 	EFORBIDDEN = "forbidden" // the person may not do this
-	EINTERNAL  = "internal"
+	// EUNAVAILABLE: the store cannot be written (a full disk); nothing
+	// was changed, and the same request later may succeed.
+	EUNAVAILABLE = "unavailable"
+	EINTERNAL    = "internal"
 )
 
 // Error is an error a person can act on.

@@ -262,6 +262,14 @@ func (e *Engine) seen(ctx context.Context, room Room, ev Event) (dup bool, err e
 	return e.Reviews.Seen(ctx, ev.Adapter, ev.ID, room.Name, presentUser(ev), ev.At)
 }
 
+// displayName is how an event's author is shown.
+func displayName(ev Event) string {
+	if ev.UserName != "" {
+		return ev.UserName
+	}
+	return ev.User
+}
+
 // presentUser is the person an event shows was in the room, or "".
 func presentUser(ev Event) string {
 	if ev.FromBot || ev.FromSelf {
@@ -305,6 +313,11 @@ func (e *Engine) onReaction(ctx context.Context, room Room, ev Event) error {
 		EventAdapter: ev.Adapter, EventID: ev.ID, PresenceRoom: room.Name,
 	})
 	if err != nil {
+		if code := approvals.ErrorCode(err); code != approvals.EINTERNAL {
+			// Name the card and the reaction: the reply may be read far
+			// from the card.
+			err = approvals.Errorf(code, "#%d: %s from %s was not recorded: %s", occ, ev.Emoji, displayName(ev), approvals.ErrorMessage(err))
+		}
 		return e.replyError(ctx, room, ev.Card, err)
 	}
 	if res.Duplicate {

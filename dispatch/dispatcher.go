@@ -118,11 +118,23 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 	}
 	jobs := make(chan job)
 	var (
-		mu sync.Mutex
-		st Stats
-		wg sync.WaitGroup
+		mu      sync.Mutex
+		st      Stats
+		wg      sync.WaitGroup
+		blocked error // the store cannot be written: the cycle fails, and Run backs off
 	)
 	add := func(f func(*Stats)) { mu.Lock(); f(&st); mu.Unlock() }
+	failed := func(what string, id int64, err error) {
+		if approvals.ErrorCode(err) == approvals.EUNAVAILABLE {
+			mu.Lock()
+			if blocked == nil {
+				blocked = err
+			}
+			mu.Unlock()
+			return
+		}
+		d.Log.Error(what, "occurrence", id, "err", err)
+	}
 	for w := 0; w < min(d.Workers, len(ids)+len(retries)); w++ {
 		wg.Add(1)
 		go func() {
@@ -134,7 +146,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 				if j.retry != nil {
 					c, ok, err := d.Deliveries.ClaimRetry(ctx, *j.retry, now, opt)
 					if err != nil {
-						d.Log.Error("claim retry", "occurrence", j.retry.Occurrence, "target", j.retry.Target, "err", err)
+						failed("claim retry", j.retry.Occurrence, err)
 					} else if ok {
 						d.send(ctx, c, add)
 					}
@@ -142,7 +154,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 				}
 				res, err := d.Deliveries.Settle(ctx, j.id, now, opt)
 				if err != nil {
-					d.Log.Error("settle", "occurrence", j.id, "err", err)
+					failed("settle", j.id, err)
 					continue
 				}
 				d.settled(j.id, res, add)
@@ -166,7 +178,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 	}
 	close(jobs)
 	wg.Wait()
-	return st, nil
+	return st, blocked
 }
 
 // settled counts and logs what Settle decided.
@@ -307,15 +319,30 @@ func retryDelay(attempt int) time.Duration {
 // process, such as the CLI, can go unnoticed).
 func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 	d.init()
+	var failing time.Duration // the backoff while cycles fail
+	var lastErr string
 	for {
-		if _, err := d.RunOnce(ctx, d.Now()); err != nil && ctx.Err() == nil {
-			d.Log.Error("dispatch cycle", "err", err)
+		_, err := d.RunOnce(ctx, d.Now())
+		switch {
+		case err == nil || ctx.Err() != nil:
+			if failing > 0 {
+				d.Log.Info("dispatch cycles succeed again")
+			}
+			failing, lastErr = 0, ""
+		default:
+			// A store that cannot be read or written (a full disk) fails
+			// every cycle alike: back off, and log each new error once.
+			failing = min(max(2*failing, poll), 30*time.Second)
+			if msg := err.Error(); msg != lastErr {
+				d.Log.Error("dispatch cycle failed; retrying with backoff", "err", err, "next_in", failing)
+				lastErr = msg
+			}
 		}
-		wait := poll
+		wait := max(poll, failing)
 		deaf := d.Liveness != nil && d.Liveness(d.Now()) != ""
 		// While deaf nothing can go out (retries wait too): sleep until
 		// woken or the poll, rather than spin on work that is overdue.
-		if next, ok, err := d.Deliveries.NextWake(ctx); err == nil && ok && !deaf {
+		if next, ok, err := d.Deliveries.NextWake(ctx); err == nil && ok && !deaf && failing == 0 {
 			if until := time.Until(next); until < wait {
 				wait = max(until, 0)
 			}

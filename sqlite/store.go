@@ -16,7 +16,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver, pure Go
+	sqlite3 "modernc.org/sqlite" // registers the "sqlite" driver, pure Go
 )
 
 //go:embed migrations/*.sql
@@ -176,13 +176,37 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.unwritable(err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		return s.unwritable(err)
+	}
+	return s.unwritable(tx.Commit())
+}
+
+// SQLite's result codes for a database that cannot be written: full,
+// failing I/O, read-only.
+const (
+	sqliteFull     = 13
+	sqliteIOErr    = 10
+	sqliteReadOnly = 8
+)
+
+// unwritable turns SQLite's "cannot write" errors into one a person can
+// act on (EUNAVAILABLE), naming the file; other errors pass unchanged.
+func (s *Store) unwritable(err error) error {
+	var e *sqlite3.Error
+	if err == nil || !errors.As(err, &e) {
 		return err
 	}
-	return tx.Commit()
+	switch e.Code() & 0xff {
+	case sqliteFull:
+		return approvals.Errorf(approvals.EUNAVAILABLE, "the disk holding %s is full: heed cannot record anything (decisions, pauses, claims) until space is freed; nothing was changed, try again then", s.path)
+	case sqliteIOErr, sqliteReadOnly:
+		return approvals.Errorf(approvals.EUNAVAILABLE, "%s cannot be written (%v): heed cannot record anything until it can; nothing was changed", s.path, err)
+	}
+	return err
 }
 
 // KV is adapters' persistent state (sync tokens, device ids).

@@ -92,9 +92,17 @@ func (a *app) run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, nil); err != nil && ctx.Err() == nil {
+				err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, nil)
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case approvals.ErrorCode(err) == approvals.ECONFLICT:
 					cancel(fmt.Errorf("lost the dispatcher lease: %w", err))
 					return
+				default:
+					// The store cannot be written (a full disk): nothing can
+					// be claimed either. Keep trying; stop only for another
+					// heed.
+					log.Error("could not renew the dispatcher lease", "err", err)
 				}
 			}
 		}
