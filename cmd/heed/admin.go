@@ -169,31 +169,59 @@ func statusCmd(a *app) *cobra.Command {
 func resolveCmd(a *app) *cobra.Command {
 	var target, url string
 	cmd := &cobra.Command{
-		Use:   "resolve N published|failed",
-		Short: "Settle an occurrence whose publish outcome is unknown, after checking the account",
-		Args:  cobra.ExactArgs(2),
+		Use:   "resolve N [N...]|--all published|failed",
+		Short: "Settle occurrences whose publish outcome is unknown, after checking the account",
+		Long: "Settle occurrences whose publish outcome is unknown, after checking the account.\n" +
+			"Several numbers, or `all` for every unknown one, settle many at once (after a crash\n" +
+			"left several unknown): each is listed with its targets as it is resolved.",
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			id, err := parseID(args[0])
-			if err != nil {
-				return err
-			}
-			if args[1] != "published" && args[1] != "failed" {
-				return approvals.Errorf(approvals.EINVALID, "%q: say published or failed", args[1])
+			verdict := args[len(args)-1]
+			if verdict != "published" && verdict != "failed" {
+				return approvals.Errorf(approvals.EINVALID, "%q: end with published or failed", verdict)
 			}
 			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			if err := svc.Deliveries.Resolve(ctx, id, target, args[1] == "published", url, a.who(), "cli"); err != nil {
-				return err
+			var ids []int64
+			if len(args) == 2 && args[0] == "all" {
+				unknown, err := svc.Reviews.Queue(ctx, 1_000_000)
+				if err != nil {
+					return err
+				}
+				for _, s := range unknown {
+					if s.State == approvals.StateUnknown {
+						ids = append(ids, s.ID)
+					}
+				}
+				if len(ids) == 0 {
+					return approvals.Errorf(approvals.ENOTFOUND, "no occurrence has an unknown outcome")
+				}
+			} else {
+				for _, a := range args[:len(args)-1] {
+					id, err := parseID(a)
+					if err != nil {
+						return err
+					}
+					ids = append(ids, id)
+				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "#%d resolved as %s\n", id, args[1])
+			if url != "" && len(ids) > 1 {
+				return approvals.Errorf(approvals.EINVALID, "--url names one post's URL: resolve one occurrence with it")
+			}
+			for _, id := range ids {
+				if err := svc.Deliveries.Resolve(ctx, id, target, verdict == "published", url, a.who(), "cli"); err != nil {
+					return fmt.Errorf("#%d: %w (the ones before it are resolved)", id, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "#%d resolved as %s\n", id, verdict)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&target, "target", "", "only this target (default: every unknown one)")
-	cmd.Flags().StringVar(&url, "url", "", "the post's URL, if it went out")
+	cmd.Flags().StringVar(&url, "url", "", "the post's URL, if it went out (one occurrence only)")
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +185,51 @@ func TestStatusShowsTripwireFeeds(t *testing.T) {
 	}
 	if js := mustHeed(t, db, "status", "--json"); !strings.Contains(js, `"tripwire"`) || !strings.Contains(js, "HTTP 500") {
 		t.Fatalf("status --json lacks the tripwire:\n%s", js)
+	}
+}
+
+// TestResolveManyAtOnce: after a crash left several outcomes unknown,
+// `heed resolve all published` (or several numbers) settles them in one
+// command.
+func TestResolveManyAtOnce(t *testing.T) {
+	db := newDB(t, t.TempDir())
+	ctx := t.Context()
+	svc := openService(t, db)
+	var ids []int64
+	for i := range 3 {
+		p, err := svc.Posts.AddPost(ctx, approvals.NewPost{Text: "crashed " + strconv.Itoa(i), Targets: []string{"log"}, Author: "bob",
+			Schedule: approvals.Schedule{At: time.Now().Add(time.Minute), TZ: "UTC"}}, "bob", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Posts.Materialize(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Reviews.OpenReview(ctx, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Reviews.React(ctx, approvals.ReactionInput{Occurrence: p.ID, User: "alice", Emoji: "✅"}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := svc.Deliveries.Settle(ctx, p.ID, time.Now().Add(2*time.Minute), approvals.SettleOptions{Runner: "test"}); err != nil || len(res.Claims) != 1 {
+			t.Fatalf("settle: %+v %v", res, err)
+		}
+		ids = append(ids, p.ID)
+	}
+	if n, err := svc.Deliveries.RecoverCrashed(ctx); err != nil || n != 3 {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	out := mustHeed(t, db, "resolve", strconv.FormatInt(ids[0], 10), "failed")
+	if !strings.Contains(out, "resolved as failed") {
+		t.Fatalf("resolve one: %s", out)
+	}
+	out = mustHeed(t, db, "resolve", "all", "published")
+	for _, id := range ids[1:] {
+		if !strings.Contains(out, "#"+strconv.FormatInt(id, 10)+" resolved as published") {
+			t.Errorf("resolve all did not resolve #%d:\n%s", id, out)
+		}
+	}
+	if _, err := heed(t, db, "resolve", "all", "published"); err == nil {
+		t.Error("resolve all with nothing unknown succeeded")
 	}
 }
