@@ -27,7 +27,9 @@ import (
 //   - echo: a client sending an event, a trivial bot answering it, and
 //     another client seeing the answer (two hops with no work between);
 //   - handle: inside heed, from the reaction reaching the engine until the
-//     edit's send has returned (store, engine, card rendering, one PUT).
+//     engine hands the chat's event worker back (the reaction stored and
+//     decided in one transaction, the card queued); the edit itself is
+//     sent by the engine's render loop and is part of edit.
 //
 // Every long poll, heed's included, uses a 30 s timeout, as in production.
 // Run: go test ./bot/matrix -run '^$' -bench ReactionToEdit -benchtime 40x
