@@ -31,7 +31,7 @@ type Config struct {
 	} `yaml:"log"`
 	ReviewWindow Duration `yaml:"review_window"` // how far ahead cards appear (default 168h)
 	DeafAfter    Duration `yaml:"deaf_after"`    // publishing holds when the chat is silent this long (default 2m)
-	LateGrace    Duration `yaml:"late_grace"`    // how late a post held by a deaf chat may still go out (default 10m)
+	LateGrace    Duration `yaml:"late_grace"`    // how late after its time a post may still go out; later, it is held (default 10m)
 	Poll         Duration `yaml:"poll"`          // how often the daemon looks for changes from the CLI (default 500ms)
 	MaxAttempts  int      `yaml:"max_attempts"`  // per target for retryable errors (default 5)
 	Workers      int      `yaml:"workers"`       // publishes at once (default 32)
