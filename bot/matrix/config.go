@@ -44,7 +44,9 @@ type RoomConfig struct {
 
 var (
 	userIDRe = regexp.MustCompile(`^@[^:\s]+:\S+$`)
-	roomIDRe = regexp.MustCompile(`^![^:\s]+:\S+$`)
+	// A room id is !opaque:server, or, from room version 12 on, !opaque
+	// with no server part (the hash of the room's create event).
+	roomIDRe = regexp.MustCompile(`^![^:\s]+(:\S+)?$`)
 )
 
 // Validate checks the configuration. Its errors name fields, never the
@@ -69,7 +71,7 @@ func (c Config) Validate() error {
 	seen := map[string]bool{}
 	for i, r := range c.Rooms {
 		if !roomIDRe.MatchString(r.ID) {
-			bad("rooms[%d]: id %q is not a room id (!abc:server; in Element: room settings → Advanced)", i, r.ID)
+			bad("rooms[%d]: id %q is not a room id (!abc:server, or !abc in room version 12; in Element: room settings → Advanced)", i, r.ID)
 		}
 		if seen[r.ID] {
 			bad("rooms[%d]: room %s listed twice", i, r.ID)

@@ -323,7 +323,17 @@ func configCmd(a *app) *cobra.Command {
 				if heedapp.KindOf(ch) == "console" {
 					continue
 				}
-				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: heedapp.KindOf(ch), Decode: c.Decoder(ch), Log: c.Logger()}); err != nil {
+				var ids []string
+				for _, r := range c.Rooms {
+					if r.Chat == name {
+						ids = append(ids, r.ID)
+					}
+				}
+				// Built as heed run builds it, with a state store that
+				// keeps nothing: a check connects to no chat and writes no
+				// database.
+				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: heedapp.KindOf(ch), Decode: c.Decoder(ch), RoomIDs: ids,
+					State: discardState{}, Log: c.Logger()}); err != nil {
 					return err
 				}
 			}
@@ -495,3 +505,9 @@ func (a *app) daemonHolds(ctx context.Context, cmd *cobra.Command, svc *sqlite.S
 	return approvals.Errorf(approvals.ECONFLICT, "NO RUNNING HEED HOLDS %s. %s there, but if heed runs with another database, nothing stopped: "+
 		"run this against the database `heed run` uses (--db, or database: in --config). Add --offline when heed is meant to be stopped", path, what)
 }
+
+// discardState is a bot.StateStore that keeps nothing, for config check.
+type discardState struct{}
+
+func (discardState) GetKV(context.Context, string) (string, error) { return "", nil }
+func (discardState) SetKV(context.Context, string, string) error   { return nil }

@@ -491,3 +491,30 @@ func TestPauseNeverPausesTheWrongFile(t *testing.T) {
 		t.Fatalf("resume --offline:\n%s", out)
 	}
 }
+
+// TestConfigCheckMatrix: `heed config check` builds a Matrix chat as heed
+// run would, without a database or a homeserver, and accepts a room
+// version 12 room id (no server part).
+func TestConfigCheckMatrix(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HEED_TEST_MATRIX_PASSWORD", "secret")
+	cfg := writeFile(t, dir, "heed.yaml", `database: `+filepath.Join(dir, "never-created.db")+`
+chats:
+  team:
+    kind: matrix
+    homeserver: https://matrix.example.org
+    user_id: "@heed:example.org"
+    password: ${HEED_TEST_MATRIX_PASSWORD}
+rooms:
+  - name: review
+    id: "!0gg8eAwBd8yT3dgRuxf9RJcrgqrSS9BsR3Ai-A_zVFc"
+    approvers: ["@alice:example.org"]
+`)
+	out := mustHeed(t, "", "--config", cfg, "config", "check")
+	if !strings.Contains(out, "chat: team (matrix)") {
+		t.Fatalf("config check:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "never-created.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("config check created the database: %v", err)
+	}
+}
