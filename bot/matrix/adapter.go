@@ -55,6 +55,7 @@ type Adapter struct {
 	tr        translator
 	power     map[id.RoomID]*event.PowerLevelsEventContent
 	powerAt   map[id.RoomID]time.Time // when the power levels were read
+	creators  map[id.RoomID][]string  // room version 12 and later: the creators, above every power level
 	encrypted map[id.RoomID]bool
 	refused   map[id.RoomID]bool
 	lastCard  map[id.EventID]string // the content last sent per card, so unchanged edits are skipped
@@ -146,6 +147,7 @@ func New(cfg Config, roomIDs []string, state bot.StateStore, opts ...Option) (*A
 		timelineLimit: 100,
 		power:         map[id.RoomID]*event.PowerLevelsEventContent{},
 		powerAt:       map[id.RoomID]time.Time{},
+		creators:      map[id.RoomID][]string{},
 		encrypted:     map[id.RoomID]bool{},
 		refused:       map[id.RoomID]bool{},
 		lastCard:      map[id.EventID]string{},
@@ -409,7 +411,13 @@ func (a *Adapter) Roster(room string) (approvals.Roster, bool) {
 		return approvals.Roster{}, false
 	}
 	r.Source, r.ReadAt = "matrix power levels", a.powerAt[id.RoomID(room)]
+	// From room version 12 the creators rank above every power level.
+	creators := a.creators[id.RoomID(room)]
+	r.Approvers = append(r.Approvers, creators...)
 	for u, level := range pl.Users {
+		if slices.Contains(creators, string(u)) {
+			continue
+		}
 		if level >= need {
 			r.Approvers = append(r.Approvers, string(u))
 		} else {

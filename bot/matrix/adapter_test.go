@@ -518,3 +518,27 @@ func isApprover(a *Adapter, room, user string) (ok bool, why string, read bool) 
 	ok, why = r.Allows(user)
 	return ok, why, true
 }
+
+// In a room of version 12 the creators rank above every power level and
+// are not listed in the power levels: they are approvers wherever a power
+// level makes one. Before version 12, the creator is only what the power
+// levels say.
+func TestRoomVersion12CreatorsApprove(t *testing.T) {
+	f := newFakeHS(t)
+	a, _ := newTestAdapter(t, f, newMemState())
+	a.applyState("!review:heed.test", loadEvent(t, "create-v12.json"))
+	a.applyState("!review:heed.test", loadEvent(t, "power-levels.json"))
+	for _, u := range []string{"@founder:heed.test", "@cofounder:heed.test"} {
+		if ok, why, _ := isApprover(a, "!review:heed.test", u); !ok {
+			t.Errorf("creator %s of a v12 room is not an approver: %q", u, why)
+		}
+	}
+	old := loadEvent(t, "create-v12.json")
+	old.Content.VeryRaw = []byte(`{"room_version":"11"}`)
+	b, _ := newTestAdapter(t, newFakeHS(t), newMemState())
+	b.applyState("!review:heed.test", old)
+	b.applyState("!review:heed.test", loadEvent(t, "power-levels.json"))
+	if ok, _, _ := isApprover(b, "!review:heed.test", "@founder:heed.test"); ok {
+		t.Error("the creator of a v11 room counts without a power level")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,6 +244,17 @@ func (a *Adapter) readRoomState(ctx context.Context, cli *mautrix.Client, room i
 	case !errors.Is(err, mautrix.MNotFound):
 		return err
 	}
+	var create *event.Event
+	err = a.call(ctx, "read the room's creation", func(ctx context.Context) (err error) {
+		create, err = cli.FullStateEvent(ctx, room, event.StateCreate, "")
+		return err
+	})
+	switch {
+	case err == nil:
+		a.noteCreators(room, create)
+	case !errors.Is(err, mautrix.MNotFound):
+		return err
+	}
 	var enc event.EncryptionEventContent
 	err = a.call(ctx, "read encryption state", func(ctx context.Context) error {
 		return cli.StateEvent(ctx, room, event.StateEncryption, "", &enc)
@@ -290,6 +302,8 @@ func (a *Adapter) applyState(room id.RoomID, evt *event.Event) {
 		return
 	}
 	switch evt.Type.Type {
+	case event.StateCreate.Type:
+		a.noteCreators(room, evt)
 	case event.StatePowerLevels.Type:
 		var pl event.PowerLevelsEventContent
 		if err := json.Unmarshal(evt.Content.VeryRaw, &pl); err != nil {
@@ -685,4 +699,31 @@ func (a *Adapter) fillGap(ctx context.Context, cli *mautrix.Client, room id.Room
 	a.log.Warn("matrix: a gap in the timeline is larger than heed reads back; older events in it are skipped (reactions are reconciled on start)",
 		"room", room, "read", len(got))
 	return got, nil
+}
+
+// noteCreators records a room's creators from its create event when the
+// room is of version 12 or later, where they rank above every power level
+// (the sender and any additional_creators).
+func (a *Adapter) noteCreators(room id.RoomID, evt *event.Event) {
+	if evt == nil {
+		return
+	}
+	var c struct {
+		RoomVersion        string   `json:"room_version"`
+		AdditionalCreators []string `json:"additional_creators"`
+	}
+	raw := evt.Content.VeryRaw
+	if len(raw) == 0 {
+		raw, _ = json.Marshal(evt.Content.Raw)
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return
+	}
+	if v, err := strconv.Atoi(c.RoomVersion); err != nil || v < 12 {
+		return
+	}
+	creators := append([]string{string(evt.Sender)}, c.AdditionalCreators...)
+	a.mu.Lock()
+	a.creators[room] = creators
+	a.mu.Unlock()
 }
