@@ -124,7 +124,7 @@ func TestFromConfigBuildsTheConsoleDaemon(t *testing.T) {
 
 func TestCLIServiceStoresFactsOnly(t *testing.T) {
 	c := defaultConfig(t)
-	c.Database = filepath.Join(t.TempDir(), "heed.db")
+	_, c.Database = openStore(t) // a CLI command opens an existing database only
 	svc, cat, err := app.CLIService(t.Context(), c, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 )
 
 func importCmd(a *app) *cobra.Command {
-	var dry bool
+	var dry, allowFrequent bool
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import a YAML calendar of posts (upserts by key; safe to run twice)",
@@ -23,9 +23,12 @@ func importCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries, err := ParseCalendar(args[0], src, a.cfg.Zone, a.who(), svc.Now())
+			entries, warnings, err := ParseCalendar(args[0], src, a.cfg.Zone, a.who(), svc.Now(), allowFrequent, svc.SeriesCards)
 			if err != nil {
 				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "⚠ %s\n", w)
 			}
 			res, err := svc.Posts.Import(ctx, entries, a.who(), "import:"+args[0], dry)
 			if err != nil {
@@ -40,5 +43,6 @@ func importCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "check and report, store nothing")
+	cmd.Flags().BoolVar(&allowFrequent, "allow-frequent", false, "accept every cron that fires more than 1440 times a day (one entry: allow_frequent: true)")
 	return cmd
 }
