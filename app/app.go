@@ -34,6 +34,7 @@ type Parts struct {
 	Zone         *time.Location // the team's zone (default UTC)
 	DeafAfter    time.Duration  // publishing holds when a chat is silent this long (default 2m)
 	ReviewWindow time.Duration  // how far ahead occurrences get a card (default 7 days)
+	SeriesCards  int            // upcoming occurrences of a recurring post with a card (default 3)
 	LateGrace    time.Duration  // how late a post held by a deaf chat may still go out (default 10m)
 	MaxAttempts  int            // per target for retryable errors (default 5)
 	Workers      int            // publishes at once (default 32)
@@ -64,6 +65,9 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	svc := sqlite.NewService(p.Store, p.Catalog, eng.PolicyFor)
 	if p.ReviewWindow != 0 {
 		svc.Window = p.ReviewWindow
+	}
+	if p.SeriesCards != 0 {
+		svc.SeriesCards = p.SeriesCards
 	}
 	if p.Now != nil {
 		svc.Now = p.Now
@@ -148,7 +152,7 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 	}
 	return Build(ctx, Parts{
 		Store: st, Catalog: cat, Adapters: adapters, Rooms: rooms, Safeguards: guards, Zone: zone,
-		DeafAfter: c.DeafAfter.Or(2 * time.Minute), ReviewWindow: time.Duration(c.ReviewWindow),
+		DeafAfter: c.DeafAfter.Or(2 * time.Minute), ReviewWindow: time.Duration(c.ReviewWindow), SeriesCards: c.SeriesCards,
 		LateGrace: c.LateGrace.Or(10 * time.Minute), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
 		Runner: o.Runner, Log: log,
 	})
@@ -171,6 +175,9 @@ func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Servi
 	}
 	svc := sqlite.NewService(st, cat, c.roomPolicy)
 	svc.Window = c.ReviewWindow.Or(svc.Window)
+	if c.SeriesCards != 0 {
+		svc.SeriesCards = c.SeriesCards
+	}
 	svc.Log = log
 	guards, err := c.Safeguards()
 	if err == nil {

@@ -1,21 +1,26 @@
 package app
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
+	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/tripwire"
 )
 
@@ -30,6 +35,7 @@ type Config struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
 	} `yaml:"log"`
 	ReviewWindow Duration `yaml:"review_window"` // how far ahead cards appear (default 168h)
+	SeriesCards  int      `yaml:"series_cards"`  // upcoming occurrences of a recurring post with a card (default 3)
 	DeafAfter    Duration `yaml:"deaf_after"`    // publishing holds when the chat is silent this long (default 2m)
 	LateGrace    Duration `yaml:"late_grace"`    // how late after its time a post may still go out; later, it is held (default 10m)
 	Poll         Duration `yaml:"poll"`          // how often the daemon looks for changes from the CLI (default 500ms)
@@ -142,30 +148,128 @@ func (d Duration) Or(def time.Duration) time.Duration {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expandEnv replaces ${NAME} with the environment's value. An unset
-// variable is an error naming the line, so a missing secret is caught at
-// start, not at the first publish.
-func expandEnv(src []byte) ([]byte, []string, error) {
-	var errs []error
-	var values []string
-	lines := bytes.Split(src, []byte("\n"))
-	for i, line := range lines {
-		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
-			continue
-		}
-		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
-			name := string(envRef.FindSubmatch(m)[1])
-			v, ok := os.LookupEnv(name)
-			if !ok {
-				errs = append(errs, fmt.Errorf("line %d: ${%s} is not set in the environment", i+1, name))
-			}
-			if v != "" {
-				values = append(values, v)
-			}
-			return []byte(v)
-		})
+// A reference ${NAME} is read as $\uE000NAME\uE001 while the file is parsed:
+// braces would end a flow collection ([${A}, ${B}]), and the private-use
+// marks appear in no configuration.
+var heldRef = regexp.MustCompile("\\$\uE000([A-Za-z_][A-Za-z0-9_]*)\uE001")
+
+// holdRefs marks every ${NAME} in src so that parsing leaves it as it is.
+func holdRefs(src []byte) []byte {
+	return envRef.ReplaceAll(src, []byte("$$\uE000${1}\uE001"))
+}
+
+// quotedRef is a marked reference in a message that quoted it (%q).
+var quotedRef = regexp.MustCompile(`\$(?:\x{E000}|\\ue000)([A-Za-z_][A-Za-z0-9_]*)(?:\x{E001}|\\ue001)`)
+
+// shownRefs turns marked references back into ${NAME}, for messages that
+// show the file as written.
+func shownRefs(s string) string {
+	return quotedRef.ReplaceAllString(s, "$${${1}}")
+}
+
+// typedValue is a value that keeps its YAML type when a reference stands
+// alone and unquoted (workers: ${HEED_WORKERS}): true, false, a number.
+var typedValue = regexp.MustCompile(`^(true|false|-?(0|[1-9][0-9]{0,17})(\.[0-9]+)?)$`)
+
+// expandEnv replaces ${NAME} in every string value of the parsed file
+// with the environment's value, taken as it is: the value is never read
+// as YAML, so it may hold any character. A reference that is a whole
+// unquoted value and whose value is true, false or a number keeps that
+// type. An unset variable is an error naming the line, so a missing secret
+// is caught at start, not at the first publish. It returns the values.
+func expandEnv(f *ast.File) ([]string, error) {
+	x := &expander{}
+	for _, doc := range f.Docs {
+		doc.Body = x.node(doc.Body)
 	}
-	return bytes.Join(lines, []byte("\n")), values, errors.Join(errs...)
+	return x.values, errors.Join(x.errs...)
+}
+
+type expander struct {
+	values []string
+	errs   []error
+}
+
+// node expands the references in n and returns n, or the node that takes
+// its place.
+func (x *expander) node(n ast.Node) ast.Node {
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, v := range n.Values {
+			x.key(v.Key)
+			v.Value = x.node(v.Value)
+		}
+	case *ast.MappingValueNode:
+		x.key(n.Key)
+		n.Value = x.node(n.Value)
+	case *ast.SequenceNode:
+		for i, v := range n.Values {
+			n.Values[i] = x.node(v)
+		}
+	case *ast.AnchorNode:
+		n.Value = x.node(n.Value)
+	case *ast.TagNode:
+		n.Value = x.node(n.Value)
+	case *ast.LiteralNode:
+		if n.Value != nil && heldRef.MatchString(n.Value.Value) {
+			n.Value.Value = x.expand(n.Value.Value, n.Value.Token)
+			n.Value.Token.Value = n.Value.Value
+		}
+	case *ast.StringNode:
+		if !heldRef.MatchString(n.Value) {
+			return n
+		}
+		tk := n.Token
+		alone := tk.Type == token.StringType && heldRef.FindString(n.Value) == n.Value
+		v := x.expand(n.Value, tk)
+		lead := tk.Origin[:len(tk.Origin)-len(strings.TrimLeft(tk.Origin, " \t\r\n"))]
+		trail := tk.Origin[len(strings.TrimRight(tk.Origin, " \t\r\n")):]
+		tk.Value = v
+		if alone && typedValue.MatchString(v) {
+			tk.Origin = lead + v + trail
+			switch {
+			case v == "true" || v == "false":
+				tk.Type = token.BoolType
+				return ast.Bool(tk)
+			case strings.Contains(v, "."):
+				tk.Type = token.FloatType
+				return ast.Float(tk)
+			default:
+				tk.Type = token.IntegerType
+				return ast.Integer(tk)
+			}
+		}
+		// A custom unmarshaler reads the value through Origin.
+		tk.Type, tk.Origin = token.DoubleQuoteType, lead+strconv.Quote(v)+trail
+		n.Value = v
+	}
+	return n
+}
+
+// key records a reference in a mapping key as an error: only values are
+// expanded.
+func (x *expander) key(k ast.MapKeyNode) {
+	if k == nil {
+		return
+	}
+	if tk := k.GetToken(); tk != nil && heldRef.MatchString(tk.Value) {
+		x.errs = append(x.errs, fmt.Errorf("line %d: %s is a key: ${NAME} is replaced in values only", tk.Position.Line, shownRefs(tk.Value)))
+	}
+}
+
+// expand replaces the references in s, recording unset variables.
+func (x *expander) expand(s string, tk *token.Token) string {
+	return heldRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := heldRef.FindStringSubmatch(m)[1]
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			x.errs = append(x.errs, fmt.Errorf("line %d: ${%s} is not set in the environment", tk.Position.Line, name))
+		}
+		if v != "" {
+			x.values = append(x.values, v)
+		}
+		return v
+	})
 }
 
 // redact removes every secret from an error's text.
@@ -180,7 +284,9 @@ func redact(err error, secrets []string) error {
 	return errors.New(msg)
 }
 
-// LoadConfig reads path, or returns the defaults when path is "".
+// LoadConfig reads path, or returns the defaults when path is "". The file
+// is parsed first and ${NAME} expanded in its values after, so that a value
+// never changes the file's structure.
 func LoadConfig(path string) (*Config, error) {
 	c := &Config{}
 	if path != "" {
@@ -189,18 +295,25 @@ func LoadConfig(path string) (*Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		src, secrets, err := expandEnv(raw)
+		src := holdRefs(raw)
+		f, err := parser.ParseBytes(src, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s:\n%s", path, shownRefs(yaml.FormatError(err, false, true)))
+		}
+		secrets, err := expandEnv(f)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		c.secrets = secrets
-		if err := yaml.UnmarshalWithOptions(src, c, yaml.Strict()); err != nil {
-			// Show the file as written, with ${NAME} and not its value.
-			var shown Config
-			if rawErr := yaml.UnmarshalWithOptions(raw, &shown, yaml.Strict()); rawErr != nil {
-				return nil, redact(fmt.Errorf("%s:\n%s", path, yaml.FormatError(rawErr, false, true)), secrets)
+		if len(f.Docs) > 0 && f.Docs[0].Body != nil {
+			if err := yaml.NodeToValue(f.Docs[0].Body, c, yaml.Strict()); err != nil {
+				// Show the file as written, with ${NAME} and not its value.
+				var shown Config
+				if rawErr := yaml.UnmarshalWithOptions(src, &shown, yaml.Strict()); rawErr != nil {
+					return nil, redact(fmt.Errorf("%s:\n%s", path, shownRefs(yaml.FormatError(rawErr, false, true))), secrets)
+				}
+				return nil, redact(fmt.Errorf("%s: %s", path, shownRefs(yaml.FormatError(err, false, false))), secrets)
 			}
-			return nil, redact(fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, false)), secrets)
 		}
 	}
 	c.defaults()
@@ -311,6 +424,12 @@ func (c *Config) check() error {
 		if !r.Everyone && len(r.Approvers) == 0 && KindOf(c.Chats[r.Chat]) == "console" {
 			return fmt.Errorf("rooms[%d] (%s): nobody may approve: list approvers, or set everyone: true", i, r.Name)
 		}
+		if err := c.checkPolicy(fmt.Sprintf("rooms[%d] (%s)", i, r.Name), r); err != nil {
+			return err
+		}
+	}
+	if c.SeriesCards < 0 {
+		return errors.New("series_cards: give how many upcoming occurrences of a recurring post get a card, such as 3")
 	}
 	if _, err := c.Safeguards(); err != nil {
 		return err
@@ -324,6 +443,96 @@ func (c *Config) check() error {
 		}
 	}
 	return nil
+}
+
+// reserved are the reactions with a meaning of their own on every card.
+var reserved = map[string]string{
+	approvals.StopEmoji: "holds one post when anyone reacts with it",
+	bot.RetractEmoji:    "retracts a published post",
+}
+
+// checkPolicy refuses a room policy that cannot work as written: an emoji
+// that both approves and rejects, an approve emoji that already means
+// something else, or more approvals required than people who may ever
+// give them. where names the room in errors.
+func (c *Config) checkPolicy(where string, r RoomConfig) error {
+	p := r.Policy().WithDefaults()
+	for _, e := range p.ApproveEmoji {
+		if slices.Contains(p.RejectEmoji, e) {
+			which, fix := "reject_emoji", "remove it from one of the two lists"
+			if len(r.RejectEmoji) == 0 {
+				which = "the default reject_emoji (" + strings.Join(p.RejectEmoji, " ") + ")"
+				fix = "remove it from approve_emoji, or set reject_emoji without it"
+			}
+			return fmt.Errorf("%s approve_emoji: %s is also in %s: a reaction cannot both approve and reject; %s", where, e, which, fix)
+		}
+		if what, ok := reserved[e]; ok {
+			return fmt.Errorf("%s approve_emoji: %s %s; choose another emoji to approve", where, e, what)
+		}
+	}
+	names, open := c.possibleApprovers(r)
+	if open {
+		return nil
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("%s: nobody may approve: list approvers, set everyone: true, or name approvers under its chat (slack approver_groups, matrix approver_power_level)", where)
+	}
+	for _, req := range []struct {
+		key  string
+		need int
+	}{{"required", p.Required}, {"sensitive_required", r.SensitiveRequired}} {
+		if req.need > len(names) {
+			return fmt.Errorf("%s %s: %d approvals needed, but only %d people may ever approve here (%s): lower %s, list more approvers, or set everyone: true",
+				where, req.key, req.need, len(names), strings.Join(names, ", "), req.key)
+		}
+	}
+	return nil
+}
+
+// possibleApprovers lists who may ever approve in a room: its approvers
+// and those its chat lists for it (matrix rooms[].approvers, slack
+// channels[].approvers). It is open when that has no bound: everyone may
+// approve, the chat reads approvers itself (slack approver_groups, matrix
+// approver_power_level), or the chat is of a kind heed cannot look into.
+func (c *Config) possibleApprovers(r RoomConfig) (names []string, open bool) {
+	if r.Everyone {
+		return nil, true
+	}
+	add := func(s string) {
+		if s != "" && !slices.Contains(names, s) {
+			names = append(names, s)
+		}
+	}
+	for _, a := range r.Approvers {
+		add(a)
+	}
+	var key string
+	switch KindOf(c.Chats[r.Chat]) {
+	case "console":
+		return names, false
+	case "matrix":
+		key = "rooms"
+	case "slack":
+		key = "channels"
+	default:
+		return nil, true
+	}
+	list, _ := c.Chats[r.Chat][key].([]any)
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok || m["id"] != r.ID {
+			continue
+		}
+		if groups, _ := m["approver_groups"].([]any); len(groups) > 0 || m["approver_power_level"] != nil {
+			return nil, true
+		}
+		approvers, _ := m["approvers"].([]any)
+		for _, a := range approvers {
+			s, _ := a.(string)
+			add(s)
+		}
+	}
+	return names, false
 }
 
 // Policy builds the approval policy of a room.

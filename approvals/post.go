@@ -59,26 +59,73 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 
 // Next returns the first time of the schedule strictly after `after`, or
 // false when there is none.
-func (s Schedule) Next(after time.Time) (time.Time, bool) {
+func (s Schedule) Next(after time.Time) (time.Time, bool) { return s.NextFunc()(after) }
+
+// NextFunc returns Next with the spec parsed and the zone loaded once, for
+// walking many times of one schedule.
+func (s Schedule) NextFunc() func(after time.Time) (time.Time, bool) {
 	if !s.Recurring() {
-		if s.At.After(after) {
-			return s.At, true
+		return func(after time.Time) (time.Time, bool) {
+			if s.At.After(after) {
+				return s.At, true
+			}
+			return time.Time{}, false
 		}
-		return time.Time{}, false
 	}
 	loc, err := time.LoadLocation(s.TZ)
 	if err != nil {
-		return time.Time{}, false
+		return func(time.Time) (time.Time, bool) { return time.Time{}, false }
 	}
 	sched, err := cronParser.Parse(s.Cron)
 	if err != nil {
-		return time.Time{}, false
+		return func(time.Time) (time.Time, bool) { return time.Time{}, false }
 	}
-	next := sched.Next(after.In(loc))
-	if next.IsZero() || (!s.Until.IsZero() && next.After(s.Until)) {
-		return time.Time{}, false
+	return func(after time.Time) (time.Time, bool) {
+		next := sched.Next(after.In(loc))
+		if next.IsZero() || (!s.Until.IsZero() && next.After(s.Until)) {
+			return time.Time{}, false
+		}
+		return next.UTC(), true
 	}
-	return next.UTC(), true
+}
+
+// A series that fires more than FrequentPerDay times a day gets a warning
+// when it is scheduled; one that fires more than MaxPerDay times a day is
+// refused unless the person asks for it.
+const (
+	FrequentPerDay = 24
+	MaxPerDay      = 1440
+)
+
+// FiringsPerDay is the most times the schedule fires within 24 hours from
+// the midnight (in its zone) of a day on which it fires. It samples the
+// first 7 such days after from, and stops counting a day above limit. A
+// one-shot schedule fires once.
+func (s Schedule) FiringsPerDay(from time.Time, limit int) int {
+	if !s.Recurring() {
+		return 1
+	}
+	loc, err := LoadZone(s.TZ)
+	if err != nil {
+		return 0
+	}
+	next := s.NextFunc()
+	most := 0
+	t, ok := next(from)
+	for day := 0; day < 7 && ok; day++ {
+		y, m, d := t.In(loc).Date()
+		start := time.Date(y, m, d, 0, 0, 0, 0, loc)
+		end := start.Add(24 * time.Hour)
+		n := 0
+		for t, ok = next(start.Add(-time.Nanosecond)); ok && t.Before(end) && n <= limit; t, ok = next(t) {
+			n++
+		}
+		most = max(most, n)
+		if ok && t.Before(end) {
+			t, ok = next(end.Add(-time.Nanosecond)) // counting stopped above limit
+		}
+	}
+	return most
 }
 
 // ParseTime reads a time a person typed: RFC 3339, "2006-01-02 15:04",

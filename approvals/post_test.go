@@ -62,3 +62,36 @@ func TestScheduleNextAndNeverFires(t *testing.T) {
 		t.Fatal("a cron whose end comes before its first time was accepted")
 	}
 }
+
+func TestFiringsPerDay(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC) // a Friday
+	cases := []struct {
+		cron, tz string
+		want     int
+	}{
+		{"0 10 * * *", "Europe/Berlin", 1},
+		{"0 9 * * MON", "Europe/Berlin", 1},
+		{"0 * * * *", "UTC", 24},
+		{"*/30 * * * *", "UTC", 48},
+		{"* * * * *", "Europe/Berlin", 1440},
+		{"* * * * 1-5", "UTC", 1440},              // today is Friday; the weekend does not hide it
+		{"* * 25 12 *", "America/New_York", 1440}, // one day a year
+		{"@every 1s", "UTC", MaxPerDay + 1},       // counting stops above the limit
+		{"@hourly", "UTC", 24},
+	}
+	for _, c := range cases {
+		s := Schedule{Cron: c.cron, TZ: c.tz}
+		if got := s.FiringsPerDay(now, MaxPerDay); got != c.want {
+			t.Errorf("%q in %s fires %d times a day, want %d", c.cron, c.tz, got, c.want)
+		}
+	}
+	// A daylight saving change in the zone: 24 hours from midnight still
+	// hold 1,440 minutes.
+	fall := Schedule{Cron: "* * * * *", TZ: "Europe/Berlin"}
+	if got := fall.FiringsPerDay(time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC), MaxPerDay); got != 1440 {
+		t.Errorf("every minute over the end of summer time: %d a day, want 1440", got)
+	}
+	if got := (Schedule{At: now.Add(time.Hour)}).FiringsPerDay(now, MaxPerDay); got != 1 {
+		t.Errorf("a one-shot post fires %d times", got)
+	}
+}

@@ -338,14 +338,19 @@ func openOccurrences(ctx context.Context, tx *sql.Tx, postID int64) ([]int64, er
 }
 
 // Materialize turns the schedule of every post whose next time is within the
-// review window into occurrences. It works in batches and reports how many
-// it made.
+// review window into occurrences. A recurring post gets occurrences for its
+// next SeriesCards times only: more follow as those pass. It works in
+// batches and reports how many it made.
 func (s *PostService) Materialize(ctx context.Context) (int, error) {
 	now := s.now()
 	horizon := now.Add(s.settings.Window)
+	cards := s.settings.SeriesCards
+	if cards <= 0 {
+		cards = DefaultSeriesCards
+	}
 	total := 0
 	for {
-		n, more, err := s.materializeBatch(ctx, now, horizon, 500)
+		n, more, err := s.materializeBatch(ctx, now, horizon, cards, 500)
 		total += n
 		if err != nil || !more {
 			return total, err
@@ -353,15 +358,24 @@ func (s *PostService) Materialize(ctx context.Context) (int, error) {
 	}
 }
 
-func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Time, limit int) (made int, more bool, err error) {
+// openStates are the states of an occurrence whose card still asks for a
+// decision.
+const openStates = `('scheduled','in_review','approved','rejected','held')`
+
+func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Time, cards, limit int) (made int, more bool, err error) {
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+postColumns+`, next_at FROM posts WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at LIMIT ?`, ms(horizon), limit)
+		// A series with cards for its next times already is left as it is.
+		rows, err := tx.QueryContext(ctx, `SELECT * FROM (SELECT `+postColumns+`, next_at,
+				(SELECT count(*) FROM occurrences o WHERE o.post_id = posts.id AND o.at > ? AND o.state IN `+openStates+`) AS upcoming
+			FROM posts WHERE next_at IS NOT NULL AND next_at <= ?)
+			WHERE cron = '' OR upcoming < ? ORDER BY next_at LIMIT ?`, ms(now), ms(horizon), cards, limit)
 		if err != nil {
 			return err
 		}
 		type item struct {
-			p    approvals.Post
-			next int64
+			p        approvals.Post
+			next     int64
+			upcoming int
 		}
 		var items []item
 		for rows.Next() {
@@ -370,7 +384,7 @@ func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Ti
 			var at, until, created, updated int64
 			p := &it.p
 			if err := rows.Scan(&p.ID, &p.Key, &p.Text, &variants, &p.Link, &media, &targets, &p.Author, &p.Room,
-				&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated, &it.next); err != nil {
+				&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated, &it.next, &it.upcoming); err != nil {
 				rows.Close()
 				return err
 			}
@@ -383,15 +397,27 @@ func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Ti
 		rows.Close()
 		more = len(items) == limit
 		for _, it := range items {
+			next := it.p.Schedule.NextFunc()
+			recurring := it.p.Schedule.Recurring()
 			at := fromMS(it.next)
-			if floor := now.Add(-24 * time.Hour); at.Before(floor) && it.p.Schedule.Recurring() {
-				// After a long stop, only the last day's times become (missed)
-				// occurrences, not every one since.
-				at, _ = it.p.Schedule.Next(floor)
+			if recurring {
+				if floor := now.Add(-24 * time.Hour); at.Before(floor) {
+					// After a long stop, only the last day's times become (missed)
+					// occurrences, not every one since.
+					at, _ = next(floor)
+				}
+				at = lastTimes(next, at, now, cards)
 			}
+			slots := cards - it.upcoming
 			for !at.IsZero() && !at.After(horizon) {
+				if recurring && at.After(now) {
+					if slots <= 0 {
+						break // the series' next times wait for a card
+					}
+					slots--
+				}
 				id := it.p.ID // a one-shot post's occurrence takes the post's id
-				if it.p.Schedule.Recurring() {
+				if recurring {
 					if id, err = nextID(ctx, tx); err != nil {
 						return err
 					}
@@ -405,12 +431,12 @@ func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Ti
 				if n, _ := res.RowsAffected(); n > 0 {
 					made++
 				}
-				next, ok := it.p.Schedule.Next(at)
+				n, ok := next(at)
 				if !ok {
 					at = time.Time{}
 					break
 				}
-				at = next
+				at = n
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE posts SET next_at = ? WHERE id = ?`, nullMS(at), it.p.ID); err != nil {
 				return err
@@ -419,4 +445,20 @@ func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Ti
 		return nil
 	})
 	return made, more, err
+}
+
+// lastTimes returns where a series that fell behind resumes: of its times
+// from at up to now, only the last n become (missed) occurrences.
+func lastTimes(next func(time.Time) (time.Time, bool), at, now time.Time, n int) time.Time {
+	var times []time.Time
+	for t, ok := at, !at.IsZero(); ok && !t.After(now); t, ok = next(t) {
+		times = append(times, t)
+		if len(times) == 2*n {
+			times = append(times[:0], times[n:]...)
+		}
+	}
+	if len(times) >= n {
+		return times[len(times)-n]
+	}
+	return at
 }

@@ -25,9 +25,15 @@ type Settings struct {
 	Derives bool
 	// Window is how far ahead occurrences get a card (default 7 days).
 	Window time.Duration
-	Now    func() time.Time
-	Log    *slog.Logger
+	// SeriesCards is how many upcoming occurrences of a recurring post
+	// have a card at once, within Window (default 3).
+	SeriesCards int
+	Now         func() time.Time
+	Log         *slog.Logger
 }
+
+// DefaultSeriesCards is Settings.SeriesCards when unset.
+const DefaultSeriesCards = 3
 
 // Service is the approval domain over a Store: one service per aggregate,
 // sharing the store and the Settings.
@@ -76,7 +82,7 @@ type core struct {
 
 // NewService returns a service with defaults for what is unset.
 func NewService(st *Store, targets approvals.TargetCatalog, policy func(room string) approvals.Policy) *Service {
-	set := &Settings{Targets: targets, Policy: policy, Window: 7 * 24 * time.Hour, Now: time.Now, Log: slog.Default()}
+	set := &Settings{Targets: targets, Policy: policy, Window: 7 * 24 * time.Hour, SeriesCards: DefaultSeriesCards, Now: time.Now, Log: slog.Default()}
 	c := &core{store: st, settings: set}
 	return &Service{Settings: set, Store: st,
 		Posts: &PostService{c}, Reviews: &ReviewService{c}, Pauses: &PauseService{c}, Deliveries: &DeliveryService{c}, Audit: &AuditService{c}}

@@ -47,6 +47,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // driverName, which must speak SQLite (tests wrap the driver to count
 // statements).
 func OpenDriver(ctx context.Context, driverName, path string) (*Store, error) {
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open(driverName, DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -61,6 +64,33 @@ func OpenDriver(ctx context.Context, driverName, path string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// createPrivate creates the database file, if there is none, readable and
+// writable by its owner only. SQLite gives the -wal and -shm files it makes
+// beside it the database file's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// LoosePermissions lists the database's files (the file, its -wal and
+// -shm) that users other than their owner may read or write, with their
+// modes: "heed.db (0644)".
+func LoosePermissions(path string) []string {
+	var out []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			out = append(out, fmt.Sprintf("%s (%04o)", p, fi.Mode().Perm()))
+		}
+	}
+	return out
 }
 
 // OpenExisting opens the heed database at path for a command that must not

@@ -410,6 +410,9 @@ func migrateCmd(a *app) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d (this heed knows up to %d)\n", c.Database, cur, known)
+			if w := permissionWarning(c.Database); w != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			return nil
 		},
 	}

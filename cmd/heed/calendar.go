@@ -21,6 +21,7 @@ import (
 //	    to: [mastodon, bluesky]
 //	    text: |
 //	      heed 1.2 is out.
+//	    allow_frequent: true      # a cron firing more than 1440 times a day
 type calendar struct {
 	Posts []calendarEntry `yaml:"posts"`
 }
@@ -41,18 +42,26 @@ type calendarEntry struct {
 	} `yaml:"media"`
 	Author string `yaml:"author"`
 	Room   string `yaml:"room"`
+	// AllowFrequent accepts a cron that fires more than
+	// approvals.MaxPerDay times a day.
+	AllowFrequent bool `yaml:"allow_frequent"`
 }
 
 // ParseCalendar reads a calendar file. Every problem is reported with its
-// line, all at once; a file with any problem yields no entries.
-func ParseCalendar(name string, src []byte, zone, author string, now time.Time) ([]approvals.ImportEntry, error) {
+// line, all at once; a file with any problem yields no entries. It warns,
+// with the line, of a series that fires more than
+// approvals.FrequentPerDay times a day, and refuses one above
+// approvals.MaxPerDay unless the entry sets allow_frequent or
+// allowFrequent is set. cards is how many upcoming times of a series have
+// a card.
+func ParseCalendar(name string, src []byte, zone, author string, now time.Time, allowFrequent bool, cards int) ([]approvals.ImportEntry, []string, error) {
 	var cal calendar
 	if err := yaml.UnmarshalWithOptions(src, &cal, yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("%s is not a valid calendar:\n%s", name, yaml.FormatError(err, false, true))
+		return nil, nil, fmt.Errorf("%s is not a valid calendar:\n%s", name, yaml.FormatError(err, false, true))
 	}
 	file, err := parser.ParseBytes(src, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	line := func(i int) int {
 		p, err := yaml.PathString(fmt.Sprintf("$.posts[%d]", i))
@@ -65,7 +74,7 @@ func ParseCalendar(name string, src []byte, zone, author string, now time.Time) 
 		}
 		return n.GetToken().Position.Line
 	}
-	var errs []string
+	var errs, warnings []string
 	seen := map[string]int{}
 	var out []approvals.ImportEntry
 	for i, e := range cal.Posts {
@@ -103,6 +112,14 @@ func ParseCalendar(name string, src []byte, zone, author string, now time.Time) 
 			}
 			s.Until = t
 		}
+		warning, err := frequency(s, now, cards, e.AllowFrequent || allowFrequent, "the entry sets allow_frequent: true (or the import is given --allow-frequent)")
+		if err != nil {
+			fail("%s", approvals.ErrorMessage(err))
+			continue
+		}
+		if warning != "" {
+			warnings = append(warnings, fmt.Sprintf("%s (%s): %s", where, e.Key, warning))
+		}
 		who := e.Author
 		if who == "" {
 			who = author
@@ -117,7 +134,7 @@ func ParseCalendar(name string, src []byte, zone, author string, now time.Time) 
 		}})
 	}
 	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n") + "\nnothing was imported")
+		return nil, nil, errors.New(strings.Join(errs, "\n") + "\nnothing was imported")
 	}
-	return out, nil
+	return out, warnings, nil
 }

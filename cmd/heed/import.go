@@ -8,7 +8,7 @@ import (
 )
 
 func importCmd(a *app) *cobra.Command {
-	var dry bool
+	var dry, allowFrequent bool
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import a YAML calendar of posts (upserts by key; safe to run twice)",
@@ -23,7 +23,7 @@ func importCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries, err := ParseCalendar(args[0], src, a.cfg.Zone, a.who(), svc.Now())
+			entries, warnings, err := ParseCalendar(args[0], src, a.cfg.Zone, a.who(), svc.Now(), allowFrequent, svc.SeriesCards)
 			if err != nil {
 				return err
 			}
@@ -31,6 +31,9 @@ func importCmd(a *app) *cobra.Command {
 				if err := a.cfg.PersonOf(e.Post.Author); err != nil {
 					return fmt.Errorf("%s: author: %w; nothing was stored", e.Where, err)
 				}
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "⚠ %s\n", w)
 			}
 			res, err := svc.Posts.Import(ctx, entries, a.who(), "import:"+args[0], dry)
 			if err != nil {
@@ -45,5 +48,6 @@ func importCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "check and report, store nothing")
+	cmd.Flags().BoolVar(&allowFrequent, "allow-frequent", false, "accept every cron that fires more than 1440 times a day (one entry: allow_frequent: true)")
 	return cmd
 }

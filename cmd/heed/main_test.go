@@ -518,3 +518,89 @@ rooms:
 		t.Fatalf("config check created the database: %v", err)
 	}
 }
+
+// TestConfigCheckRefusesAPolicyThatCannotWork: `heed config check` fails on
+// a room whose emoji or numbers cannot work, saying what to fix.
+func TestConfigCheckRefusesAPolicyThatCannotWork(t *testing.T) {
+	dir := t.TempDir()
+	for src, want := range map[string]string{
+		"rooms:\n  - name: social\n    approvers: [alice]\n    approve_emoji: [✅]\n    reject_emoji: [heavy_check_mark, white_check_mark]\n": "rooms[0] (social) approve_emoji: ✅ is also in reject_emoji",
+		"rooms:\n  - name: social\n    approvers: [alice]\n    approve_emoji: [🛑]\n":                                                         "approve_emoji: 🛑 holds one post",
+		"rooms:\n  - name: social\n    approvers: [alice, bob]\n    required: 3\n":                                                           "required: 3 approvals needed, but only 2 people may ever approve here (alice, bob)",
+	} {
+		_, err := heed(t, filepath.Join(dir, "x.db"), "--config", writeFile(t, dir, "bad.yaml", src), "config", "check")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s\nerr = %v\nwant %q", src, err, want)
+		}
+	}
+}
+
+// TestMigrateWarnsOfAnOpenDatabase: heed creates its database for its
+// owner only, and says so when the file has been opened to others.
+func TestMigrateWarnsOfAnOpenDatabase(t *testing.T) {
+	db := newDB(t, t.TempDir())
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new database: %v, %v", fi.Mode(), err)
+	}
+	if out := mustHeed(t, db, "migrate"); strings.Contains(out, "warning") {
+		t.Fatalf("a private database was warned of:\n%s", out)
+	}
+	if err := os.Chmod(db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustHeed(t, db, "migrate"); !strings.Contains(out, "warning: others than its owner may read or write the database: "+db+" (0644)") ||
+		!strings.Contains(out, "run chmod 600 "+db) {
+		t.Fatalf("no warning for a database others may read:\n%s", out)
+	}
+}
+
+// TestFrequentSeriesAreWarnedOfOrRefused: a series that fires more than 24
+// times a day is accepted with a warning, and one that fires more than
+// 1440 times a day only when asked for; either gets cards for its next
+// three times only.
+func TestFrequentSeriesAreWarnedOfOrRefused(t *testing.T) {
+	dir := t.TempDir()
+	db := newDB(t, dir)
+	out := mustHeed(t, db, "post", "add", "--cron", "* * * * *", "--tz", "UTC", "--to", "log", "--text", "every minute")
+	if !strings.Contains(out, `⚠ post 1: cron spec "* * * * *" fires 1440 times a day (in UTC); each time needs its own approval, and only the next 3 have a card at once`) {
+		t.Fatalf("no warning for a post every minute:\n%s", out)
+	}
+	svc := openService(t, db)
+	if _, err := svc.Posts.Materialize(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if occs, err := svc.Reviews.Occurrences(t.Context(), 1, 20_000); err != nil || len(occs) != 3 {
+		t.Fatalf("a post every minute has %d occurrences in the review window (%v), want 3", len(occs), err)
+	}
+	if out := mustHeed(t, db, "post", "add", "--cron", "0 * * * *", "--tz", "UTC", "--to", "log", "--text", "hourly"); strings.Contains(out, "⚠") {
+		t.Fatalf("a warning for a post every hour:\n%s", out)
+	}
+
+	_, err := heed(t, db, "post", "add", "--cron", "@every 30s", "--tz", "UTC", "--to", "log", "--text", "twice a minute")
+	if err == nil || !strings.Contains(userMessage(err), `cron spec "@every 30s" fires more than 1440 times a day: so frequent a series is refused unless you give --allow-frequent`) {
+		t.Fatalf("a post every 30 s: %v", err)
+	}
+	out = mustHeed(t, db, "post", "add", "--cron", "@every 30s", "--tz", "UTC", "--to", "log", "--text", "twice a minute", "--allow-frequent")
+	if !strings.Contains(out, "fires more than 1440 times a day") {
+		t.Fatalf("no warning for an allowed post every 30 s:\n%s", out)
+	}
+	id := strings.TrimSpace(mustHeed(t, db, "post", "add", "--cron", "0 10 * * *", "--tz", "UTC", "--to", "log", "--text", "daily"))
+	if _, err := heed(t, db, "post", "edit", id, "--cron", "@every 1s"); err == nil || !strings.Contains(userMessage(err), "--allow-frequent") {
+		t.Fatalf("edited to every second: %v", err)
+	}
+
+	cal := "posts:\n  - key: ok\n    cron: \"*/10 * * * *\"\n    tz: UTC\n    to: [log]\n    text: often\n" +
+		"  - key: flood\n    cron: \"@every 10s\"\n    tz: UTC\n    to: [log]\n    text: flood\n"
+	_, err = heed(t, db, "import", writeFile(t, dir, "cal.yaml", cal))
+	if err == nil || !strings.Contains(userMessage(err), `cal.yaml:7: cron spec "@every 10s" fires more than 1440 times a day: so frequent a series is refused unless the entry sets allow_frequent: true`) {
+		t.Fatalf("import of a post every 10 s: %v", err)
+	}
+	out = mustHeed(t, db, "import", "--allow-frequent", filepath.Join(dir, "cal.yaml"))
+	if !strings.Contains(out, `⚠ `+filepath.Join(dir, "cal.yaml")+`:2 (ok): cron spec "*/10 * * * *" fires 144 times a day`) || !strings.Contains(out, "2 added") {
+		t.Fatalf("import --allow-frequent:\n%s", out)
+	}
+	cal2 := strings.Replace(cal, "text: flood\n", "text: flood\n    allow_frequent: true\n", 1)
+	if out := mustHeed(t, db, "import", "--dry-run", writeFile(t, dir, "cal2.yaml", cal2)); !strings.Contains(out, "0 added, 0 updated, 2 unchanged") {
+		t.Fatalf("allow_frequent in the entry:\n%s", out)
+	}
+}

@@ -19,6 +19,7 @@ type postFlags struct {
 	at, tz, cron, until, text, link, room, key string
 	to, variants, media                        []string
 	alt                                        []string
+	allowFrequent                              bool
 }
 
 func (f *postFlags) register(cmd *cobra.Command) {
@@ -34,6 +35,27 @@ func (f *postFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.media, "media", nil, "an image to attach (repeatable; give --alt for each)")
 	fl.StringArrayVar(&f.alt, "alt", nil, "alt text for the --media at the same position")
 	fl.StringVar(&f.room, "room", "", "the review room (default: the first configured)")
+	fl.BoolVar(&f.allowFrequent, "allow-frequent", false, fmt.Sprintf("accept a --cron that fires more than %d times a day", approvals.MaxPerDay))
+}
+
+// frequency says how often a recurring schedule fires, in a sample day of
+// its zone: a warning above approvals.FrequentPerDay times a day, and an
+// error above approvals.MaxPerDay unless allowed (allow names how to).
+// cards is how many upcoming times of a series have a card.
+func frequency(s approvals.Schedule, now time.Time, cards int, allowed bool, allow string) (string, error) {
+	if !s.Recurring() {
+		return "", nil
+	}
+	n := s.FiringsPerDay(now, approvals.MaxPerDay)
+	switch {
+	case n > approvals.MaxPerDay && !allowed:
+		return "", approvals.Errorf(approvals.EINVALID, "cron spec %q fires more than %d times a day: so frequent a series is refused unless %s", s.Cron, approvals.MaxPerDay, allow)
+	case n > approvals.MaxPerDay:
+		return fmt.Sprintf("cron spec %q fires more than %d times a day (in %s); each time needs its own approval, and only the next %d have a card at once", s.Cron, approvals.MaxPerDay, s.TZ, cards), nil
+	case n > approvals.FrequentPerDay:
+		return fmt.Sprintf("cron spec %q fires %d times a day (in %s); each time needs its own approval, and only the next %d have a card at once", s.Cron, n, s.TZ, cards), nil
+	}
+	return "", nil
 }
 
 func (f *postFlags) schedule(cmd *cobra.Command, zone string, now time.Time) (*approvals.Schedule, error) {
@@ -148,10 +170,17 @@ func postAddCmd(a *app) *cobra.Command {
 			if err := a.cfg.PersonOf(a.who()); err != nil {
 				return err
 			}
+			warning, err := frequency(*s, svc.Now(), svc.SeriesCards, f.allowFrequent, "you give --allow-frequent")
+			if err != nil {
+				return err
+			}
 			p, err := svc.Posts.AddPost(ctx, approvals.NewPost{Key: f.key, Text: text, Variants: variants, Link: f.link, Media: media,
 				Targets: f.to, Author: a.who(), Room: f.room, Schedule: *s}, a.who(), "cli")
 			if err != nil {
 				return err
+			}
+			if warning != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "⚠ post %d: %s\n", p.ID, warning)
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), p)
@@ -376,11 +405,20 @@ func postEditCmd(a *app) *cobra.Command {
 				}
 				e.Schedule = s
 			}
+			var warning string
+			if e.Schedule != nil {
+				if warning, err = frequency(*e.Schedule, svc.Now(), svc.SeriesCards, f.allowFrequent, "you give --allow-frequent"); err != nil {
+					return err
+				}
+			}
 			p, err := svc.Posts.EditPost(ctx, id, e, a.who(), "cli")
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "post %d updated; occurrences whose content or time changed need a fresh approval\n", p.ID)
+			if warning != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "⚠ post %d: %s\n", p.ID, warning)
+			}
 			return nil
 		},
 	}

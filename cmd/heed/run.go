@@ -44,6 +44,9 @@ func (a *app) run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
+	if w := permissionWarning(c.Database); w != "" {
+		log.Warn(w)
+	}
 	zone, _ := approvals.LoadZone(c.Zone)
 
 	holder := fmt.Sprintf("%s pid %d", hostname(), os.Getpid())
@@ -151,6 +154,20 @@ func (a *app) shell(ctx context.Context, user string, args []string, out io.Writ
 		return errors.New(userMessage(err))
 	}
 	return nil
+}
+
+// permissionWarning says when users other than its owner may read or
+// write the database: it holds who approved what, and adapters' tokens.
+func permissionWarning(path string) string {
+	loose := sqlite.LoosePermissions(path)
+	if len(loose) == 0 {
+		return ""
+	}
+	files := make([]string, len(loose))
+	for i, l := range loose {
+		files[i], _, _ = strings.Cut(l, " (")
+	}
+	return fmt.Sprintf("others than its owner may read or write the database: %s; run chmod 600 %s", strings.Join(loose, ", "), strings.Join(files, " "))
 }
 
 func hostname() string {
