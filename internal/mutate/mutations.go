@@ -88,7 +88,7 @@ var mutations = []Mutation{
 		To:   `		case false && r.FromBot:`,
 		Pkg:  invariants, Tests: "TestInvariant6_"},
 	{Name: "judge: anyone is an approver", File: "approvals/policy.go",
-		From: `if p.Everyone || slices.Contains(p.Approvers, user) {`,
+		From: `if p.Everyone || slices.Contains(p.Approvers, user) || slices.Contains(p.Approvers, p.People.Person(user)) {`,
 		To:   `if true {`,
 		Pkg:  invariants, Tests: "TestInvariant6_"},
 	{Name: "judge: an approval of an earlier version counts", File: "approvals/policy.go",
