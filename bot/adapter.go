@@ -103,7 +103,8 @@ type ApproverSource interface {
 
 // Hearing is implemented by adapters that know at once when they cannot
 // hear the room, without waiting for DeafAfter of silence: a failed sync,
-// a dropped connection, the end of the console's input.
+// a dropped connection, what was typed during a gap not yet read back,
+// the end of the console's input.
 type Hearing interface {
 	// Deaf says why the chat cannot be heard now, or "" when it can.
 	Deaf() string

@@ -30,14 +30,22 @@ func (e *ParseError) Error() string { return e.Msg }
 // ParseCommand reads a chat message. It reports false for ordinary chat
 // (anything whose first word is not a command). A message whose first word
 // is "pause", in any case, is always a pause: the brake must never depend on
-// getting the syntax right. isTarget tells target names from reason words.
+// getting the syntax right, so bold, italic and code marks around the
+// message or its first word ("*pause*", "`pause`", "_pause_") are read
+// through. isTarget tells target names from reason words.
 func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error) {
+	text = unwrapMarks(text)
 	fields := strings.Fields(text)
 	if len(fields) == 0 {
 		return Command{}, false, nil
 	}
-	name := strings.ToLower(strings.Trim(fields[0], ":,.!"))
+	name := strings.ToLower(strings.Trim(fields[0], ":,.!"+marks))
 	args := fields[1:]
+	if len(args) > 0 && (name == "pause" || name == "resume") {
+		if a := strings.Trim(args[0], marks); a != "" && isTarget != nil && isTarget(a) {
+			args[0] = a // "pause *mastodon* instance down"
+		}
+	}
 	rest := func(from int) string {
 		if from >= len(args) {
 			return ""
@@ -142,6 +150,24 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 		return c, true, nil
 	}
 	return Command{}, false, nil
+}
+
+// marks are the chat formatting marks read through around a command:
+// bold, italic and code (Slack, Markdown).
+const marks = "*_`"
+
+// unwrapMarks removes formatting marks that enclose the whole message, as
+// in "*pause breaking news*" or "```pause```".
+func unwrapMarks(text string) string {
+	text = strings.TrimSpace(text)
+	for len(text) >= 2 {
+		m := text[0]
+		if !strings.ContainsRune(marks, rune(m)) || text[len(text)-1] != m {
+			return text
+		}
+		text = strings.TrimSpace(text[1 : len(text)-1])
+	}
+	return text
 }
 
 func usage(name string) string {

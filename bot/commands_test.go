@@ -48,6 +48,25 @@ func TestParseCommand(t *testing.T) {
 		{"good morning team", Command{}, false, false},
 		{"", Command{}, false, false},
 		{"paused yesterday?", Command{}, false, false},
+		// Formatting marks around the message or its first word are read
+		// through: a pause in bold is still a pause.
+		{"*pause*", Command{Name: "pause"}, true, false},
+		{"`pause`", Command{Name: "pause"}, true, false},
+		{"_pause_", Command{Name: "pause"}, true, false},
+		{"**PAUSE**", Command{Name: "pause"}, true, false},
+		{"```pause```", Command{Name: "pause"}, true, false},
+		{"*pause* breaking news", Command{Name: "pause", Reason: "breaking news"}, true, false},
+		{"*pause breaking news*", Command{Name: "pause", Reason: "breaking news"}, true, false},
+		{"_Pause:_ now", Command{Name: "pause", Reason: "now"}, true, false},
+		{"pause *mastodon* instance down", Command{Name: "pause", Target: "mastodon", Reason: "instance down"}, true, false},
+		{"`resume`", Command{Name: "resume"}, true, false},
+		{"*resume* `log`", Command{Name: "resume", Target: "log"}, true, false},
+		{"_status_", Command{Name: "status"}, true, false},
+		{"`cancel 12`", Command{Name: "cancel", N: 12}, true, false},
+		{"*paused* yesterday?", Command{}, false, false},
+		{"_good morning_", Command{}, false, false},
+		{"*", Command{}, false, false},
+		{"``", Command{}, false, false},
 	}
 	for _, c := range cases {
 		got, isCmd, err := ParseCommand(c.in, isTarget)

@@ -25,7 +25,11 @@ import (
 )
 
 // Adapter is the Slack chat adapter. It implements bot.Adapter,
-// bot.Reconciler and bot.ApproverSource.
+// bot.Reconciler, bot.ApproverSource and bot.Hearing.
+//
+// Events reach the engine on two lanes, each one at a time and in order:
+// pause and resume on their own, ahead of everything queued on the other
+// lane (reactions, clicks, every other message).
 type Adapter struct {
 	name     string
 	cfg      Config
@@ -36,13 +40,28 @@ type Adapter struct {
 	now      func() time.Time
 	sleep    func(ctx context.Context, d time.Duration) error
 	ping     time.Duration
-	queue    chan inbound
-	rooms    []string // from WithRooms
+	queue    chan inbound // every event but pause and resume
+	prio     prioQueue    // pause and resume
+	normLane lane         // counts for queue
+	prioLane lane         // counts for prio
+	rooms    []string     // from WithRooms
 	seen     *dedup
 	groups   groupCache
 	users    userCache
 	idMu     sync.Mutex
 	id       *identity
+	// state keeps each channel's read-back mark and open cards across
+	// restarts; without it they are kept in memory.
+	state bot.StateStore
+	marks marks
+	cards cardSet
+	catch catchState
+	// started is the unix nano time Run began handing events over; zero
+	// while it is not running.
+	started atomic.Int64
+	// dropAt is the unix nano time the live socket was lost, until the
+	// next hello; zero while connected.
+	dropAt atomic.Int64
 	// lastHeard is the unix nano time of the last proof of hearing: a byte
 	// read on a live socket, or a signed request.
 	lastHeard atomic.Int64
@@ -56,6 +75,7 @@ var (
 	_ bot.Adapter        = (*Adapter)(nil)
 	_ bot.Reconciler     = (*Adapter)(nil)
 	_ bot.ApproverSource = (*Adapter)(nil)
+	_ bot.Hearing        = (*Adapter)(nil)
 )
 
 // Option adjusts an Adapter, mostly for tests.
@@ -89,8 +109,14 @@ func WithSleep(f func(ctx context.Context, d time.Duration) error) Option {
 func WithPingTimeout(d time.Duration) Option { return func(a *Adapter) { a.ping = d } }
 
 // WithQueueSize bounds the inbound queue between acknowledging an event
-// and handing it to the engine; default 1024.
+// and handing it to the engine; default 1024. Pause and resume are never
+// refused: their own lane has no bound.
 func WithQueueSize(n int) Option { return func(a *Adapter) { a.queue = make(chan inbound, n) } }
+
+// WithState keeps the adapter's own state in heed's database: how far each
+// review channel was read, and its open cards, so that what was typed
+// while heed was stopped is read back on start.
+func WithState(st bot.StateStore) Option { return func(a *Adapter) { a.state = st } }
 
 // New builds the adapter from its configuration.
 func New(cfg Config, opts ...Option) (*Adapter, error) {
@@ -136,6 +162,8 @@ func New(cfg Config, opts ...Option) (*Adapter, error) {
 		secrets: []string{cfg.BotToken, cfg.AppToken, cfg.SigningSecret},
 	}
 	a.users.ttl = time.Hour
+	a.prio.wake = make(chan struct{}, 1)
+	a.catch.init()
 	return a, nil
 }
 
@@ -175,6 +203,9 @@ func init() {
 		}
 		if ac.Now != nil {
 			opts = append(opts, WithClock(ac.Now))
+		}
+		if ac.State != nil {
+			opts = append(opts, WithState(ac.State))
 		}
 		return New(cfg, opts...)
 	})
@@ -222,7 +253,10 @@ func (a *Adapter) self(ctx context.Context) (identity, error) {
 }
 
 // Run connects and hands events to h until ctx ends. A bad token ends it
-// with an error; anything else is retried inside.
+// with an error; anything else is retried inside. After every gap (start,
+// a new socket, a silence in events mode) it reads back what was typed
+// meanwhile, and says it is deaf until that is handled. Pauses still
+// queued when ctx ends are handled before it returns.
 func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	for backoff := time.Second; ; backoff = min(2*backoff, time.Minute) {
 		_, err := a.self(ctx)
@@ -243,53 +277,134 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 		break
 	}
 	a.refreshGroups(ctx)
+	if err := a.loadState(ctx); err != nil {
+		return nil // ctx ended
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.work(ctx, h)
-	}()
+	a.started.Store(a.now().UnixNano())
+	defer a.started.Store(0)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); a.work(ctx, h) }()
+	go func() { defer wg.Done(); a.workPriority(ctx, h) }()
+	go func() { defer wg.Done(); a.runCatchUp(ctx) }()
 	var err error
 	switch a.cfg.Mode {
 	case ModeEvents:
+		a.askCatchUp()
 		err = a.serveEvents(ctx)
 	default:
 		err = a.runSocket(ctx)
 	}
 	cancel()
-	<-done
+	wg.Wait()
+	a.lose()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
 
-// webAPI makes Web API calls one at a time, in order, and waits out rate
-// limits (HTTP 429 with Retry-After, or a "ratelimited" answer) before
-// trying the same call again, so that nothing is lost or reordered.
+// webAPI makes Web API calls and waits out rate limits (HTTP 429 with
+// Retry-After, or a "ratelimited" answer) before trying the same call
+// again, so that nothing is lost and one caller's calls keep their order.
+// Slack limits each method on its own, so a wait holds up only the calls
+// of the method that hit it: while a chat.update waits out its
+// Retry-After, later chat.update calls wait too, and a chat.postMessage
+// goes out at once. No lock is held while waiting.
 type webAPI struct {
 	c       *slackapi.Client
-	mu      sync.Mutex
 	sleep   func(ctx context.Context, d time.Duration) error
 	log     *slog.Logger
 	secrets []string
+
+	mu    sync.Mutex
+	gates map[string]chan struct{} // method → closed when its rate-limit wait ends
 }
 
+// errLimited is callOnce's answer for a method that is waiting out a rate
+// limit.
+var errLimited = errors.New("slack: rate limited")
+
 func (w *webAPI) call(ctx context.Context, method string, f func(context.Context) error) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	for {
+		if err := w.waitGate(ctx, method); err != nil {
+			return err
+		}
 		err := f(ctx)
 		wait, limited := rateLimited(err)
 		if !limited {
 			return w.scrub(err)
 		}
 		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
-		if err := w.sleep(ctx, wait); err != nil {
+		gate, mine := w.shut(method)
+		err = w.sleep(ctx, wait)
+		if mine {
+			w.open(method, gate)
+		}
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// callOnce makes one call that never waits: while the method waits out a
+// rate limit, or when the call hits one, it fails with errLimited.
+func (w *webAPI) callOnce(ctx context.Context, method string, f func(context.Context) error) error {
+	w.mu.Lock()
+	shut := w.gates[method] != nil
+	w.mu.Unlock()
+	if shut {
+		return errLimited
+	}
+	err := f(ctx)
+	if _, limited := rateLimited(err); limited {
+		return errLimited
+	}
+	return w.scrub(err)
+}
+
+// waitGate waits while method waits out a rate limit.
+func (w *webAPI) waitGate(ctx context.Context, method string) error {
+	for {
+		w.mu.Lock()
+		g := w.gates[method]
+		w.mu.Unlock()
+		if g == nil {
+			return nil
+		}
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// shut holds back later calls of method; mine is false when another call
+// already did and will let them go.
+func (w *webAPI) shut(method string) (gate chan struct{}, mine bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if g := w.gates[method]; g != nil {
+		return g, false
+	}
+	if w.gates == nil {
+		w.gates = map[string]chan struct{}{}
+	}
+	g := make(chan struct{})
+	w.gates[method] = g
+	return g, true
+}
+
+func (w *webAPI) open(method string, gate chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.gates[method] == gate {
+		delete(w.gates, method)
+	}
+	close(gate)
 }
 
 // rateLimited reports whether err is Slack's rate limit and how long to wait.

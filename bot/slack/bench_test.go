@@ -160,6 +160,122 @@ func benchReactions(b *testing.B, f *slackfake.Fake, m slackfake.Message) {
 	reportPercentiles(b, ds)
 }
 
+// handledAt hands every event to the engine, then reports when the engine
+// was done with it.
+type handledAt struct {
+	h  bot.Handler
+	ch chan handledEvent
+}
+
+type handledEvent struct {
+	ev bot.Event
+	at time.Time
+}
+
+func (w *handledAt) HandleEvent(ctx context.Context, ev bot.Event) error {
+	err := w.h.HandleEvent(ctx, ev)
+	if !ev.FromSelf && ev.Kind != bot.PolicyChanged {
+		w.ch <- handledEvent{ev, time.Now()}
+	}
+	return err
+}
+
+// BenchmarkPause: a person types pause → its receipt is in the channel
+// (pause-p50/p99); an approver then types resume and reacts ✅ on a card
+// right after → the engine has handled each (resume-…, approve-…), from
+// the moment it was typed. The whole heed runs against the fake, which
+// enforces chat.update's Tier 3 limit (50 a minute): once the pause has
+// marked every open card for an edit, the edits wait out Retry-After
+// while the events go on.
+//
+//	go test -run '^$' -bench Pause -benchtime 50x ./bot/slack/
+func BenchmarkPause(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("cards=%d", n), func(b *testing.B) { benchPause(b, n) })
+	}
+}
+
+func benchPause(b *testing.B, cards int) {
+	x := newStack(b, stackSetup{noStart: true, fakeOpts: slackfake.Options{NoEcho: true, Wait: time.Minute,
+		Limits: map[string]int{"chat.update": 50}}})
+	w := &handledAt{h: x.s.Engine, ch: make(chan handledEvent, 4096)}
+	x.h = w
+	x.start(b)
+	for i := 1; i <= cards; i++ {
+		x.s.Add(fmt.Sprintf("bench post %d", i), time.Duration(i)*time.Minute)
+	}
+	x.s.Cycle()
+	x.f.ExpectMessage(b, chReview, func(m slackfake.Message) bool {
+		return m.Metadata != nil && strings.Contains(m.AllText(), fmt.Sprintf("bench post %d\n", cards))
+	})
+	list := x.f.Messages(chReview)
+	if len(list) != cards {
+		b.Fatalf("%d cards, want %d", len(list), cards)
+	}
+	// A first pause and resume mark every open card for an edit; at 1,000
+	// cards that is past chat.update's limit, and the measured events come
+	// while the cards' edits wait out Retry-After.
+	x.f.Say(bob, chReview, "pause warm-up")
+	x.f.ExpectMessage(b, chReview, says("reason: warm-up."))
+	x.f.Say(alice, chReview, "resume")
+	x.f.ExpectMessage(b, chReview, says("Resumed by @alice"))
+	if cards > 50 {
+		x.f.WaitCall(b, "chat.update", func(c slackfake.Call) bool { return c.Status == http.StatusTooManyRequests })
+	}
+	var pause, resume, approve []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		x.f.Say(bob, chReview, fmt.Sprintf("pause bench %d", i))
+		x.f.ExpectMessage(b, chReview, func(m slackfake.Message) bool {
+			return strings.Contains(m.Text, fmt.Sprintf("reason: bench %d.", i))
+		})
+		pause = append(pause, time.Since(start))
+
+		typed := time.Now()
+		x.f.Say(alice, chReview, "resume")
+		reacted := time.Now()
+		card := list[i%len(list)]
+		if (i/len(list))%2 == 0 {
+			x.f.React(alice, chReview, card.TS, "white_check_mark")
+		} else {
+			x.f.Unreact(alice, chReview, card.TS, "white_check_mark")
+		}
+		var resumed, decided time.Time
+		deadline := time.After(time.Minute)
+		for resumed.IsZero() || decided.IsZero() {
+			select {
+			case h := <-w.ch:
+				switch {
+				case h.ev.User == alice && h.ev.Kind == bot.Message && h.ev.Text == "resume":
+					resumed = h.at
+				case h.ev.User == alice && h.ev.Kind != bot.Message && h.ev.Card == bot.MessageRef(card.TS):
+					decided = h.at
+				}
+			case <-deadline:
+				b.Fatal("the engine did not handle resume and ✅ within a minute")
+			}
+		}
+		resume = append(resume, resumed.Sub(typed))
+		approve = append(approve, decided.Sub(reacted))
+	}
+	b.StopTimer()
+	reportNamed(b, "pause", pause)
+	reportNamed(b, "resume", resume)
+	reportNamed(b, "approve", approve)
+}
+
+// reportNamed adds p50 and p99 of ds (in µs) to b's results, named.
+func reportNamed(b *testing.B, name string, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))].Microseconds()) }
+	b.ReportMetric(at(0.50), name+"-p50-µs")
+	b.ReportMetric(at(0.99), name+"-p99-µs")
+}
+
 // BenchmarkEventsAPI is the Events API endpoint in-process: signature
 // verification (HMAC-SHA256), parsing, de-duplication and queueing of a
 // reaction_added delivery, with the queue drained as the engine would.

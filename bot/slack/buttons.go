@@ -143,6 +143,7 @@ func (a *Adapter) reactions(ctx context.Context, room string, ref bot.MessageRef
 // that no user is left out) and its standing button decisions, one
 // Reaction event each.
 func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.MessageRef) ([]bot.Event, error) {
+	a.noteCard(ctx, room, string(ref), true) // the engine reads open cards
 	item, err := a.reactions(ctx, room, ref)
 	if err != nil {
 		return nil, err
@@ -170,7 +171,7 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 		return out[i].Emoji < out[j].Emoji
 	})
 	for i := range out {
-		if err := a.fillUser(ctx, &out[i], ""); err != nil {
+		if err := a.fillUser(ctx, &out[i], "", false); err != nil {
 			return nil, err
 		}
 	}

@@ -46,6 +46,7 @@ func (a *Adapter) PostCard(ctx context.Context, room string, c bot.Card) (bot.Me
 	if err != nil {
 		return "", fmt.Errorf("slack: posting card #%d in %s: %w", c.Number, room, err)
 	}
+	a.noteCard(ctx, room, ts, c.State.Open())
 	return bot.MessageRef(ts), nil
 }
 
@@ -58,6 +59,7 @@ func (a *Adapter) UpdateCard(ctx context.Context, room string, ref bot.MessageRe
 	if err != nil {
 		return fmt.Errorf("slack: updating card #%d (%s) in %s: %w", c.Number, ref, room, err)
 	}
+	a.noteCard(ctx, room, string(ref), c.State.Open())
 	return nil
 }
 

@@ -61,6 +61,7 @@ func newStack(t testing.TB, o stackSetup) *stackEnv {
 		DBPath: o.dbPath,
 	})
 	e.h = s.Engine
+	WithState(s.Store)(e.a) // as heed run gives it the database
 	if !o.noStart {
 		e.start(t)
 	}

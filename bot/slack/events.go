@@ -71,6 +71,11 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
 		return
 	}
+	if a.quietGap() {
+		// Slack may have given up on deliveries during the silence: what
+		// was typed meanwhile is read back first.
+		a.awaitCatchUp(r.Context(), a.askCatchUp(), catchUpWait/2)
+	}
 	a.heard()
 	status, ctype, resp := a.handleBody(r.Header.Get("Content-Type"), body)
 	if ctype != "" {

@@ -24,7 +24,30 @@ type inbound struct {
 	click bool   // a button press; ev.Emoji is the button's emoji
 	// responseURL answers a button press privately.
 	responseURL string
+	// brake is set for pause and resume from a person: they take the
+	// priority lane, and who typed them is never a reason to drop them.
+	brake bool
+	// ts is a message's ts in ev.Room: once handled, the channel's
+	// read-back mark may move past it.
+	ts string
 }
+
+// isBrake reports whether text is pause or resume, read by the engine's
+// own parser.
+func isBrake(text string) bool {
+	cmd, ok, _ := bot.ParseCommand(text, nil)
+	return ok && (cmd.Name == "pause" || cmd.Name == "resume")
+}
+
+func isResume(text string) bool {
+	cmd, ok, _ := bot.ParseCommand(text, nil)
+	return ok && cmd.Name == "resume"
+}
+
+// messageID names a message by channel and ts: the same id whether it
+// arrives as an event (message or app_mention) or is read back from the
+// history, so that the engine handles it once.
+func messageID(channel, ts string) string { return "msg:" + channel + ":" + ts }
 
 // eventCallback is the Events API envelope (the same payload arrives over
 // Socket Mode). Only the fields heed reads are decoded.
@@ -126,8 +149,8 @@ func (a *Adapter) fromCallback(cb eventCallback) (in inbound, keys []string, ok 
 		}
 		// A message that mentions the app arrives twice, as message and
 		// as app_mention; the channel and ts make them one.
-		keys = append(keys, "msg:"+e.Channel+":"+e.TS)
-		ev := bot.Event{ID: cb.EventID, Kind: bot.Message, Adapter: a.name, Room: e.Channel, User: e.User,
+		keys = append(keys, messageID(e.Channel, e.TS))
+		ev := bot.Event{ID: messageID(e.Channel, e.TS), Kind: bot.Message, Adapter: a.name, Room: e.Channel, User: e.User,
 			FromBot: e.BotID != "" || e.Subtype == "bot_message", Text: a.stripMention(unescape(e.Text)), At: tsTime(e.TS)}
 		if ev.User == "" {
 			ev.User = e.BotID
@@ -135,7 +158,7 @@ func (a *Adapter) fromCallback(cb eventCallback) (in inbound, keys []string, ok 
 		if e.ThreadTS != "" && e.ThreadTS != e.TS {
 			ev.Card = bot.MessageRef(e.ThreadTS)
 		}
-		return inbound{ev: ev, botID: e.BotID}, keys, true
+		return inbound{ev: ev, botID: e.BotID, ts: e.TS, brake: !ev.FromBot && isBrake(ev.Text)}, keys, true
 	}
 	return inbound{}, nil, false
 }
@@ -182,7 +205,7 @@ func (a *Adapter) fromSlash(c slashCommand) (inbound, string, bool) {
 		text = "help"
 	}
 	return inbound{ev: bot.Event{ID: "cmd:" + c.TriggerID, Kind: bot.Message, Adapter: a.name, Room: c.ChannelID,
-		User: c.UserID, UserName: "@" + c.UserName, Text: text, At: a.now()}}, "", true
+		User: c.UserID, UserName: "@" + c.UserName, Text: text, At: a.now()}, brake: isBrake(text)}, "", true
 }
 
 func buttonReactionID(room, ts, user, emoji string) string {
@@ -229,17 +252,99 @@ func tsTime(ts string) time.Time {
 
 // accept de-duplicates and queues in. It reports false when the queue is
 // full: the caller then refuses the delivery so that Slack retries it.
+// Pause and resume are never refused.
 func (a *Adapter) accept(in inbound, keys []string) bool {
 	if !a.seen.claim(keys) {
 		return true // a retry of something already queued
+	}
+	a.pend(in)
+	if in.brake {
+		a.prio.push(in)
+		return true
 	}
 	select {
 	case a.queue <- in:
 		return true
 	default:
+		a.unpend(in)
 		a.seen.release(keys)
 		a.log.Warn("inbound queue full; refusing the delivery so that Slack retries it")
 		return false
+	}
+}
+
+// pend counts in as queued on its lane, and holds its channel's read-back
+// mark before it until it is handled.
+func (a *Adapter) pend(in inbound) {
+	a.lane(in).add()
+	if in.ts != "" {
+		a.marks.pend(in.ev.Room, in.ts)
+	}
+}
+
+// unpend takes back pend for an event that was not queued after all; it
+// counts as handled on its lane, and as not handled for the mark.
+func (a *Adapter) unpend(in inbound) {
+	a.lane(in).finish()
+	if in.ts != "" {
+		a.marks.unpend(in.ev.Room, in.ts)
+	}
+}
+
+func (a *Adapter) lane(in inbound) *lane {
+	if in.brake {
+		return &a.prioLane
+	}
+	return &a.normLane
+}
+
+// lane counts the events queued on a lane and those handled, so that a
+// read-back can wait until everything queued before it was handled.
+type lane struct {
+	mu      sync.Mutex
+	queued  uint64
+	handled uint64
+	changed chan struct{} // closed when handled grows; nil until waited on
+}
+
+func (l *lane) add() {
+	l.mu.Lock()
+	l.queued++
+	l.mu.Unlock()
+}
+
+func (l *lane) finish() {
+	l.mu.Lock()
+	l.handled++
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+	l.mu.Unlock()
+}
+
+// wait waits until everything queued so far was handled; false if ctx
+// ended first.
+func (l *lane) wait(ctx context.Context) bool {
+	l.mu.Lock()
+	target := l.queued
+	l.mu.Unlock()
+	for {
+		l.mu.Lock()
+		if l.handled >= target {
+			l.mu.Unlock()
+			return true
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
@@ -250,37 +355,132 @@ func (a *Adapter) work(ctx context.Context, h bot.Handler) {
 		case <-ctx.Done():
 			return
 		case in := <-a.queue:
-			// Here, outside any store transaction, is where approver
-			// groups are read again when due. When their members changed,
-			// the engine weighs the reactions on open cards again.
-			if a.refreshGroups(ctx) {
-				for _, ch := range a.groupChannels() {
-					ev := bot.Event{Kind: bot.PolicyChanged, Adapter: a.Name(), Room: ch, At: a.now()}
-					if err := h.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
-						a.log.Warn("engine could not weigh reactions again after a user-group change", "room", ch, "err", err)
-					}
-				}
-			}
-			evs, err := a.resolve(ctx, in)
-			if err != nil {
-				a.log.Error("could not read the event's context from Slack; event dropped", "kind", in.ev.Kind,
-					"room", in.ev.Room, "user", in.ev.User, "err", err)
-				continue
-			}
-			for _, ev := range evs {
-				if err := h.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
-					a.log.Warn("engine refused event", "kind", ev.Kind, "room", ev.Room, "card", ev.Card, "err", err)
-				}
-			}
+			a.refreshGroupsFor(ctx, h)
+			a.handle(ctx, h, in)
 		}
 	}
+}
+
+// refreshGroupsFor reads the approver groups again when due. Here, outside
+// any store transaction and before the next event, is where that happens;
+// when their members changed, the engine weighs the reactions on open
+// cards again.
+func (a *Adapter) refreshGroupsFor(ctx context.Context, h bot.Handler) {
+	if !a.refreshGroups(ctx) {
+		return
+	}
+	for _, ch := range a.groupChannels() {
+		ev := bot.Event{Kind: bot.PolicyChanged, Adapter: a.Name(), Room: ch, At: a.now()}
+		if err := h.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
+			a.log.Warn("engine could not weigh reactions again after a user-group change", "room", ch, "err", err)
+		}
+	}
+}
+
+// workPriority hands pause and resume to the engine, one at a time, in
+// order, ahead of whatever waits in the queue. A resume, which only an
+// approver may give, is judged with the groups read again when due; a
+// pause waits for nothing. When ctx ends, those still queued are handled
+// before it returns.
+func (a *Adapter) workPriority(ctx context.Context, h bot.Handler) {
+	for {
+		select {
+		case <-ctx.Done():
+			a.drainPriority(ctx, h)
+			return
+		case <-a.prio.wake:
+		}
+		for ctx.Err() == nil {
+			in, ok := a.prio.pop()
+			if !ok {
+				break
+			}
+			if isResume(in.ev.Text) {
+				a.refreshGroupsFor(ctx, h)
+			}
+			a.handle(ctx, h, in)
+		}
+	}
+}
+
+// drainTimeout bounds how long pauses queued at shutdown may take.
+const drainTimeout = 10 * time.Second
+
+func (a *Adapter) drainPriority(ctx context.Context, h bot.Handler) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+	defer cancel()
+	for {
+		in, ok := a.prio.pop()
+		if !ok {
+			return
+		}
+		a.handle(ctx, h, in)
+	}
+}
+
+// handle completes one queued event and hands it to the engine. A message
+// counts as handled for the read-back mark unless ctx ended first.
+func (a *Adapter) handle(ctx context.Context, h bot.Handler, in inbound) {
+	defer a.lane(in).finish()
+	handled := true
+	evs, err := a.resolve(ctx, in)
+	if err != nil {
+		if ctx.Err() != nil {
+			handled = false
+		} else {
+			a.log.Error("could not read the event's context from Slack; event dropped", "kind", in.ev.Kind,
+				"room", in.ev.Room, "user", in.ev.User, "err", err)
+		}
+	}
+	for _, ev := range evs {
+		if err := h.HandleEvent(ctx, ev); err != nil {
+			if ctx.Err() != nil {
+				handled = false
+				continue
+			}
+			a.log.Warn("engine refused event", "kind", ev.Kind, "room", ev.Room, "card", ev.Card, "err", err)
+		}
+	}
+	if handled && in.ts != "" {
+		a.markHandled(context.WithoutCancel(ctx), in.ev.Room, in.ts)
+	}
+}
+
+// prioQueue is the priority lane: unbounded, so that a pause is never
+// refused.
+type prioQueue struct {
+	mu    sync.Mutex
+	items []inbound
+	wake  chan struct{}
+}
+
+func (q *prioQueue) push(in inbound) {
+	q.mu.Lock()
+	q.items = append(q.items, in)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *prioQueue) pop() (inbound, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return inbound{}, false
+	}
+	in := q.items[0]
+	q.items[0] = inbound{}
+	q.items = q.items[1:]
+	return in, true
 }
 
 // resolve completes an inbound event with who sent it, and settles button
 // presses against the card's thread.
 func (a *Adapter) resolve(ctx context.Context, in inbound) ([]bot.Event, error) {
 	ev := in.ev
-	if err := a.fillUser(ctx, &ev, in.botID); err != nil {
+	if err := a.fillUser(ctx, &ev, in.botID, in.brake); err != nil {
 		return nil, err
 	}
 	switch {
@@ -296,11 +496,18 @@ func (a *Adapter) resolve(ctx context.Context, in inbound) ([]bot.Event, error) 
 	return []bot.Event{ev}, nil
 }
 
-// fillUser sets UserName, FromBot and FromSelf.
-func (a *Adapter) fillUser(ctx context.Context, ev *bot.Event, botID string) error {
+// fillUser sets UserName, FromBot and FromSelf. For a brake it never
+// fails: the name is asked for once, without waiting out a rate limit,
+// and a person who cannot be looked up is named by their raw id.
+func (a *Adapter) fillUser(ctx context.Context, ev *bot.Event, botID string, brake bool) error {
 	me, err := a.self(ctx)
 	if err != nil {
-		return err
+		if !brake {
+			return err
+		}
+		if known := a.knownSelf(); known != nil {
+			me = *known
+		}
 	}
 	if ev.User == me.UserID || (botID != "" && botID == me.BotID) {
 		ev.FromSelf, ev.FromBot = true, true
@@ -314,9 +521,21 @@ func (a *Adapter) fillUser(ctx context.Context, ev *bot.Event, botID string) err
 		ev.UserName = ev.User
 		return nil
 	}
-	u, err := a.userInfo(ctx, ev.User)
+	var u userEntry
+	if brake {
+		u, err = a.userQuick(ctx, ev.User)
+	} else {
+		u, err = a.userInfo(ctx, ev.User)
+	}
 	if err != nil {
-		return err
+		if !brake {
+			return err
+		}
+		a.log.Warn("could not read who typed pause or resume; naming them by id", "user", ev.User, "err", err)
+		if ev.UserName == "" { // a slash command names its user
+			ev.UserName = ev.User + " (name not found)"
+		}
+		return nil
 	}
 	ev.UserName = "@" + u.name
 	if u.isBot {
@@ -338,12 +557,51 @@ type userCache struct {
 	m   map[string]userEntry
 }
 
-func (a *Adapter) userInfo(ctx context.Context, id string) (userEntry, error) {
-	now := a.now()
+// quickLookup bounds the one users.info call made for a brake.
+const quickLookup = 2 * time.Second
+
+// userQuick is userInfo with one try, bounded by quickLookup, that never
+// waits out a rate limit.
+func (a *Adapter) userQuick(ctx context.Context, id string) (userEntry, error) {
+	if e, ok := a.cachedUser(id); ok {
+		return e, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, quickLookup)
+	defer cancel()
+	var u *slackapi.User
+	err := a.api.callOnce(ctx, "users.info", func(ctx context.Context) (err error) {
+		u, err = a.api.c.GetUserInfoContext(ctx, id)
+		return err
+	})
+	if err != nil {
+		return userEntry{}, fmt.Errorf("users.info %s: %w", id, err)
+	}
+	return a.rememberUser(id, u), nil
+}
+
+func (a *Adapter) cachedUser(id string) (userEntry, bool) {
 	a.users.mu.Lock()
+	defer a.users.mu.Unlock()
 	e, ok := a.users.m[id]
-	a.users.mu.Unlock()
-	if ok && now.Sub(e.at) < a.users.ttl {
+	return e, ok && a.now().Sub(e.at) < a.users.ttl
+}
+
+func (a *Adapter) rememberUser(id string, u *slackapi.User) userEntry {
+	e := userEntry{name: u.Name, isBot: u.IsBot || u.Profile.BotID != "", at: a.now()}
+	if u.Profile.DisplayName != "" {
+		e.name = u.Profile.DisplayName
+	}
+	a.users.mu.Lock()
+	defer a.users.mu.Unlock()
+	if a.users.m == nil {
+		a.users.m = map[string]userEntry{}
+	}
+	a.users.m[id] = e
+	return e
+}
+
+func (a *Adapter) userInfo(ctx context.Context, id string) (userEntry, error) {
+	if e, ok := a.cachedUser(id); ok {
 		return e, nil
 	}
 	var u *slackapi.User
@@ -364,17 +622,7 @@ func (a *Adapter) userInfo(ctx context.Context, id string) (userEntry, error) {
 	if err != nil {
 		return userEntry{}, fmt.Errorf("users.info %s: %w", id, err)
 	}
-	e = userEntry{name: u.Name, isBot: u.IsBot || u.Profile.BotID != "", at: now}
-	if u.Profile.DisplayName != "" {
-		e.name = u.Profile.DisplayName
-	}
-	a.users.mu.Lock()
-	if a.users.m == nil {
-		a.users.m = map[string]userEntry{}
-	}
-	a.users.m[id] = e
-	a.users.mu.Unlock()
-	return e, nil
+	return a.rememberUser(id, u), nil
 }
 
 // dedup remembers keys of events already queued, for a while and up to a

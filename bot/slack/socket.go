@@ -20,7 +20,7 @@ func (a *Adapter) runSocket(ctx context.Context) error {
 	backoff := time.Second
 	for {
 		err := a.socketOnce(ctx)
-		a.liveConn.Store(nil)
+		a.lose()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -70,20 +70,28 @@ func (a *Adapter) socketOnce(ctx context.Context) error {
 func (a *Adapter) onSocketEvent(ctx context.Context, smc *socketmode.Client, ev socketmode.Event) {
 	switch ev.Type {
 	case socketmode.EventTypeConnecting, socketmode.EventTypeConnectionError:
-		a.liveConn.Store(nil)
+		a.lose()
 		if ce, ok := ev.Data.(*slackapi.ConnectionErrorEvent); ok {
 			a.log.Warn("Socket Mode connection failed", "attempt", ce.Attempt, "err", ce.ErrorObj)
 		}
 	case socketmode.EventTypeHello:
+		// A new socket ends a gap: what was typed meanwhile is read back,
+		// and the chat counts as heard once that is handled. The read-back
+		// is asked for first, so that the adapter stays deaf until then.
+		gen := a.askCatchUp()
 		// slack-go dials one connection at a time: the hello came on the
 		// one dialed last.
 		a.liveConn.Store(a.lastDial.Load())
+		a.dropAt.Store(0)
 		a.heard()
 		a.log.Info("Socket Mode connected")
+		// Envelopes Slack kept during the gap wait briefly, so that what
+		// was typed before them goes first.
+		a.awaitCatchUp(ctx, gen, catchUpWait)
 	case socketmode.EventTypeErrorWriteFailed:
 		// An ack did not go out: Slack will think heed is not listening.
-		// Stay silent about liveness until the next hello.
-		a.liveConn.Store(nil)
+		// Deaf until the next hello.
+		a.lose()
 		a.log.Warn("Socket Mode ack could not be written")
 	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage:
 		a.log.Warn("unreadable Socket Mode frame", "type", ev.Type)
@@ -163,10 +171,15 @@ type hearingConn struct {
 	a *Adapter
 }
 
+// Read counts bytes from the live socket as hearing Slack; a failed read
+// of it makes the adapter deaf at once.
 func (c *hearingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && c.a.liveConn.Load() == c {
 		c.a.heard()
+	}
+	if err != nil && c.a.liveConn.CompareAndSwap(c, nil) {
+		c.a.dropAt.CompareAndSwap(0, c.a.now().UnixNano())
 	}
 	return n, err
 }

@@ -502,7 +502,21 @@ func (f *Fake) SayInThread(user, ch, threadTS, text string) (Message, *Delivery)
 	return f.say(user, ch, threadTS, text)
 }
 
+// SaySilently posts a message by user (into the thread of threadTS when
+// set) without any event, as when Slack gave up delivering it while the
+// app was away: the app can only read it back from the history.
+func (f *Fake) SaySilently(user, ch, threadTS, text string) Message {
+	f.tb.Helper()
+	m, _ := f.postMessage(user, ch, threadTS, text, false)
+	return m
+}
+
 func (f *Fake) say(user, ch, threadTS, text string) (Message, *Delivery) {
+	f.tb.Helper()
+	return f.postMessage(user, ch, threadTS, text, true)
+}
+
+func (f *Fake) postMessage(user, ch, threadTS, text string, deliver bool) (Message, *Delivery) {
 	f.tb.Helper()
 	f.mu.Lock()
 	c := f.channels[ch]
@@ -521,6 +535,11 @@ func (f *Fake) say(user, ch, threadTS, text string) (Message, *Delivery) {
 	m.ts = f.nextTSLocked()
 	c.msgs = append(c.msgs, m)
 	f.notifyLocked()
+	if !deliver {
+		snap := f.snapshotLocked(m)
+		f.mu.Unlock()
+		return snap, nil
+	}
 	d := f.out.enqueue(f.messageEventLocked(m))
 	var mention *Delivery
 	if strings.Contains(text, "<@"+f.opt.BotUserID) {

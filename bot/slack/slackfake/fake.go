@@ -1,9 +1,12 @@
 // Package slackfake is a stateful fake Slack for tests. It serves the Web API
 // methods heed uses over httptest (channels, messages, threads, reactions,
-// users, user groups), a Socket Mode websocket that pushes envelopes and
-// records acks, and signed Events API deliveries with retries. Payloads
-// follow the shapes in Slack's API docs (the fixtures in ../testdata are
-// checked against what the fake sends).
+// users, user groups, history with cursor pages), a Socket Mode websocket
+// that pushes envelopes and records acks, and signed Events API deliveries
+// with retries. It can answer 429 with Retry-After (the next calls, the
+// next calls of one method, or per-method limits a minute as Slack's tiers
+// set them), delay every answer, and fail or lose answers. Payloads follow
+// the shapes in Slack's API docs (the fixtures in ../testdata are checked
+// against what the fake sends).
 //
 // Tests act the way people do, then assert on the card, in the style of
 // GoAlert's smoke tests:
@@ -16,6 +19,7 @@
 package slackfake
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -55,6 +59,15 @@ type Options struct {
 	// NoEcho stops the fake from delivering message and reaction events
 	// for the app's own posts and reactions (Slack delivers them).
 	NoEcho bool
+	// Latency delays every Web API answer, as the way to Slack and back
+	// does. Default none.
+	Latency time.Duration
+	// Limits enforce Slack's per-method rate limits: at most this many
+	// calls of the method in any minute (by the wall clock, which the
+	// app's waits follow), for example {"chat.update": 50} for Tier 3.
+	// A call over the limit is answered 429 with Retry-After: the seconds
+	// until the oldest call in the window is a minute old.
+	Limits map[string]int
 }
 
 // User is a workspace member or a bot user.
@@ -128,6 +141,9 @@ type Fake struct {
 	calls     []Call
 	limitN    int
 	limitWait int // Retry-After seconds
+	methodN   map[string]int
+	methodRA  map[string]int
+	window    map[string][]time.Time // Limits: the calls answered in the last minute, per method
 	failNext  map[string]string
 	breakNext map[string]bool
 	stallNext map[string]bool
@@ -178,6 +194,9 @@ func New(tb testing.TB, opt Options) *Fake {
 		failNext:  map[string]string{},
 		breakNext: map[string]bool{},
 		stallNext: map[string]bool{},
+		methodN:   map[string]int{},
+		methodRA:  map[string]int{},
+		window:    map[string][]time.Time{},
 	}
 	f.users[opt.BotUserID] = &User{ID: opt.BotUserID, Name: "heed", RealName: "heed", IsBot: true, BotID: opt.BotID}
 	f.sock.init()
@@ -246,6 +265,15 @@ func (f *Fake) RateLimit(n, retryAfterSeconds int) {
 	f.limitN, f.limitWait = n, retryAfterSeconds
 }
 
+// RateLimitMethod makes the next n calls of method answer 429 with
+// Retry-After: retryAfterSeconds; other methods are answered as usual, as
+// Slack's limits are per method.
+func (f *Fake) RateLimitMethod(method string, n, retryAfterSeconds int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.methodN[method], f.methodRA[method] = n, retryAfterSeconds
+}
+
 // FailNext makes the next call of method answer {"ok":false,"error":code}.
 func (f *Fake) FailNext(method, code string) {
 	f.mu.Lock()
@@ -268,6 +296,25 @@ func (f *Fake) StallNext(method string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stallNext[method] = true
+}
+
+// WaitCall waits until the fake has answered a call of method for which
+// ok is true (nil: any), and returns the first such.
+func (f *Fake) WaitCall(tb testing.TB, method string, ok func(Call) bool) Call {
+	tb.Helper()
+	var got Call
+	if !f.waitFor(func() bool {
+		for _, c := range f.calls {
+			if c.Method == method && (ok == nil || ok(c)) {
+				got = c
+				return true
+			}
+		}
+		return false
+	}) {
+		tb.Fatalf("slackfake: waited %v for a matching %s call", f.opt.Wait, method)
+	}
+	return got
 }
 
 // Calls returns the Web API calls answered so far, for one method or all
@@ -348,13 +395,14 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rec := Call{Method: method, Params: params, Status: http.StatusOK}
 
 	f.mu.Lock()
-	if f.limitN > 0 {
-		f.limitN--
+	if wait, limited := f.limitedLocked(method); limited {
 		rec.Status, rec.Error = http.StatusTooManyRequests, "ratelimited"
 		f.calls = append(f.calls, rec)
 		f.notifyLocked()
-		wait := f.limitWait
 		f.mu.Unlock()
+		if !f.delay(r) {
+			return
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
@@ -392,6 +440,9 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	}
+	if !f.delay(r) {
+		return
+	}
 	if broken {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
@@ -402,6 +453,52 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// limitedLocked decides whether a call of method is answered 429, and
+// with which Retry-After (seconds): the next calls made to fail by
+// RateLimit or RateLimitMethod, then the per-minute Limits.
+func (f *Fake) limitedLocked(method string) (int, bool) {
+	if f.limitN > 0 {
+		f.limitN--
+		return f.limitWait, true
+	}
+	if f.methodN[method] > 0 {
+		f.methodN[method]--
+		return f.methodRA[method], true
+	}
+	perMinute := f.opt.Limits[method]
+	if perMinute <= 0 {
+		return 0, false
+	}
+	now := time.Now()
+	calls := f.window[method]
+	for len(calls) > 0 && now.Sub(calls[0]) >= time.Minute {
+		calls = calls[1:]
+	}
+	if len(calls) >= perMinute {
+		f.window[method] = calls
+		wait := calls[0].Add(time.Minute).Sub(now)
+		return max(1, int((wait+time.Second-1)/time.Second)), true
+	}
+	f.window[method] = append(calls, now)
+	return 0, false
+}
+
+// delay waits out Options.Latency before an answer; false if the client
+// gave up meanwhile.
+func (f *Fake) delay(r *http.Request) bool {
+	if f.opt.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(f.opt.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // readParams merges query, form and JSON body parameters, as Slack accepts
@@ -656,46 +753,51 @@ func (f *Fake) reactionsGetLocked(p url.Values) any {
 	return map[string]any{"ok": true, "type": "message", "channel": c.id, "message": msg}
 }
 
+// historyLocked answers conversations.history: the channel's messages
+// (thread replies only when broadcast), newest first, between oldest and
+// latest (exclusive unless inclusive), limit at a time; next_cursor names
+// where the next page starts, as Slack's cursors do, so that messages
+// posted meanwhile do not shift the pages.
 func (f *Fake) historyLocked(p url.Values) any {
 	c := f.channels[p.Get("channel")]
 	if c == nil {
 		return apiError("channel_not_found")
 	}
-	limit, _ := strconv.Atoi(p.Get("limit"))
-	if limit <= 0 || limit > 999 {
-		limit = 100
+	limit := pageLimit(p, 100)
+	from, err := cursorTS(p.Get("cursor"))
+	if err != "" {
+		return err
 	}
-	offset, _ := strconv.Atoi(strings.TrimPrefix(p.Get("cursor"), "offset:"))
 	incl := p.Get("inclusive") == "1" || p.Get("inclusive") == "true"
 	meta := p.Get("include_all_metadata") == "1" || p.Get("include_all_metadata") == "true"
 	oldest, latest := p.Get("oldest"), p.Get("latest")
-	var sel []map[string]any
+	var sel []*message
 	for i := len(c.msgs) - 1; i >= 0; i-- {
 		m := c.msgs[i]
-		if m.deleted || (m.threadTS != "" && m.threadTS != m.ts) {
+		if m.deleted || (m.threadTS != "" && m.threadTS != m.ts && m.subtype != "thread_broadcast") {
 			continue
 		}
-		if oldest != "" && (tsLess(m.ts, oldest) || (!incl && m.ts == oldest)) {
+		if !inRange(m.ts, oldest, latest, incl) || (from != "" && tsLess(from, m.ts)) {
 			continue
 		}
-		if latest != "" && (tsLess(latest, m.ts) || (!incl && m.ts == latest)) {
-			continue
-		}
-		sel = append(sel, f.messageJSON(m, meta, true))
+		sel = append(sel, m)
 	}
 	next := ""
-	if offset > len(sel) {
-		offset = len(sel)
-	}
-	sel = sel[offset:]
 	if len(sel) > limit {
+		next = nextCursor(sel[limit].ts)
 		sel = sel[:limit]
-		next = fmt.Sprintf("offset:%d", offset+limit)
 	}
-	return map[string]any{"ok": true, "messages": nonNilMsgs(sel), "has_more": next != "",
+	out := make([]map[string]any, 0, len(sel))
+	for _, m := range sel {
+		out = append(out, f.messageJSON(m, meta, true))
+	}
+	return map[string]any{"ok": true, "messages": out, "has_more": next != "",
 		"pin_count": 0, "response_metadata": map[string]any{"next_cursor": next}}
 }
 
+// repliesLocked answers conversations.replies: the thread's parent first,
+// then its replies between oldest and latest, oldest first, limit at a
+// time (the parent counts on the first page).
 func (f *Fake) repliesLocked(p url.Values) any {
 	c, parent := f.findLocked(p.Get("channel"), p.Get("ts"))
 	if c == nil {
@@ -704,15 +806,75 @@ func (f *Fake) repliesLocked(p url.Values) any {
 	if parent == nil {
 		return apiError("thread_not_found")
 	}
-	meta := p.Get("include_all_metadata") == "1" || p.Get("include_all_metadata") == "true"
-	out := []map[string]any{f.messageJSON(parent, meta, true)}
-	for _, m := range c.msgs {
-		if !m.deleted && m.threadTS == parent.ts {
-			out = append(out, f.messageJSON(m, meta, true))
-		}
+	limit := pageLimit(p, 1000)
+	from, err := cursorTS(p.Get("cursor"))
+	if err != "" {
+		return err
 	}
-	return map[string]any{"ok": true, "messages": out, "has_more": false,
-		"response_metadata": map[string]any{"next_cursor": ""}}
+	incl := p.Get("inclusive") == "1" || p.Get("inclusive") == "true"
+	meta := p.Get("include_all_metadata") == "1" || p.Get("include_all_metadata") == "true"
+	var sel []*message
+	if from == "" {
+		sel = append(sel, parent)
+	}
+	for _, m := range c.msgs {
+		if m.deleted || m.threadTS != parent.ts || m.ts == parent.ts {
+			continue
+		}
+		if !inRange(m.ts, p.Get("oldest"), p.Get("latest"), incl) || (from != "" && tsLess(m.ts, from)) {
+			continue
+		}
+		sel = append(sel, m)
+	}
+	next := ""
+	if len(sel) > limit {
+		next = nextCursor(sel[limit].ts)
+		sel = sel[:limit]
+	}
+	out := make([]map[string]any, 0, len(sel))
+	for _, m := range sel {
+		out = append(out, f.messageJSON(m, meta, true))
+	}
+	return map[string]any{"ok": true, "messages": out, "has_more": next != "",
+		"response_metadata": map[string]any{"next_cursor": next}}
+}
+
+func pageLimit(p url.Values, def int) int {
+	limit, _ := strconv.Atoi(p.Get("limit"))
+	if limit <= 0 || limit > 999 {
+		limit = def
+	}
+	return limit
+}
+
+// nextCursor is an opaque cursor in Slack's style: base64 of "next_ts:"
+// and the ts where the next page starts.
+func nextCursor(ts string) string {
+	return base64.StdEncoding.EncodeToString([]byte("next_ts:" + ts))
+}
+
+func cursorTS(cursor string) (string, apiError) {
+	if cursor == "" {
+		return "", ""
+	}
+	b, err := base64.StdEncoding.DecodeString(cursor)
+	ts, ok := strings.CutPrefix(string(b), "next_ts:")
+	if err != nil || !ok || ts == "" {
+		return "", apiError("invalid_cursor")
+	}
+	return ts, ""
+}
+
+// inRange reports whether ts lies between oldest and latest (either may be
+// empty), including them when incl is set.
+func inRange(ts, oldest, latest string, incl bool) bool {
+	if oldest != "" && (tsLess(ts, oldest) || (!incl && ts == oldest)) {
+		return false
+	}
+	if latest != "" && (tsLess(latest, ts) || (!incl && ts == latest)) {
+		return false
+	}
+	return true
 }
 
 func nonNilMsgs(s []map[string]any) []map[string]any {
@@ -756,6 +918,10 @@ func (f *Fake) messageJSON(m *message, withMeta, withReactions bool) map[string]
 	if m.replies > 0 {
 		out["thread_ts"] = m.ts
 		out["reply_count"] = m.replies
+		latest, users := f.threadLocked(m)
+		out["latest_reply"] = latest
+		out["reply_users"] = users
+		out["reply_users_count"] = len(users)
 	}
 	if m.blocks != nil {
 		out["blocks"] = m.blocks
@@ -767,9 +933,32 @@ func (f *Fake) messageJSON(m *message, withMeta, withReactions bool) map[string]
 		out["edited"] = map[string]any{"user": m.user, "ts": m.editedTS}
 	}
 	if withReactions && len(m.reactions) > 0 {
-		out["reactions"] = m.reactions
+		// A copy: the answer is written after the lock is released.
+		rs := make([]Reaction, len(m.reactions))
+		for i, r := range m.reactions {
+			rs[i] = Reaction{Name: r.Name, Users: slices.Clone(r.Users), Count: r.Count}
+		}
+		out["reactions"] = rs
 	}
 	return out
+}
+
+// threadLocked returns the ts of the newest reply in m's thread and who
+// replied, in order of first reply.
+func (f *Fake) threadLocked(m *message) (string, []string) {
+	latest, users := "", []string{}
+	if c := f.channels[m.channel]; c != nil {
+		for _, r := range c.msgs {
+			if r.deleted || r.threadTS != m.ts || r.ts == m.ts {
+				continue
+			}
+			latest = r.ts
+			if !slices.Contains(users, r.user) {
+				users = append(users, r.user)
+			}
+		}
+	}
+	return latest, users
 }
 
 // Response is what the app sent to a response_url.

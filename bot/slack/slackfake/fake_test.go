@@ -191,6 +191,126 @@ func TestRateLimitAndFailures(t *testing.T) {
 	}
 }
 
+// conversations.history pages newest first with cursors that name where
+// the next page starts: a message posted between two pages shifts
+// nothing. conversations.replies pages oldest first, parent first.
+func TestHistoryAndRepliesPages(t *testing.T) {
+	f, api := newFake(t, slackfake.Options{NoEcho: true})
+	ctx := context.Background()
+	var ts []string
+	for _, text := range []string{"one", "two", "three", "four", "five"} {
+		ts = append(ts, f.SaySilently("UBOB", "CREVIEW", "", text).TS)
+	}
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		h, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CREVIEW", Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range h.Messages {
+			got = append(got, m.Text)
+		}
+		if page == 0 {
+			f.SaySilently("UALICE", "CREVIEW", "", "six") // newer than every page to come
+		}
+		if !h.HasMore {
+			break
+		}
+		cursor = h.ResponseMetaData.NextCursor
+	}
+	if want := "five four three two one"; strings.Join(got, " ") != want {
+		t.Fatalf("pages = %v, want %s", got, want)
+	}
+	if _, err := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CREVIEW", Cursor: "garbage"}); err == nil || err.Error() != "invalid_cursor" {
+		t.Fatalf("bad cursor: %v", err)
+	}
+	h, _ := api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CREVIEW", Oldest: ts[3]})
+	if len(h.Messages) != 2 || h.Messages[1].Text != "five" {
+		t.Fatalf("oldest (exclusive) = %+v", h.Messages)
+	}
+	h, _ = api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CREVIEW", Oldest: ts[3], Inclusive: true})
+	if len(h.Messages) != 3 || h.Messages[2].Text != "four" {
+		t.Fatalf("oldest, inclusive = %+v", h.Messages)
+	}
+
+	// A thread: its parent shows the newest reply; replies come oldest
+	// first after the parent, from oldest on, a page at a time.
+	var replies []string
+	for _, text := range []string{"r1", "r2", "r3"} {
+		replies = append(replies, f.SaySilently("UALICE", "CREVIEW", ts[0], text).TS)
+	}
+	h, _ = api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: "CREVIEW", Latest: ts[0], Inclusive: true})
+	if len(h.Messages) != 1 || h.Messages[0].ReplyCount != 3 || h.Messages[0].LatestReply != replies[2] || h.Messages[0].ThreadTimestamp != ts[0] {
+		t.Fatalf("thread parent = %+v", h.Messages)
+	}
+	for _, m := range f.Messages("CREVIEW") {
+		if m.ThreadTS != "" {
+			t.Fatalf("a reply among the channel's messages: %+v", m)
+		}
+	}
+	got = nil
+	cursor = ""
+	for {
+		msgs, more, next, err := api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+			ChannelID: "CREVIEW", Timestamp: ts[0], Oldest: replies[0], Limit: 1, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			got = append(got, m.Text)
+		}
+		if !more {
+			break
+		}
+		cursor = next
+	}
+	if want := "one r2 r3"; strings.Join(got, " ") != want {
+		t.Fatalf("replies = %v, want %s", got, want)
+	}
+}
+
+// RateLimitMethod and Limits answer 429 for one method only; Latency
+// delays every answer.
+func TestPerMethodRateLimits(t *testing.T) {
+	f, api := newFake(t, slackfake.Options{NoEcho: true, Limits: map[string]int{"chat.update": 3}, Latency: 20 * time.Millisecond})
+	ctx := context.Background()
+	start := time.Now()
+	_, ts, err := api.PostMessageContext(ctx, "CREVIEW", slack.MsgOptionText("card", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 20*time.Millisecond {
+		t.Fatalf("an answer took %v with 20ms latency", took)
+	}
+	update := func() error {
+		_, _, _, err := api.UpdateMessageContext(ctx, "CREVIEW", ts, slack.MsgOptionText("edit", false))
+		return err
+	}
+	f.RateLimitMethod("chat.update", 1, 30)
+	var rl *slack.RateLimitedError
+	if err := update(); !errors.As(err, &rl) || rl.RetryAfter != 30*time.Second {
+		t.Fatalf("first update: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "CREVIEW", slack.MsgOptionText("receipt", false)); err != nil {
+		t.Fatalf("another method while chat.update is limited: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := update(); err != nil {
+			t.Fatalf("update %d within the limit: %v", i, err)
+		}
+	}
+	if err := update(); !errors.As(err, &rl) || rl.RetryAfter < time.Second || rl.RetryAfter > time.Minute {
+		t.Fatalf("update over 3 a minute: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "CREVIEW", slack.MsgOptionText("receipt", false)); err != nil {
+		t.Fatalf("another method over chat.update's limit: %v", err)
+	}
+	if c := f.WaitCall(t, "chat.update", func(c slackfake.Call) bool { return c.Status == http.StatusTooManyRequests }); c.Error != "ratelimited" {
+		t.Fatalf("429 call = %+v", c)
+	}
+}
+
 func TestSignMatchesSlackDocVector(t *testing.T) {
 	// The example from Slack's "Verifying requests from Slack" page.
 	body := "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
@@ -418,6 +538,13 @@ func TestShapesMatchFixtures(t *testing.T) {
 	conforms(t, "web/chat.postMessage.json", raw("chat.postMessage", url.Values{"channel": {"CREVIEW"}, "text": {"x"}}))
 	raw("chat.postMessage", url.Values{"channel": {"CREVIEW"}, "text": {"x"}, "metadata": {`{"event_type":"heed_publish","event_payload":{"idempotency_key":"k"}}`}})
 	conforms(t, "web/conversations.history.json", raw("conversations.history", url.Values{"channel": {"CREVIEW"}, "limit": {"1"}, "include_all_metadata": {"1"}}))
+	_, parent, err := api.PostMessageContext(ctx, "CREVIEW", slack.MsgOptionText("#42 · IN REVIEW", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SaySilently("UBOB", "CREVIEW", parent, "pause")
+	conforms(t, "web/conversations.history-thread.json", raw("conversations.history", url.Values{"channel": {"CREVIEW"}, "limit": {"1"}}))
+	conforms(t, "web/conversations.replies.json", raw("conversations.replies", url.Values{"channel": {"CREVIEW"}, "ts": {parent}}))
 	conforms(t, "web/usergroups.users.list.json", raw("usergroups.users.list", url.Values{"usergroup": {"SAPPROVERS"}}))
 	conforms(t, "web/users.info-bot.json", raw("users.info", url.Values{"user": {"UDEPLOY"}}))
 
