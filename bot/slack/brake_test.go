@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -464,5 +465,50 @@ func TestStateStoreKeepsMarkAndOpenCards(t *testing.T) {
 	defer st.mu.Unlock()
 	if got := st.m["slack/slack/open_cards/"+chReview]; got != "" {
 		t.Fatalf("open cards after publishing = %q", got)
+	}
+}
+
+// BenchmarkPauseBehindBacklog: the time from `pause` being typed until the
+// pause is in force in the store, with Slack answering every Web API call
+// after 150 ms, behind 400 queued reactions and behind none. The pause's
+// lane makes the two alike (docs/PERFORMANCE.md).
+func BenchmarkPauseBehindBacklog(b *testing.B) {
+	for _, backlog := range []int{0, 400} {
+		b.Run(fmt.Sprintf("queued=%d", backlog), func(b *testing.B) {
+			var took []time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				x := newStack(b, stackSetup{fakeOpts: slackfake.Options{Latency: 150 * time.Millisecond, NoEcho: true}})
+				card, _ := x.post(b, "Popular", time.Hour)
+				for i := range backlog {
+					x.f.AddUser(slackfake.User{ID: fmt.Sprintf("UFAN%04d", i), Name: fmt.Sprintf("fan%d", i)})
+				}
+				for i := range backlog {
+					x.f.React(fmt.Sprintf("UFAN%04d", i), chReview, card.TS, "white_check_mark")
+				}
+				b.StartTimer()
+				start := time.Now()
+				x.f.Say(bob, chReview, "pause")
+				tick := time.NewTicker(time.Millisecond)
+				for {
+					ps, err := x.s.Service.Pauses.ActivePauses(x.s.Ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(ps) == 1 {
+						break
+					}
+					if time.Since(start) > time.Minute {
+						b.Fatal("no pause in force within a minute")
+					}
+					<-tick.C
+				}
+				tick.Stop()
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "in-force-p50-ms")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "in-force-max-ms")
+		})
 	}
 }

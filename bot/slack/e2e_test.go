@@ -93,7 +93,7 @@ func (x *stackEnv) advance(t *testing.T, d time.Duration) {
 }
 
 // post schedules a post due in `in` and returns its card as posted.
-func (x *stackEnv) post(t *testing.T, text string, in time.Duration) (slackfake.Message, int64) {
+func (x *stackEnv) post(t testing.TB, text string, in time.Duration) (slackfake.Message, int64) {
 	t.Helper()
 	x.s.Add(text, in)
 	x.s.Cycle()
