@@ -35,7 +35,8 @@ type Parts struct {
 	DeafAfter    time.Duration  // publishing holds when a chat is silent this long (default 2m)
 	ReviewWindow time.Duration  // how far ahead occurrences get a card (default 7 days)
 	SeriesCards  int            // upcoming occurrences of a recurring post with a card (default 3)
-	LateGrace    time.Duration  // how late a post held by a deaf chat may still go out (default 10m)
+	LateGrace    time.Duration  // how late after its time a post may still go out (default 10m)
+	StopGrace    time.Duration  // how long publish calls under way may finish once heed stops (default 30s)
 	MaxAttempts  int            // per target for retryable errors (default 5)
 	Workers      int            // publishes at once (default 32)
 	Runner       string         // the dispatcher's name, recorded on claims
@@ -82,7 +83,7 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	}
 	disp := &dispatch.Dispatcher{
 		Deliveries: svc.Deliveries, Targets: p.Catalog, Runner: p.Runner, Liveness: eng.Deaf,
-		LateGrace: p.LateGrace, MaxAttempts: p.MaxAttempts, Workers: p.Workers,
+		LateGrace: p.LateGrace, StopGrace: p.StopGrace, MaxAttempts: p.MaxAttempts, Workers: p.Workers,
 		Now: p.Now, Log: log.With("part", "dispatcher"),
 		Notify: func(ctx context.Context, cl approvals.Claim, out approvals.Outcome) {
 			eng.Announce(ctx, cl.Occurrence, cl.Target, out.URL, out.Kind, out.Err)
@@ -153,7 +154,7 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 	return Build(ctx, Parts{
 		Store: st, Catalog: cat, Adapters: adapters, Rooms: rooms, Safeguards: guards, Zone: zone,
 		DeafAfter: c.DeafAfter.Or(2 * time.Minute), ReviewWindow: time.Duration(c.ReviewWindow), SeriesCards: c.SeriesCards,
-		LateGrace: c.LateGrace.Or(10 * time.Minute), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
+		LateGrace: c.LateGrace.Or(10 * time.Minute), StopGrace: c.ShutdownGrace.Or(30 * time.Second), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
 		Runner: o.Runner, Log: log,
 	})
 }

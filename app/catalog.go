@@ -31,13 +31,33 @@ func (c *Config) Catalog(log *slog.Logger, stdout io.Writer) (*dispatch.Catalog,
 		if err != nil {
 			return nil, err
 		}
+		honours, err := honoursKey(name, t)
+		if err != nil {
+			return nil, err
+		}
 		p, err := publish.New(publish.Config{Name: name, Kind: KindOf(t), Decode: c.Decoder(t), Logger: log.With("target", name), Stdout: stdout})
 		if err != nil {
 			return nil, err
 		}
-		ts = append(ts, publish.Target{Name: name, Kind: KindOf(t), Publisher: p, Limiter: lim, AccountURL: account})
+		ts = append(ts, publish.Target{Name: name, Kind: KindOf(t), Publisher: p, Limiter: lim, AccountURL: account, HonoursKey: honours})
 	}
 	return dispatch.NewCatalog(ts...), nil
+}
+
+// honoursKey takes honours_idempotency_key out of a target's settings: the
+// team's word that the remote end (its webhook receiver, its Mastodon
+// instance) never posts twice for one Idempotency-Key.
+func honoursKey(name string, t map[string]any) (bool, error) {
+	v, ok := t["honours_idempotency_key"]
+	delete(t, "honours_idempotency_key")
+	if !ok {
+		return false, nil
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		return false, fmt.Errorf("targets.%s: honours_idempotency_key: say true or false", name)
+	}
+	return b, nil
 }
 
 // accountURL takes account_url out of a target's settings: the account's

@@ -40,7 +40,10 @@ type Config struct {
 	LateGrace    Duration `yaml:"late_grace"`    // how late after its time a post may still go out; later, it is held (default 10m)
 	Poll         Duration `yaml:"poll"`          // how often the daemon looks for changes from the CLI (default 500ms)
 	MaxAttempts  int      `yaml:"max_attempts"`  // per target for retryable errors (default 5)
-	Workers      int      `yaml:"workers"`       // publishes at once (default 32)
+	// ShutdownGrace is how long publish calls under way may still finish
+	// when heed is stopped (default 30s); later, their outcome is unknown.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	Workers       int      `yaml:"workers"` // publishes at once (default 32)
 
 	// Timing safeguards (README "Timing safeguards"). LastCall is the
 	// default for rooms that set none: 15m when unset, 0 sends none.

@@ -163,7 +163,7 @@ type DeliveryService interface {
 	RecordPublish(ctx context.Context, c Claim, out Outcome, now time.Time) error
 	// RecoverCrashed marks every delivery left under way by a stopped
 	// daemon as unknown.
-	RecoverCrashed(ctx context.Context) (int, error)
+	RecoverCrashed(ctx context.Context, honoursKey func(target string) bool) (int, error)
 	// Resolve records a person's answer for an occurrence whose outcome is
 	// unknown.
 	Resolve(ctx context.Context, id int64, target string, published bool, url, actor, place string) error

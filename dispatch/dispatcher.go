@@ -31,7 +31,7 @@ type Dispatcher struct {
 	Workers     int           // publishes under way at once (default 32)
 	Timeout     time.Duration // per publish call (default 60s)
 	// StopGrace is how long a publish call under way may still take once
-	// the dispatcher is stopped (default 20s): it finishes and its outcome
+	// the dispatcher is stopped (default 30s): it finishes and its outcome
 	// is recorded, rather than being cut off into an unknown outcome.
 	// Nothing new is claimed after the stop, and a claim still waiting for
 	// its target's rate limit is given back unsent.
@@ -62,7 +62,7 @@ func (d *Dispatcher) init() {
 			d.Timeout = 60 * time.Second
 		}
 		if d.StopGrace == 0 {
-			d.StopGrace = 20 * time.Second
+			d.StopGrace = 30 * time.Second
 		}
 		if d.Batch == 0 {
 			d.Batch = 1000
@@ -273,6 +273,11 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		return approvals.Outcome{Kind: approvals.OutcomeOK, RemoteID: res.RemoteID, URL: res.URL}
 	}
 	kind, after := publish.Classify(err)
+	if kind == publish.Ambiguous && t.HonoursKey {
+		// The remote end never posts twice for one key: sending again with
+		// the same key settles what a person would otherwise have to check.
+		kind = publish.Retryable
+	}
 	out := approvals.Outcome{Kind: outcomeKind(kind), Err: err.Error()}
 	if kind == publish.Retryable {
 		if c.Attempt < d.MaxAttempts {
@@ -380,6 +385,10 @@ func (c *Catalog) Get(name string) (publish.Target, bool) {
 	t, ok := c.targets[name]
 	return t, ok
 }
+
+// HonoursKey reports whether a target's remote end honours the idempotency
+// key (publish.Target.HonoursKey).
+func (c *Catalog) HonoursKey(name string) bool { return c.targets[name].HonoursKey }
 
 // Known reports whether a target is configured.
 func (c *Catalog) Known(name string) bool { _, ok := c.targets[name]; return ok }

@@ -352,3 +352,50 @@ func TestStopLetsSendsFinish(t *testing.T) {
 		}
 	}
 }
+
+// TestAKeyHonouringTargetRetriesInsteadOfUnknown: for a target whose
+// remote end honours the idempotency key, an ambiguous send, and a send cut
+// off by a crash, are sent again with the same key, not left unknown; the
+// same failure on any other target is unknown.
+func TestAKeyHonouringTargetRetriesInsteadOfUnknown(t *testing.T) {
+	keyed := heedtest.NewRecorder()
+	s := heedtest.New(t, heedtest.Options{Targets: []publish.Target{{Name: "keyed", Kind: "recorder", Publisher: keyed, HonoursKey: true}}})
+	var keys []string
+	keyed.Before = func(r publish.Request) { keys = append(keys, r.IdempotencyKey) }
+	p := approvedPost(t, s, "timed out once", "keyed")
+	plain := approvedPost(t, s, "timed out on a plain target", "rec")
+	keyed.FailNext(heedtest.ErrTimeout)
+	s.Rec.FailNext(heedtest.ErrTimeout)
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(plain.ID, approvals.StateUnknown)
+	if d := s.View(p.ID).Deliveries[0]; d.State != approvals.DeliveryRetry {
+		t.Fatalf("keyed delivery after a timeout: %s, want retry", d.State)
+	}
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(p.ID, approvals.StatePublished)
+	if len(keys) != 2 || keys[0] != keys[1] {
+		t.Fatalf("keys across attempts: %q", keys)
+	}
+
+	// A crash mid-send: recovered as a retry for the keyed target only.
+	both := approvedPost(t, s, "crashed mid-send", "keyed", "rec")
+	s.Clock.Advance(10 * time.Minute)
+	res, err := s.Service.Deliveries.Settle(s.Ctx, both.ID, s.Clock.Now(), approvals.SettleOptions{Runner: "crashed"})
+	if err != nil || len(res.Claims) != 2 {
+		t.Fatalf("settle: %+v %v", res, err)
+	}
+	if n, err := s.Service.Deliveries.RecoverCrashed(s.Ctx, s.Catalog.HonoursKey); n != 2 || err != nil {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	for _, d := range s.View(both.ID).Deliveries {
+		want := approvals.DeliveryUnknown
+		if d.Target == "keyed" {
+			want = approvals.DeliveryRetry
+		}
+		if d.State != want {
+			t.Errorf("%s after the crash: %s, want %s", d.Target, d.State, want)
+		}
+	}
+}

@@ -155,6 +155,11 @@ type Target struct {
 	// AccountURL is the account's page, where a person checks an unknown
 	// outcome.
 	AccountURL string
+	// HonoursKey says the remote end honours Request.IdempotencyKey: a
+	// second request with the same key never makes a second post. A send
+	// whose outcome is ambiguous is then retried with the same key rather
+	// than left unknown for a person to check.
+	HonoursKey bool
 }
 
 // Config is what a factory gets to build a publisher for one target.

@@ -405,7 +405,11 @@ func (s *DeliveryService) aggregate(ctx context.Context, tx *sql.Tx, id int64, n
 // RecoverCrashed marks every delivery left under way by a stopped daemon as
 // unknown: it may or may not have reached the network, and is never retried
 // blindly. Call it once the dispatcher lease is held.
-func (s *DeliveryService) RecoverCrashed(ctx context.Context) (int, error) {
+//
+// honoursKey, when set, names the targets whose remote end never posts
+// twice for one idempotency key: their deliveries are retried with the
+// same key at once instead.
+func (s *DeliveryService) RecoverCrashed(ctx context.Context, honoursKey func(target string) bool) (int, error) {
 	now := s.now()
 	var n int
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
@@ -425,6 +429,22 @@ func (s *DeliveryService) RecoverCrashed(ctx context.Context) (int, error) {
 		rows.Close()
 		for _, r := range refs {
 			msg := "heed stopped while publishing"
+			if honoursKey != nil && honoursKey(r.Target) {
+				to, err := moveDelivery(r.Occurrence, r.Target, approvals.DeliveryPublishing, approvals.DvRetryable)
+				if err != nil {
+					return err
+				}
+				if err := updateDelivery(ctx, tx, r.Occurrence, r.Target, approvals.DeliveryPublishing, `state = ?, next_attempt_at = ?, error = ?, updated_at = ?`,
+					to, ms(now), msg, ms(now)); err != nil {
+					return err
+				}
+				if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "publish.retry", Occurrence: r.Occurrence, Target: r.Target,
+					Detail: msg + "; the target honours the idempotency key, so it is sent again with the same key"}); err != nil {
+					return err
+				}
+				n++
+				continue
+			}
 			to, err := moveDelivery(r.Occurrence, r.Target, approvals.DeliveryPublishing, approvals.DvCrash)
 			if err != nil {
 				return err

@@ -77,7 +77,7 @@ func TestStoreDeliveryMovesGoThroughTheMachine(t *testing.T) {
 	if _, ok, err := s.Service.Deliveries.ClaimRetry(s.Ctx, approvals.DeliveryRef{Occurrence: c.Occurrence, Target: c.Target}, now.Add(time.Hour), approvals.SettleOptions{Runner: "test"}); ok || err != nil {
 		t.Fatalf("a published delivery was claimed for a retry: %v, %v", ok, err)
 	}
-	if n, err := s.Service.Deliveries.RecoverCrashed(s.Ctx); n != 0 || err != nil {
+	if n, err := s.Service.Deliveries.RecoverCrashed(s.Ctx, nil); n != 0 || err != nil {
 		t.Fatalf("recover after a publish: %d, %v", n, err)
 	}
 
@@ -105,7 +105,7 @@ func TestStoreDeliveryMovesGoThroughTheMachine(t *testing.T) {
 		t.Fatalf("retry claim: %+v, %v, %v", c2, ok, err)
 	}
 	wantDelivery(t, s, r, approvals.DeliveryPublishing, 2)
-	if n, err := s.Service.Deliveries.RecoverCrashed(s.Ctx); n != 1 || err != nil {
+	if n, err := s.Service.Deliveries.RecoverCrashed(s.Ctx, nil); n != 1 || err != nil {
 		t.Fatalf("recover: %d, %v", n, err)
 	}
 	wantDelivery(t, s, r, approvals.DeliveryUnknown, 2)

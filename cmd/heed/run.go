@@ -69,7 +69,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	// Whatever a previous run left under way may or may not have gone out.
-	if n, err := svc.Deliveries.RecoverCrashed(ctx); err != nil {
+	if n, err := svc.Deliveries.RecoverCrashed(ctx, cat.HonoursKey); err != nil {
 		return err
 	} else if n > 0 {
 		log.Warn("deliveries left under way by a stopped heed are now unknown; a person must resolve them", "count", n)

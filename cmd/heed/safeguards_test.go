@@ -216,7 +216,7 @@ func TestResolveManyAtOnce(t *testing.T) {
 		}
 		ids = append(ids, p.ID)
 	}
-	if n, err := svc.Deliveries.RecoverCrashed(ctx); err != nil || n != 3 {
+	if n, err := svc.Deliveries.RecoverCrashed(ctx, nil); err != nil || n != 3 {
 		t.Fatalf("recover: %d %v", n, err)
 	}
 	out := mustHeed(t, db, "resolve", strconv.FormatInt(ids[0], 10), "failed")

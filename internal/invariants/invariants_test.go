@@ -194,7 +194,7 @@ func TestInvariant3_AtMostOnceAcrossCrash(t *testing.T) {
 
 	// A new daemon on the same file.
 	s2 := heedtest.New(t, heedtest.Options{Clock: clock, DBPath: s.DBPath})
-	n, err := s2.Service.Deliveries.RecoverCrashed(s2.Ctx)
+	n, err := s2.Service.Deliveries.RecoverCrashed(s2.Ctx, nil)
 	if err != nil || n != 1 {
 		t.Fatalf("recover: n=%d err=%v", n, err)
 	}

@@ -74,6 +74,15 @@ var mutations = []Mutation{
 		To:   `	rctx := ctx`,
 		Pkg:  "./dispatch", Tests: "TestStopLetsSendsFinish"},
 
+	{Name: "crash: a send cut off by a crash is retried blindly", File: "sqlite/dispatch.go",
+		From: `			if honoursKey != nil && honoursKey(r.Target) {`,
+		To:   `			if true {`,
+		Pkg:  invariants, Tests: "TestInvariant3_"},
+	{Name: "crash: an ambiguous send is retried on any target", File: "dispatch/dispatcher.go",
+		From: `	if kind == publish.Ambiguous && t.HonoursKey {`,
+		To:   `	if kind == publish.Ambiguous {`,
+		Pkg:  invariants, Tests: "TestInvariant3_"},
+
 	// The judge (approvals).
 	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
 		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
