@@ -274,18 +274,39 @@ func (u *User) CreateRoom(t testing.TB, join bool, invite ...*User) id.RoomID {
 	for _, o := range invite {
 		ids = append(ids, o.ID)
 	}
-	resp, err := u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "heed review " + Random(2), Invite: ids})
-	if err != nil {
-		t.Fatalf("create room: %v", err)
-	}
+	var resp *mautrix.RespCreateRoom
+	serverRetry(t, "create room", func() (err error) {
+		resp, err = u.Client.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "heed review " + Random(2), Invite: ids})
+		return err
+	})
 	if join {
 		for _, o := range invite {
-			if _, err := o.Client.JoinRoomByID(ctx, resp.RoomID); err != nil {
-				t.Fatalf("%s join: %v", o.ID, err)
-			}
+			serverRetry(t, string(o.ID)+" join", func() error {
+				_, err := o.Client.JoinRoomByID(ctx, resp.RoomID)
+				return err
+			})
 		}
 	}
 	return resp.RoomID
+}
+
+// serverRetry runs a test's own setup call, trying it again (up to 5 times)
+// when the homeserver answers HTTP 500: Dendrite on SQLite does so now and
+// then under load. It fails the test on any other error, or after the
+// fifth 500. heed's own calls are never retried here.
+func serverRetry(t testing.TB, what string, call func() error) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := call()
+		if err == nil {
+			return
+		}
+		var httpErr mautrix.HTTPError
+		if attempt == 5 || !errors.As(err, &httpErr) || httpErr.Response == nil || httpErr.Response.StatusCode != 500 {
+			t.Fatalf("%s (attempt %d): %v", what, attempt, err)
+		}
+		t.Logf("%s: %v; trying again", what, err)
+	}
 }
 
 // SetPowerLevel sets user's power level in room.
