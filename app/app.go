@@ -86,7 +86,7 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 		LateGrace: p.LateGrace, StopGrace: p.StopGrace, MaxAttempts: p.MaxAttempts, Workers: p.Workers,
 		Now: p.Now, Log: log.With("part", "dispatcher"),
 		Notify: func(ctx context.Context, cl approvals.Claim, out approvals.Outcome) {
-			eng.Announce(ctx, cl.Occurrence, cl.Target, out.URL, out.Kind, out.Err)
+			eng.Cards().Announce(ctx, cl.Occurrence, cl.Target, out.URL, out.Kind, out.Err)
 		},
 	}
 	eng.Wake = disp.Wake

@@ -1,7 +1,8 @@
 // Package bot is the chat side of heed, independent of any one chat system:
-// the adapter contract every chat implements, the engine that turns chat
-// events into domain calls, command parsing, and the card model adapters
-// render.
+// the adapter contract every chat implements, the engine that routes chat
+// events (Engine), its card renderer (Cards), the handlers that turn
+// commands and reactions into domain calls, its side of the news tripwire
+// (Tripwire), command parsing, and the card model adapters render.
 package bot
 
 import (

@@ -8,20 +8,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
 )
 
-// Cards are rendered by the engine's loop (Run), never on a chat's event
-// worker. Writers mark an occurrence's card as changed in the store (its
-// change count); a pass renders every changed card once, however often it
-// changed since the last pass, and paces itself by the chats' own rate
-// limits, since each edit waits for its adapter. A reaction hands the
-// pass the view its own transaction read, so that view is not built a
-// second time. Replies that report a publish outcome wait in the same
-// queue, so the dispatcher never waits on a chat, and stay in it while the
-// chat cannot be reached.
+// Cards are rendered by the render loop (Cards.Run, which Engine.Run
+// starts), never on a chat's event worker. Writers mark an occurrence's
+// card as changed in the store (its change count); a pass renders every
+// changed card once, however often it changed since the last pass, and
+// paces itself by the chats' own rate limits, since each edit waits for
+// its adapter. A reaction hands the pass the view its own transaction
+// read, so that view is not built a second time. Replies that report a
+// publish outcome wait in the same queue, so the dispatcher never waits on
+// a chat, and stay in it while the chat cannot be reached.
 
 const (
 	// renderBudget bounds one pass, so that a chat that edits slowly (a
@@ -57,137 +58,140 @@ type announcement struct {
 // replyKeep bounds how long a reply that cannot be sent is tried again.
 const replyKeep = time.Hour
 
-func (e *Engine) queue() *renderQueue {
-	if e.rq.views == nil {
-		e.rq.views = map[int64]approvals.View{}
-		e.rq.rendered = map[int64]approvals.View{}
-		e.rq.shown = map[int64][32]byte{}
-	}
-	return &e.rq
+// Cards renders the engine's cards and the replies that wait with them.
+type Cards struct {
+	e    *Engine
+	mu   sync.Mutex // serialises card posting so no card is posted twice
+	qmu  sync.Mutex // guards rq
+	rq   renderQueue
+	kick chan struct{}
 }
 
-// Kick asks the engine's loop to render changed cards now rather than at
+func (cs *Cards) queue() *renderQueue {
+	if cs.rq.views == nil {
+		cs.rq.views = map[int64]approvals.View{}
+		cs.rq.rendered = map[int64]approvals.View{}
+		cs.rq.shown = map[int64][32]byte{}
+	}
+	return &cs.rq
+}
+
+// Kick asks the render loop to render changed cards now rather than at
 // its next tick. It never blocks.
-func (e *Engine) Kick() {
-	e.kickOnce.Do(func() { e.kick = make(chan struct{}, 1) })
+func (cs *Cards) Kick() {
 	select {
-	case e.kick <- struct{}{}:
+	case cs.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (e *Engine) kicked() <-chan struct{} {
-	e.kickOnce.Do(func() { e.kick = make(chan struct{}, 1) })
-	return e.kick
-}
-
-// RenderLoop runs a render pass each time the engine is kicked (after a
-// chat event, a publish outcome, a pass that ran out of time) until ctx is
-// done, then records the cards rendered. Run starts it; the engine's own
-// cycle renders too, at each tick.
-func (e *Engine) RenderLoop(ctx context.Context) {
+// Run runs a render pass each time the cards are kicked (after a chat
+// event, a publish outcome, a pass that ran out of time) until ctx is
+// done, then records the cards rendered. Engine.Run starts it; the
+// engine's own cycle renders too, at each tick.
+func (cs *Cards) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			if err := e.FlushRendered(context.WithoutCancel(ctx)); err != nil {
-				e.Log.Warn("could not record the cards rendered; they are rendered again at the next start", "err", err)
+			if err := cs.FlushRendered(context.WithoutCancel(ctx)); err != nil {
+				cs.e.Log.Warn("could not record the cards rendered; they are rendered again at the next start", "err", err)
 			}
 			return
-		case <-e.kicked():
-			if err := e.SyncCards(ctx); err != nil && ctx.Err() == nil {
-				e.Log.Warn("render pass", "err", err)
+		case <-cs.kick:
+			if err := cs.Sync(ctx); err != nil && ctx.Err() == nil {
+				cs.e.Log.Warn("render pass", "err", err)
 			}
 		}
 	}
 }
 
 // queueView hands the renderer the view a write transaction just read.
-func (e *Engine) queueView(v approvals.View) {
-	e.qmu.Lock()
-	q := e.queue()
+func (cs *Cards) queueView(v approvals.View) {
+	cs.qmu.Lock()
+	q := cs.queue()
 	if old, ok := q.views[v.ID]; !ok || old.Dirty <= v.Dirty {
 		q.views[v.ID] = v
 	}
-	e.qmu.Unlock()
-	e.Kick()
+	cs.qmu.Unlock()
+	cs.Kick()
 }
 
 // announce queues a reply in a card's thread for the next pass.
-func (e *Engine) announce(room Room, thread MessageRef, text string) {
-	e.qmu.Lock()
-	q := e.queue()
-	q.outbox = append(q.outbox, announcement{room, thread, text, e.Now()})
-	e.qmu.Unlock()
-	e.Kick()
+func (cs *Cards) announce(room Room, thread MessageRef, text string) {
+	cs.qmu.Lock()
+	q := cs.queue()
+	q.outbox = append(q.outbox, announcement{room, thread, text, cs.e.Now()})
+	cs.qmu.Unlock()
+	cs.Kick()
 }
 
-// SyncCards is one render pass: it sends the queued replies, posts the
+// Sync is one render pass: it sends the queued replies, posts the
 // cards of new occurrences and edits the changed ones.
-func (e *Engine) SyncCards(ctx context.Context) error {
-	if err := e.init(); err != nil {
+func (cs *Cards) Sync(ctx context.Context) error {
+	if err := cs.e.init(); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.qmu.Lock()
-	q := e.queue()
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.qmu.Lock()
+	q := cs.queue()
 	out := q.outbox
 	q.outbox = nil
-	e.qmu.Unlock()
+	cs.qmu.Unlock()
 	// A reply that cannot be sent waits for the next pass (for up to
 	// replyKeep), with the later ones to the same room, so that they
 	// arrive in order.
 	var keep []announcement
 	failed := map[string]bool{}
 	for _, a := range out {
-		place := e.place(a.room)
+		place := cs.e.place(a.room)
 		if !failed[place] {
-			err := e.adapter(a.room.Adapter).Reply(ctx, a.room.ID, a.thread, a.text)
+			err := cs.e.adapter(a.room.Adapter).Reply(ctx, a.room.ID, a.thread, a.text)
 			if err == nil {
 				continue
 			}
-			if e.Now().Sub(a.at) > replyKeep {
-				e.Log.Error("reply failed for too long; dropped", "adapter", a.room.Adapter, "room", a.room.ID, "text", a.text, "err", err)
+			if cs.e.Now().Sub(a.at) > replyKeep {
+				cs.e.Log.Error("reply failed for too long; dropped", "adapter", a.room.Adapter, "room", a.room.ID, "text", a.text, "err", err)
 				continue
 			}
-			e.Log.Warn("reply failed; will retry", "adapter", a.room.Adapter, "err", err)
+			cs.e.Log.Warn("reply failed; will retry", "adapter", a.room.Adapter, "err", err)
 			failed[place] = true
 		}
 		keep = append(keep, a)
 	}
 	if len(keep) > 0 {
-		e.qmu.Lock()
+		cs.qmu.Lock()
 		q.outbox = append(keep, q.outbox...)
-		e.qmu.Unlock()
+		cs.qmu.Unlock()
 	}
 
-	pauses, err := e.Pauses.ActivePauses(ctx)
+	pauses, err := cs.e.Pauses.ActivePauses(ctx)
 	if err != nil {
 		return err
 	}
-	if err := e.showPauses(ctx, pauses); err != nil {
+	if err := cs.showPauses(ctx, pauses); err != nil {
 		return err
 	}
 	start := time.Now()
 	var after int64
 	for {
-		page, err := e.Reviews.Dirty(ctx, after, 200)
+		page, err := cs.e.Reviews.Dirty(ctx, after, 200)
 		if err != nil {
 			return err
 		}
 		failed := 0
 		for _, d := range page {
 			after = d.ID
-			e.qmu.Lock()
+			cs.qmu.Lock()
 			r, done := q.rendered[d.ID]
 			v, queued := q.views[d.ID]
-			e.qmu.Unlock()
+			cs.qmu.Unlock()
 			if done && r.Dirty == d.Dirty {
 				continue // rendered; marked in the store with the next batch
 			}
 			if !queued || v.Dirty != d.Dirty {
-				if v, err = e.Reviews.Occurrence(ctx, d.ID); err != nil {
-					e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
+				if v, err = cs.e.Reviews.Occurrence(ctx, d.ID); err != nil {
+					cs.e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
 					failed++
 					continue
 				}
@@ -195,28 +199,28 @@ func (e *Engine) SyncCards(ctx context.Context) error {
 			if publishingNow(v) {
 				continue // edited once, when every target has its outcome
 			}
-			v, err = e.syncCard(ctx, v, pauses)
+			v, err = cs.syncCard(ctx, v, pauses)
 			if err != nil {
-				e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
+				cs.e.Log.Warn("card not synced; will retry", "occurrence", d.ID, "err", err)
 				failed++
 				continue
 			}
-			e.qmu.Lock()
+			cs.qmu.Lock()
 			if cur, ok := q.views[d.ID]; ok && cur.Dirty <= v.Dirty {
 				delete(q.views, d.ID)
 			}
 			q.rendered[d.ID] = v
-			e.qmu.Unlock()
+			cs.qmu.Unlock()
 			if time.Since(start) > renderBudget {
-				e.Kick() // go on in the next pass
-				return e.markRendered(ctx, false)
+				cs.Kick() // go on in the next pass
+				return cs.markRendered(ctx, false)
 			}
 		}
 		if failed > 0 || len(page) < 200 {
 			break // a failing chat is tried again next pass
 		}
 	}
-	return e.markRendered(ctx, false)
+	return cs.markRendered(ctx, false)
 }
 
 // publishingNow reports whether some target of v is being sent: its card
@@ -227,12 +231,12 @@ func publishingNow(v approvals.View) bool {
 
 // markRendered records the cards rendered since the last batch, when the
 // batch is due or all is true.
-func (e *Engine) markRendered(ctx context.Context, all bool) error {
-	e.qmu.Lock()
-	q := e.queue()
-	now := e.Now()
+func (cs *Cards) markRendered(ctx context.Context, all bool) error {
+	cs.qmu.Lock()
+	q := cs.queue()
+	now := cs.e.Now()
 	if len(q.rendered) == 0 || (!all && len(q.rendered) < markBatch && now.Sub(q.lastMark) < markEvery) {
-		e.qmu.Unlock()
+		cs.qmu.Unlock()
 		return nil
 	}
 	views := make([]approvals.View, 0, len(q.rendered))
@@ -241,25 +245,25 @@ func (e *Engine) markRendered(ctx context.Context, all bool) error {
 	}
 	q.rendered = map[int64]approvals.View{}
 	q.lastMark = now
-	e.qmu.Unlock()
+	cs.qmu.Unlock()
 	slices.SortFunc(views, func(a, b approvals.View) int { return int(a.ID - b.ID) })
-	return e.Reviews.MarkRendered(ctx, views...)
+	return cs.e.Reviews.MarkRendered(ctx, views...)
 }
 
 // FlushRendered marks every card rendered so far in the store; Run calls it
 // when it stops.
-func (e *Engine) FlushRendered(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.markRendered(ctx, true)
+func (cs *Cards) FlushRendered(ctx context.Context) error {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.markRendered(ctx, true)
 }
 
 // ownPauses notes pauses this engine made or lifted itself, in a chat that
 // has had the receipt: the render pass does not announce them again.
-func (e *Engine) ownPauses(ids ...int64) {
-	e.qmu.Lock()
-	defer e.qmu.Unlock()
-	q := e.queue()
+func (cs *Cards) ownPauses(ids ...int64) {
+	cs.qmu.Lock()
+	defer cs.qmu.Unlock()
+	q := cs.queue()
 	if q.own == nil {
 		q.own = map[int64]bool{}
 	}
@@ -273,15 +277,15 @@ func (e *Engine) ownPauses(ids ...int64) {
 // reaches the cards here, after its receipt has gone out. A pause or
 // resume made outside the review rooms (`heed pause` in a terminal) is
 // announced in every review room.
-func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error {
+func (cs *Cards) showPauses(ctx context.Context, pauses []approvals.Pause) error {
 	ids := make([]string, len(pauses))
 	for i, p := range pauses {
 		ids[i] = strconv.FormatInt(p.ID, 10)
 	}
 	key := strings.Join(ids, ",")
-	q := &e.rq
+	q := &cs.rq
 	if !q.known {
-		stored, err := e.State.GetKV(ctx, pausesKey)
+		stored, err := cs.e.State.GetKV(ctx, pausesKey)
 		if err != nil {
 			return err
 		}
@@ -290,11 +294,11 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	if key == q.pauses {
 		return nil
 	}
-	e.announcePauses(ctx, q.pauses, pauses)
-	if err := e.Reviews.TouchOpen(ctx); err != nil {
+	cs.announcePauses(ctx, q.pauses, pauses)
+	if err := cs.e.Reviews.TouchOpen(ctx); err != nil {
 		return err
 	}
-	if err := e.State.SetKV(ctx, pausesKey, key); err != nil {
+	if err := cs.e.State.SetKV(ctx, pausesKey, key); err != nil {
 		return err
 	}
 	q.pauses = key
@@ -304,16 +308,16 @@ func (e *Engine) showPauses(ctx context.Context, pauses []approvals.Pause) error
 // announcePauses tells every review room about the pauses that came or went
 // since the cards last showed them (before), unless this engine made or
 // lifted them in a chat.
-func (e *Engine) announcePauses(ctx context.Context, before string, now []approvals.Pause) {
+func (cs *Cards) announcePauses(ctx context.Context, before string, now []approvals.Pause) {
 	was := map[int64]bool{}
 	for _, f := range strings.Split(before, ",") {
 		if id, err := strconv.ParseInt(f, 10, 64); err == nil {
 			was[id] = true
 		}
 	}
-	e.qmu.Lock()
-	own := e.queue().own
-	e.qmu.Unlock()
+	cs.qmu.Lock()
+	own := cs.queue().own
+	cs.qmu.Unlock()
 	var lines []string
 	for _, p := range now {
 		if was[p.ID] {
@@ -337,8 +341,8 @@ func (e *Engine) announcePauses(ctx context.Context, before string, now []approv
 		}
 	}
 	for _, l := range lines {
-		for _, r := range e.Rooms {
-			_ = e.reply(ctx, r, "", l)
+		for _, r := range cs.e.Rooms {
+			_ = cs.e.reply(ctx, r, "", l)
 		}
 	}
 }
@@ -353,17 +357,167 @@ func cardSum(c Card) [32]byte {
 // unchanged reports whether the card of id already shows c, and if not,
 // remembers c as shown once sent (sent must be called after a successful
 // send).
-func (e *Engine) unchanged(id int64, c Card) (same bool, sent func()) {
+func (cs *Cards) unchanged(id int64, c Card) (same bool, sent func()) {
 	sum := cardSum(c)
-	e.qmu.Lock()
-	defer e.qmu.Unlock()
-	q := e.queue()
+	cs.qmu.Lock()
+	defer cs.qmu.Unlock()
+	q := cs.queue()
 	if q.shown[id] == sum {
 		return true, nil
 	}
 	return false, func() {
-		e.qmu.Lock()
+		cs.qmu.Lock()
 		q.shown[id] = sum
-		e.qmu.Unlock()
+		cs.qmu.Unlock()
 	}
+}
+
+// syncCard posts the card of v, or edits it, and returns the view the
+// card shows.
+func (cs *Cards) syncCard(ctx context.Context, v approvals.View, pauses []approvals.Pause) (approvals.View, error) {
+	room := cs.e.room(v.Post.Room)
+	a := cs.e.adapter(room.Adapter)
+	ref, ok, err := cs.e.Reviews.Card(ctx, v.ID, room.Adapter, room.ID)
+	if err != nil {
+		return v, err
+	}
+	if !ok && v.State == approvals.StateScheduled {
+		// The card goes up already in review, so that its first version is
+		// the one people act on. If posting fails, the next pass posts it.
+		if err := cs.e.Reviews.OpenReview(ctx, v.ID); err != nil {
+			return v, err
+		}
+		if v, err = cs.e.Reviews.Occurrence(ctx, v.ID); err != nil {
+			return v, err
+		}
+	}
+	card := cs.Build(v, room, pauses)
+	same, sent := cs.unchanged(v.ID, card)
+	if !ok {
+		mref, err := a.PostCard(ctx, room.ID, card)
+		if err != nil {
+			return v, err
+		}
+		if err := cs.e.Reviews.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
+			return v, err
+		}
+		if sent != nil {
+			sent()
+		}
+		return v, nil
+	}
+	if same {
+		return v, nil // a change that does not show (a roster recorded again, say)
+	}
+	if err := a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card); err != nil {
+		return v, err
+	}
+	sent()
+	return v, nil
+}
+
+// Build renders an occurrence into the adapter-neutral card model.
+func (cs *Cards) Build(v approvals.View, room Room, pauses []approvals.Pause) Card {
+	pol := room.Policy.WithDefaults()
+	c := Card{
+		Number: v.ID, PostID: v.PostID, State: v.State, Text: v.Post.Text, Link: v.Post.Link,
+		At: v.At, Zone: cs.e.Zone, Now: cs.e.Now(), Required: v.Verdict.Required,
+	}
+	delivered := map[string]approvals.Delivery{}
+	for _, d := range v.Deliveries {
+		delivered[d.Target] = d
+	}
+	for _, pl := range v.Payloads {
+		p := Preview{Target: pl.Target, Kind: cs.e.Targets.Kind(pl.Target), Text: cs.e.Targets.Preview(pl), Problems: v.Problems[pl.Target]}
+		if d, ok := delivered[pl.Target]; ok {
+			p.URL = d.URL
+			if d.State != approvals.DeliveryPublished {
+				p.Error = d.Error
+			}
+		}
+		c.Targets = append(c.Targets, p)
+	}
+	for _, r := range v.Verdict.Approvals {
+		c.Approvals = append(c.Approvals, Decision{User: r.UserName, Emoji: r.Emoji, At: r.At})
+	}
+	for _, r := range v.Verdict.Rejections {
+		c.Rejections = append(c.Rejections, Decision{User: r.UserName, Emoji: r.Emoji, At: r.At})
+	}
+	for _, ig := range v.Verdict.Ignored {
+		c.Ignored = append(c.Ignored, Ignored{User: ig.Reaction.UserName, Emoji: ig.Reaction.Emoji, Reason: ig.Reason})
+	}
+	if v.State.Open() {
+		for _, p := range pauses {
+			scope := "all publishing"
+			if p.Target != "" {
+				scope = p.Target
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is paused by %s (%s)", scope, p.By, reasonOr(p.Reason)))
+		}
+	}
+	if v.Note != "" {
+		c.Notes = append(c.Notes, strings.Split(v.Note, "\n")...)
+	}
+	cs.timingCard(&c, v)
+	approve := strings.Join(pol.ApproveEmoji, " or ")
+	reject := strings.Join(pol.RejectEmoji, " or ")
+	switch v.State {
+	case approvals.StateScheduled, approvals.StateInReview, approvals.StateApproved, approvals.StateRejected:
+		c.HowTo = fmt.Sprintf("React %s to approve, %s to reject; take your reaction back to withdraw. `delay %d 1h`, `cancel %d`. Anyone can type `pause`, or react %s to hold this one.", approve, reject, v.ID, v.ID, StopEmoji)
+	case approvals.StateHeld:
+		c.HowTo = fmt.Sprintf("Held. React %s to publish it now (after resume), `delay %d 1h` to move it, or `cancel %d` to drop it.", approve, v.ID, v.ID)
+		if v.At.After(c.Now) {
+			c.HowTo = fmt.Sprintf("Held. React %s to approve it again (it keeps its time), `delay %d 1h` to move it, or `cancel %d` to drop it.", approve, v.ID, v.ID)
+		}
+	case approvals.StateUnknown:
+		c.HowTo = fmt.Sprintf("Check the account, then `resolve %d published [URL]` or `resolve %d failed`. heed never retries this by itself.", v.ID, v.ID)
+		for _, d := range v.Deliveries {
+			if u := cs.e.Targets.AccountURL(d.Target); d.State == approvals.DeliveryUnknown && u != "" {
+				c.Notes = append(c.Notes, fmt.Sprintf("check %s at %s", d.Target, u))
+			}
+		}
+	case approvals.StatePublished:
+		if !retractedAll(v) {
+			c.HowTo = fmt.Sprintf("Approvers: `retract %d` or react %s to delete it from every network that can.", v.ID, RetractEmoji)
+		}
+	}
+	return c
+}
+
+// Announce replies in a card's thread with a publish outcome. It is the
+// dispatcher's Notify.
+func (cs *Cards) Announce(ctx context.Context, occ int64, target, url string, kind approvals.OutcomeKind, errMsg string) {
+	if cs.e.init() != nil {
+		return
+	}
+	v, err := cs.e.Reviews.Occurrence(ctx, occ)
+	if err != nil {
+		return
+	}
+	room := cs.e.room(v.Post.Room)
+	ref, ok, err := cs.e.Reviews.Card(ctx, occ, room.Adapter, room.ID)
+	if err != nil || !ok {
+		return
+	}
+	var text string
+	switch kind {
+	case approvals.OutcomeOK:
+		text = fmt.Sprintf("✅ #%d published to %s", occ, target)
+		if url != "" {
+			text += ": " + url
+		}
+	case approvals.OutcomeRetryable:
+		text = fmt.Sprintf("⏳ #%d → %s: %s; heed will retry", occ, target, errMsg)
+	case approvals.OutcomePermanent:
+		text = fmt.Sprintf("❌ #%d → %s failed: %s", occ, target, errMsg)
+	case approvals.OutcomeWithheld:
+		text = fmt.Sprintf("⏸ #%d → %s not sent: %s. It is held: approve it again to publish it, `delay %d 1h`, or `cancel %d`.", occ, target, errMsg, occ, occ)
+	default:
+		where := "the account"
+		if u := cs.e.Targets.AccountURL(target); u != "" {
+			where = u
+		}
+		text = fmt.Sprintf("❓ #%d → %s: outcome unknown (%s). Check %s, then `resolve %d published` or `resolve %d failed`.", occ, target, errMsg, where, occ, occ)
+	}
+	cs.announce(room, MessageRef(ref.Ref), text)
 }

@@ -47,8 +47,8 @@ type Retracter interface {
 
 // lastCalls replies in the thread of every approved occurrence whose last
 // call is due: once per occurrence and time, across restarts.
-func (e *Engine) lastCalls(ctx context.Context) error {
-	g := e.Safeguards
+func (h *commands) lastCalls(ctx context.Context) error {
+	g := h.e.Safeguards
 	if g == nil {
 		return nil
 	}
@@ -59,34 +59,34 @@ func (e *Engine) lastCalls(ctx context.Context) error {
 	if lead <= 0 {
 		return nil
 	}
-	now := e.Now()
-	ids, err := e.Reviews.LastCallsDue(ctx, now, lead)
+	now := h.e.Now()
+	ids, err := h.e.Reviews.LastCallsDue(ctx, now, lead)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		v, err := e.Reviews.Occurrence(ctx, id)
+		v, err := h.e.Reviews.Occurrence(ctx, id)
 		if err != nil {
 			return err
 		}
-		room := e.room(v.Post.Room)
+		room := h.e.room(v.Post.Room)
 		rs := g.Room(room.Name)
 		if rs.LastCall <= 0 || v.At.Sub(now) > rs.LastCall {
 			continue
 		}
-		ref, ok, err := e.Reviews.Card(ctx, id, room.Adapter, room.ID)
+		ref, ok, err := h.e.Reviews.Card(ctx, id, room.Adapter, room.ID)
 		if err != nil || !ok {
 			continue
 		}
-		claimed, err := e.Reviews.ClaimLastCall(ctx, id, v.At)
+		claimed, err := h.e.Reviews.ClaimLastCall(ctx, id, v.At)
 		if err != nil || !claimed {
 			continue
 		}
-		a := e.adapter(room.Adapter)
+		a := h.e.adapter(room.Adapter)
 		mention, _ := a.(Mentioner)
 		if err := a.Reply(ctx, room.ID, MessageRef(ref.Ref), LastCallText(v, now, g.RoomZone(rs), mention)); err != nil {
-			e.Log.Warn("last call not sent; will retry", "occurrence", id, "err", err)
-			_ = e.Reviews.ReleaseLastCall(ctx, id, v.At)
+			h.e.Log.Warn("last call not sent; will retry", "occurrence", id, "err", err)
+			_ = h.e.Reviews.ReleaseLastCall(ctx, id, v.At)
 		}
 	}
 	return nil
@@ -116,13 +116,13 @@ func LastCallText(v approvals.View, now time.Time, zone *time.Location, m Mentio
 
 // retract takes a published occurrence back on every target that can, and
 // returns the reply: each network's answer.
-func (e *Engine) retract(ctx context.Context, occ int64, who, place string) string {
-	r, _ := e.Targets.(Retracter)
+func (h *commands) retract(ctx context.Context, occ int64, who, place string) string {
+	r, _ := h.e.Targets.(Retracter)
 	can := func(t string) bool { return r != nil && r.CanRetract(t) }
-	items, err := e.Pauses.BeginRetract(ctx, occ, can, who, place)
+	items, err := h.e.Pauses.BeginRetract(ctx, occ, can, who, place)
 	if err != nil {
 		if approvals.ErrorCode(err) == approvals.EINTERNAL {
-			e.Log.Error("retract", "occurrence", occ, "err", err)
+			h.e.Log.Error("retract", "occurrence", occ, "err", err)
 		}
 		return approvals.ErrorMessage(err)
 	}
@@ -131,13 +131,13 @@ func (e *Engine) retract(ctx context.Context, occ int64, who, place string) stri
 		rerr := r.Retract(rctx, it.Target, it.RemoteID, it.URL)
 		cancel()
 		if rerr != nil {
-			e.Log.Warn("retract failed", "occurrence", occ, "target", it.Target, "err", rerr)
+			h.e.Log.Warn("retract failed", "occurrence", occ, "target", it.Target, "err", rerr)
 		}
-		if err := e.Pauses.RecordRetract(ctx, it, rerr, who, place); err != nil {
-			e.Log.Error("record retract", "occurrence", occ, "target", it.Target, "err", err)
+		if err := h.e.Pauses.RecordRetract(ctx, it, rerr, who, place); err != nil {
+			h.e.Log.Error("record retract", "occurrence", occ, "target", it.Target, "err", err)
 		}
 	}
-	v, err := e.Reviews.Occurrence(ctx, occ)
+	v, err := h.e.Reviews.Occurrence(ctx, occ)
 	if err != nil {
 		return approvals.ErrorMessage(err)
 	}
@@ -161,8 +161,8 @@ func retractionLine(rt approvals.Retraction) string {
 }
 
 // offerText lists what a retract offer would take back.
-func (e *Engine) offerText(ctx context.Context, o approvals.RetractOffer) string {
-	return RetractOfferText(ctx, e.Reviews, e.Zone, o)
+func (h *commands) offerText(ctx context.Context, o approvals.RetractOffer) string {
+	return RetractOfferText(ctx, h.e.Reviews, h.e.Zone, o)
 }
 
 // RetractOfferText lists what a retract offer would take back, and how to
@@ -196,22 +196,22 @@ func RetractOfferText(ctx context.Context, svc approvals.ReviewService, zone *ti
 }
 
 // postOffers announces retract offers made from the CLI in every review room.
-func (e *Engine) postOffers(ctx context.Context) error {
-	offers, err := e.Pauses.UnpostedOffers(ctx)
+func (h *commands) postOffers(ctx context.Context) error {
+	offers, err := h.e.Pauses.UnpostedOffers(ctx)
 	if err != nil {
 		return err
 	}
 	for _, o := range offers {
-		mine, err := e.Pauses.MarkOfferPosted(ctx, o.ID)
+		mine, err := h.e.Pauses.MarkOfferPosted(ctx, o.ID)
 		if err != nil {
 			return err
 		}
 		if !mine {
 			continue // another cycle is posting it
 		}
-		text := e.offerText(ctx, o)
-		for _, r := range e.Rooms {
-			_ = e.reply(ctx, r, "", text)
+		text := h.offerText(ctx, o)
+		for _, r := range h.e.Rooms {
+			_ = h.e.reply(ctx, r, "", text)
 		}
 	}
 	return nil
@@ -219,28 +219,28 @@ func (e *Engine) postOffers(ctx context.Context) error {
 
 // onSafeguardCommand handles the commands of the timing safeguards:
 // allow, sensitive, retract. It reports false for other commands.
-func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cmd Command, who string) (bool, error) {
-	isApprover := func() (bool, string) { return e.policyOf(room).IsApprover(ev.User) }
+func (h *commands) onSafeguardCommand(ctx context.Context, room Room, ev Event, cmd Command, who string) (bool, error) {
+	isApprover := func() (bool, string) { return h.e.policyOf(room).IsApprover(ev.User) }
 	refuse := func(what, why string) error {
-		_ = e.Audit.Record(ctx, approvals.AuditEntry{Actor: who, Action: cmd.Name + ".refused", Occurrence: cmd.N, Place: e.place(room), Detail: why})
-		return e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s: %s. Only approvers can.", who, what, why))
+		_ = h.e.Audit.Record(ctx, approvals.AuditEntry{Actor: who, Action: cmd.Name + ".refused", Occurrence: cmd.N, Place: h.e.place(room), Detail: why})
+		return h.e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot %s: %s. Only approvers can.", who, what, why))
 	}
 	switch cmd.Name {
 	case "allow":
 		if ok, why := isApprover(); !ok {
 			return true, refuse(fmt.Sprintf("allow #%d off hours", cmd.N), why)
 		}
-		v, err := e.Reviews.AllowOffHours(ctx, cmd.N, who, e.place(room))
+		v, err := h.e.Reviews.AllowOffHours(ctx, cmd.N, who, h.e.place(room))
 		if err != nil {
-			return true, e.replyError(ctx, room, ev.Card, err)
+			return true, h.e.replyError(ctx, room, ev.Card, err)
 		}
 		msg := fmt.Sprintf("#%d may go out outside staffed hours: allowed by %s.", cmd.N, who)
 		if v.State == approvals.StateHeld {
 			msg += " It is held: approve it again to publish it now."
 		}
-		return true, e.reply(ctx, room, ev.Card, msg)
+		return true, h.e.reply(ctx, room, ev.Card, msg)
 	case "sensitive":
-		return true, e.onSensitive(ctx, room, ev, cmd, who, isApprover, refuse)
+		return true, h.onSensitive(ctx, room, ev, cmd, who, isApprover, refuse)
 	case "retract":
 		if ok, why := isApprover(); !ok {
 			what := "retract"
@@ -251,65 +251,65 @@ func (e *Engine) onSafeguardCommand(ctx context.Context, room Room, ev Event, cm
 		}
 		switch cmd.Arg {
 		case "confirm", "cancel":
-			o, err := e.Pauses.DecideOffer(ctx, cmd.N, cmd.Arg == "confirm", who, e.place(room))
+			o, err := h.e.Pauses.DecideOffer(ctx, cmd.N, cmd.Arg == "confirm", who, h.e.place(room))
 			if err != nil {
-				return true, e.replyError(ctx, room, ev.Card, err)
+				return true, h.e.replyError(ctx, room, ev.Card, err)
 			}
 			if cmd.Arg == "cancel" {
-				return true, e.reply(ctx, room, ev.Card, fmt.Sprintf("Retract offer %d canceled by %s: nothing was deleted.", o.ID, who))
+				return true, h.e.reply(ctx, room, ev.Card, fmt.Sprintf("Retract offer %d canceled by %s: nothing was deleted.", o.ID, who))
 			}
 			parts := make([]string, 0, len(o.Items))
 			for _, id := range o.Items {
-				parts = append(parts, e.retract(ctx, id, who, e.place(room)))
+				parts = append(parts, h.retract(ctx, id, who, h.e.place(room)))
 			}
-			return true, e.reply(ctx, room, ev.Card, fmt.Sprintf("Retract offer %d confirmed by %s.\n%s", o.ID, who, strings.Join(parts, "\n")))
+			return true, h.e.reply(ctx, room, ev.Card, fmt.Sprintf("Retract offer %d confirmed by %s.\n%s", o.ID, who, strings.Join(parts, "\n")))
 		}
-		return true, e.reply(ctx, room, ev.Card, e.retract(ctx, cmd.N, who, e.place(room)))
+		return true, h.e.reply(ctx, room, ev.Card, h.retract(ctx, cmd.N, who, h.e.place(room)))
 	}
 	return false, nil
 }
 
-func (e *Engine) onSensitive(ctx context.Context, room Room, ev Event, cmd Command, who string, isApprover func() (bool, string), refuse func(what, why string) error) error {
-	g := e.Safeguards
+func (h *commands) onSensitive(ctx context.Context, room Room, ev Event, cmd Command, who string, isApprover func() (bool, string), refuse func(what, why string) error) error {
+	g := h.e.Safeguards
 	if g == nil || g.Sensitive == nil {
-		return e.reply(ctx, room, ev.Card, "Sensitive dates are not checked in this heed.")
+		return h.e.reply(ctx, room, ev.Card, "Sensitive dates are not checked in this heed.")
 	}
 	if cmd.Arg == "" {
-		dates, err := e.Reviews.SensitiveDates(ctx)
+		dates, err := h.e.Reviews.SensitiveDates(ctx)
 		if err != nil {
-			return e.replyError(ctx, room, ev.Card, err)
+			return h.e.replyError(ctx, room, ev.Card, err)
 		}
 		if len(dates) == 0 {
-			return e.reply(ctx, room, ev.Card, "No sensitive days were added in chat. `sensitive 2026-12-01 \"product recall\"` adds one (approvers).")
+			return h.e.reply(ctx, room, ev.Card, "No sensitive days were added in chat. `sensitive 2026-12-01 \"product recall\"` adds one (approvers).")
 		}
 		var b strings.Builder
 		b.WriteString("Sensitive days added in chat:")
 		for _, d := range dates {
 			fmt.Fprintf(&b, "\n  %s %s (by %s)", d.Date, d.Name, d.AddedBy)
 		}
-		return e.reply(ctx, room, ev.Card, b.String())
+		return h.e.reply(ctx, room, ev.Card, b.String())
 	}
 	if ok, why := isApprover(); !ok {
 		return refuse("add a sensitive day", why)
 	}
 	entry, err := timing.AdHoc(cmd.Arg, cmd.Reason, who)
 	if err != nil {
-		return e.reply(ctx, room, ev.Card, err.Error()+". Usage: `sensitive 2026-12-01 \"product recall\"` (or MM-DD for every year).")
+		return h.e.reply(ctx, room, ev.Card, err.Error()+". Usage: `sensitive 2026-12-01 \"product recall\"` (or MM-DD for every year).")
 	}
-	if _, err := e.Reviews.AddSensitiveDate(ctx, entry.Date, entry.Name, who, e.place(room)); err != nil {
-		return e.replyError(ctx, room, ev.Card, err)
+	if _, err := h.e.Reviews.AddSensitiveDate(ctx, entry.Date, entry.Name, who, h.e.place(room)); err != nil {
+		return h.e.replyError(ctx, room, ev.Card, err)
 	}
 	if err := g.Sensitive.Add(entry); err != nil {
-		return e.replyError(ctx, room, ev.Card, err)
+		return h.e.replyError(ctx, room, ev.Card, err)
 	}
-	if err := e.Reviews.RefreshOpen(ctx); err != nil {
+	if err := h.e.Reviews.RefreshOpen(ctx); err != nil {
 		return err
 	}
 	msg := fmt.Sprintf("📅 %s (%s) is now a sensitive day, added by %s: cards on that day carry a warning", entry.Date, entry.Name, who)
 	if n := g.Room(room.Name).SensitiveRequired; n > 1 {
 		msg += fmt.Sprintf(" and need %d approvals", n)
 	}
-	return e.reply(ctx, room, ev.Card, msg+".")
+	return h.e.reply(ctx, room, ev.Card, msg+".")
 }
 
 // retractedAll reports whether every published target of an occurrence
@@ -328,7 +328,7 @@ func retractedAll(v approvals.View) bool {
 }
 
 // timingCard adds what the safeguards say to a card.
-func (e *Engine) timingCard(c *Card, v approvals.View) {
+func (cs *Cards) timingCard(c *Card, v approvals.View) {
 	c.Warnings = append(c.Warnings, v.Timing.Warnings...)
 	if off := v.Timing.OffHours; off != "" {
 		if v.AllowOffHours != "" {

@@ -14,27 +14,33 @@ import (
 	"github.com/heed-dev/heed/tripwire"
 )
 
-// PollTripwire runs one tripwire cycle at now: every alert goes to the
+// Tripwire posts the news tripwire's alerts in the engine's review rooms
+// and pauses publishing when the team asked for that.
+type Tripwire struct {
+	e *Engine
+}
+
+// Poll runs one tripwire cycle at now: every alert goes to the
 // review rooms, and the feeds' health is saved for `heed status`. A feed
 // that fails only shows in that health; it never blocks anything.
-func (e *Engine) PollTripwire(ctx context.Context, w *tripwire.Watcher, now time.Time) {
+func (tw *Tripwire) Poll(ctx context.Context, w *tripwire.Watcher, now time.Time) {
 	for _, a := range w.Poll(ctx, now) {
-		if err := e.TripwireAlert(ctx, a); err != nil && ctx.Err() == nil {
-			e.Log.Error("tripwire alert", "feed", a.Feed, "err", err)
+		if err := tw.Alert(ctx, a); err != nil && ctx.Err() == nil {
+			tw.e.Log.Error("tripwire alert", "feed", a.Feed, "err", err)
 		}
 	}
-	if err := e.saveTripwireStatus(ctx, w.Status(), now); err != nil && ctx.Err() == nil {
-		e.Log.Warn("tripwire status not saved", "err", err)
+	if err := tw.saveStatus(ctx, w.Status(), now); err != nil && ctx.Err() == nil {
+		tw.e.Log.Warn("tripwire status not saved", "err", err)
 	}
 }
 
-// RunTripwire polls the watcher whenever a feed is due until ctx ends.
-func (e *Engine) RunTripwire(ctx context.Context, w *tripwire.Watcher) error {
-	if err := e.init(); err != nil {
+// Run polls the watcher whenever a feed is due until ctx ends.
+func (tw *Tripwire) Run(ctx context.Context, w *tripwire.Watcher) error {
+	if err := tw.e.init(); err != nil {
 		return err
 	}
 	for {
-		e.PollTripwire(ctx, w, e.Now())
+		tw.Poll(ctx, w, tw.e.Now())
 		// At least a second between cycles, so a feed due again at once
 		// (a clock step) cannot spin.
 		wait := max(time.Until(w.Next()), time.Second)
@@ -48,7 +54,7 @@ func (e *Engine) RunTripwire(ctx context.Context, w *tripwire.Watcher) error {
 	}
 }
 
-func (e *Engine) saveTripwireStatus(ctx context.Context, feeds []tripwire.FeedStatus, now time.Time) error {
+func (tw *Tripwire) saveStatus(ctx context.Context, feeds []tripwire.FeedStatus, now time.Time) error {
 	s := TripwireStatus{At: now}
 	for _, f := range feeds {
 		s.Feeds = append(s.Feeds, FeedHealth{Name: f.Name, URL: f.URL, LastOK: f.LastOK, LastError: f.LastError,
@@ -58,36 +64,36 @@ func (e *Engine) saveTripwireStatus(ctx context.Context, feeds []tripwire.FeedSt
 	if err != nil {
 		return err
 	}
-	return e.State.SetKV(ctx, TripwireStatusKey, string(b))
+	return tw.e.State.SetKV(ctx, TripwireStatusKey, string(b))
 }
 
-// TripwireAlert posts a matched news item in every review room, with the
+// Alert posts a matched news item in every review room, with the
 // occurrences due soon, and pauses everything when the team asked for
 // that. An item already alerted (before a restart) is not posted again.
-func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
-	if err := e.init(); err != nil {
+func (tw *Tripwire) Alert(ctx context.Context, a tripwire.Alert) error {
+	if err := tw.e.init(); err != nil {
 		return err
 	}
 	sum := sha256.Sum256([]byte(a.Feed + "\x00" + a.Key))
 	seenKey := "tripwire.alerted." + hex.EncodeToString(sum[:12])
-	if v, err := e.State.GetKV(ctx, seenKey); err != nil || v != "" {
+	if v, err := tw.e.State.GetKV(ctx, seenKey); err != nil || v != "" {
 		return err
 	}
 	var set timing.TripwireSettings
-	if e.Safeguards != nil {
-		set = e.Safeguards.Tripwire
+	if tw.e.Safeguards != nil {
+		set = tw.e.Safeguards.Tripwire
 	}
 	window := set.Window
 	if window <= 0 {
 		window = 6 * time.Hour
 	}
-	now := e.Now()
+	now := tw.e.Now()
 	var b strings.Builder
 	fmt.Fprintf(&b, "📰 News tripwire: “%s” (%s, matched %s)", a.Title, a.Feed, strings.Join(a.Keywords, ", "))
 	if a.Link != "" {
 		b.WriteString("\n" + a.Link)
 	}
-	q, err := e.Reviews.Queue(ctx, 100)
+	q, err := tw.e.Reviews.Queue(ctx, 100)
 	if err != nil {
 		return err
 	}
@@ -101,7 +107,7 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 		if s.At.After(now.Add(window)) {
 			break
 		}
-		due = append(due, fmt.Sprintf("  #%d %s %s (%s) → %s: %s", s.ID, s.State, s.At.In(e.Zone).Format("Mon 15:04"), Relative(s.At, now),
+		due = append(due, fmt.Sprintf("  #%d %s %s (%s) → %s: %s", s.ID, s.State, s.At.In(tw.e.Zone).Format("Mon 15:04"), Relative(s.At, now),
 			strings.Join(s.Targets, ", "), oneLine(approvals.Clip(s.Text, 60))))
 	}
 	if len(due) == 0 {
@@ -112,17 +118,17 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 	detail := fmt.Sprintf("%s: %q %s (matched %s)", a.Feed, a.Title, a.Link, strings.Join(a.Keywords, ", "))
 	if set.AutoPause {
 		reason := fmt.Sprintf("news tripwire: “%s” (%s, matched %s) %s", a.Title, a.Feed, strings.Join(a.Keywords, ", "), a.Link)
-		rc, err := e.Pauses.PauseAll(ctx, TripwireActor, "", strings.TrimSpace(reason), "tripwire:"+a.Feed)
+		rc, err := tw.e.Pauses.PauseAll(ctx, TripwireActor, "", strings.TrimSpace(reason), "tripwire:"+a.Feed)
 		if err != nil {
 			return err
 		}
-		e.ownPauses(rc.Pause.ID)
+		tw.e.cards.ownPauses(rc.Pause.ID)
 		b.WriteString("\n" + PauseReceipt(rc))
-		if e.Wake != nil {
-			e.Wake()
+		if tw.e.Wake != nil {
+			tw.e.Wake()
 		}
 	} else {
-		if err := e.Audit.Record(ctx, approvals.AuditEntry{Actor: TripwireActor, Action: "tripwire.alert", Place: "tripwire:" + a.Feed, Detail: detail}); err != nil {
+		if err := tw.e.Audit.Record(ctx, approvals.AuditEntry{Actor: TripwireActor, Action: "tripwire.alert", Place: "tripwire:" + a.Feed, Detail: detail}); err != nil {
 			return err
 		}
 		if len(due) > 0 {
@@ -130,8 +136,8 @@ func (e *Engine) TripwireAlert(ctx context.Context, a tripwire.Alert) error {
 		}
 	}
 	text := b.String()
-	for _, r := range e.Rooms {
-		_ = e.reply(ctx, r, "", text)
+	for _, r := range tw.e.Rooms {
+		_ = tw.e.reply(ctx, r, "", text)
 	}
-	return e.State.SetKV(ctx, seenKey, now.UTC().Format(time.RFC3339))
+	return tw.e.State.SetKV(ctx, seenKey, now.UTC().Format(time.RFC3339))
 }

@@ -127,7 +127,7 @@ func (a *app) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		go func() { _ = eng.RunTripwire(ctx, w) }()
+		go func() { _ = eng.Tripwire().Run(ctx, w) }()
 		log.Info("news tripwire on", "feeds", len(c.Tripwire.Feeds), "keywords", len(c.Tripwire.Keywords), "auto_pause", c.Tripwire.AutoPause)
 	}
 	err = eng.Run(ctx, poll)

@@ -138,12 +138,12 @@ func New(t testing.TB, o Options) *Stack {
 	s.Service, s.Engine, s.Dispatcher = sys.Service, sys.Engine, sys.Dispatcher
 	if s.Chat != nil {
 		s.Chat.handler = s.Engine
-		s.Chat.render = func() error { return s.Engine.SyncCards(ctx) }
+		s.Chat.render = func() error { return s.Engine.Cards().Sync(ctx) }
 	} else {
 		// The chats under test run on their own goroutines, as in heed
 		// run; so does the loop that renders what their events changed.
 		done := make(chan struct{})
-		go func() { defer close(done); s.Engine.RenderLoop(ctx) }()
+		go func() { defer close(done); s.Engine.Cards().Run(ctx) }()
 		t.Cleanup(func() { <-done }) // before the store closes
 	}
 	if _, err := st.DB().ExecContext(ctx, `SELECT 1`); err != nil {
@@ -163,7 +163,7 @@ func (s *Stack) Cycle() dispatch.Stats {
 	if err != nil {
 		s.T.Fatalf("dispatch cycle: %v", err)
 	}
-	if err := s.Engine.SyncCards(s.Ctx); err != nil {
+	if err := s.Engine.Cards().Sync(s.Ctx); err != nil {
 		s.T.Fatalf("sync cards: %v", err)
 	}
 	return st

@@ -157,7 +157,7 @@ func BenchmarkDispatch(b *testing.B) {
 					if _, err := s.Dispatcher.RunOnce(s.Ctx, s.Clock.Now()); err != nil {
 						b.Fatal(err)
 					}
-					if err := s.Engine.SyncCards(s.Ctx); err != nil {
+					if err := s.Engine.Cards().Sync(s.Ctx); err != nil {
 						b.Fatal(err)
 					}
 				})

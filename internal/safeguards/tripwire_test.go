@@ -59,7 +59,7 @@ func TestTripwireAlertListsWhatIsDue(t *testing.T) {
 	url := feedServer(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, rss(s.Clock.Now().Add(-5*time.Minute))) })
 	w := watcher(t, tripwire.Feed{Name: "wire", URL: url})
 
-	s.Engine.PollTripwire(s.Ctx, w, s.Clock.Now())
+	s.Engine.Tripwire().Poll(s.Ctx, w, s.Clock.Now())
 	if n := s.Chat.RepliesContaining("News tripwire"); n != 1 {
 		t.Fatalf("%d alerts, want 1: %q", n, s.Chat.Replies)
 	}
@@ -77,8 +77,8 @@ func TestTripwireAlertListsWhatIsDue(t *testing.T) {
 	// The same item is not news twice: not on the next poll, and not from
 	// a watcher that starts again (a restarted heed).
 	s.Clock.Advance(3 * time.Minute)
-	s.Engine.PollTripwire(s.Ctx, w, s.Clock.Now())
-	s.Engine.PollTripwire(s.Ctx, watcher(t, tripwire.Feed{Name: "wire", URL: url}), s.Clock.Now())
+	s.Engine.Tripwire().Poll(s.Ctx, w, s.Clock.Now())
+	s.Engine.Tripwire().Poll(s.Ctx, watcher(t, tripwire.Feed{Name: "wire", URL: url}), s.Clock.Now())
 	if n := s.Chat.RepliesContaining("News tripwire"); n != 1 {
 		t.Fatalf("%d alerts after polling again, want 1", n)
 	}
@@ -93,7 +93,7 @@ func TestTripwireAutoPauseHaltsPublishing(t *testing.T) {
 	s := tripwireStack(t, true)
 	p := approved(t, s, "Beach party tonight!", time.Hour)
 	url := feedServer(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, rss(s.Clock.Now().Add(-time.Minute))) })
-	s.Engine.PollTripwire(s.Ctx, watcher(t, tripwire.Feed{Name: "wire", URL: url}), s.Clock.Now())
+	s.Engine.Tripwire().Poll(s.Ctx, watcher(t, tripwire.Feed{Name: "wire", URL: url}), s.Clock.Now())
 
 	pauses, _ := s.Service.Pauses.ActivePauses(s.Ctx)
 	if len(pauses) != 1 || pauses[0].By != bot.TripwireActor || !strings.Contains(pauses[0].Reason, "Explosion in the city centre") {
@@ -132,7 +132,7 @@ func TestTripwireBrokenFeedsChangeNothingAndAreReported(t *testing.T) {
 		}
 	})
 	w := watcher(t, tripwire.Feed{Name: "down", URL: status500}, tripwire.Feed{Name: "garbled", URL: invalid}, tripwire.Feed{Name: "huge", URL: huge})
-	s.Engine.PollTripwire(s.Ctx, w, s.Clock.Now())
+	s.Engine.Tripwire().Poll(s.Ctx, w, s.Clock.Now())
 
 	if n := s.Chat.RepliesContaining("tripwire"); n != 0 {
 		t.Fatalf("broken feeds raised alerts: %q", s.Chat.Replies)
