@@ -377,9 +377,13 @@ func (e *Engine) Reconcile(ctx context.Context, adapter string) error {
 	return e.cards.Sync(ctx)
 }
 
+// adapterStop bounds how long Run waits for the adapters once it stops.
+const adapterStop = 15 * time.Second
+
 // Run starts every adapter and keeps cards in step until ctx is done.
 // poll bounds how long a change made by another process (the CLI) goes
-// unnoticed.
+// unnoticed. It returns once the adapters have stopped (at most
+// adapterStop after ctx is done) and the cards rendered are recorded.
 func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 	if err := e.init(); err != nil {
 		return err
@@ -389,13 +393,31 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 	go func() { defer close(rendered); e.cards.Run(rctx) }()
 	defer func() { stopRender(); <-rendered }() // it records the cards rendered before Run returns
 	errc := make(chan error, len(e.Adapters))
+	actx, stopAdapters := context.WithCancel(ctx)
+	var adapters sync.WaitGroup
 	for _, a := range e.Adapters {
+		adapters.Add(1)
 		go func() {
-			if err := a.Run(ctx, e); err != nil && ctx.Err() == nil {
+			defer adapters.Done()
+			if err := a.Run(actx, e); err != nil && actx.Err() == nil {
 				errc <- fmt.Errorf("%s: %w", a.Name(), err)
 			}
 		}()
 	}
+	// On the way out the adapters hand over what they still hold (a Slack
+	// pause still queued) while the store is open; at most adapterStop.
+	defer func() {
+		stopAdapters()
+		done := make(chan struct{})
+		go func() { adapters.Wait(); close(done) }()
+		t := time.NewTimer(adapterStop)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+			e.Log.Warn("a chat adapter did not stop in time", "waited", adapterStop)
+		}
+	}()
 	reconciled := map[string]bool{}
 	t := time.NewTicker(poll)
 	defer t.Stop()
