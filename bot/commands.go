@@ -20,6 +20,7 @@ type Command struct {
 	Window time.Duration
 	Arg    string // resolve: published|failed; allow: off-hours; retract: confirm|cancel; sensitive: the date
 	URL    string // resolve: the post's URL, if given
+	All    bool   // resolve all: every occurrence whose outcome is unknown
 }
 
 // ParseError is a message that looks like a command but is malformed.
@@ -118,6 +119,13 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 		if len(args) == 0 {
 			return c, true, &ParseError{usage(name)}
 		}
+		if name == "resolve" && strings.EqualFold(args[0], "all") {
+			if len(args) != 2 || (args[1] != "published" && args[1] != "failed") {
+				return c, true, &ParseError{usage(name)}
+			}
+			c.All, c.Arg = true, args[1]
+			return c, true, nil
+		}
 		n, err := strconv.ParseInt(strings.TrimPrefix(args[0], "#"), 10, 64)
 		if err != nil || n <= 0 {
 			return c, true, &ParseError{fmt.Sprintf("%s: %q is not a card number. %s", name, args[0], usage(name))}
@@ -177,7 +185,7 @@ func usage(name string) string {
 	case "delay":
 		return "Usage: `delay N 2h` moves card #N by a duration such as 30m or 2h; it then needs a fresh approval."
 	case "resolve":
-		return "Usage: `resolve N published [URL]` or `resolve N failed`, after checking the account by hand."
+		return "Usage: `resolve N published [URL]` or `resolve N failed`, after checking the account by hand; `resolve all published` or `resolve all failed` settles every unknown one (approvers)."
 	case "allow":
 		return "Usage: `allow N off-hours` lets card #N go out outside staffed hours (approvers)."
 	case "retract":

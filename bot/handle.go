@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/heed-dev/heed/approvals"
@@ -78,6 +79,9 @@ func (h *commands) onMessage(ctx context.Context, room Room, ev Event) error {
 	case "help":
 		return h.e.reply(ctx, room, ev.Card, HelpText)
 	case "cancel", "delay", "resolve":
+		if cmd.All {
+			return h.resolveAll(ctx, room, ev, cmd, who, isApprover)
+		}
 		v, err := h.e.Reviews.Occurrence(ctx, cmd.N)
 		if err != nil {
 			return h.e.replyError(ctx, room, ev.Card, err)
@@ -285,4 +289,30 @@ func (h *commands) onUnreaction(ctx context.Context, room Room, ev Event) error 
 	}
 	_, err := h.e.Reviews.Unreact(ctx, in)
 	return err
+}
+
+// resolveAll settles every occurrence whose outcome is unknown as cmd.Arg
+// says (after a crash left several), for an approver; each is audited.
+func (h *commands) resolveAll(ctx context.Context, room Room, ev Event, cmd Command, who string, isApprover func() (bool, string)) error {
+	if ok, why := isApprover(); !ok {
+		return h.e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot resolve: %s", who, why))
+	}
+	queue, err := h.e.Reviews.Queue(ctx, 1_000_000)
+	if err != nil {
+		return h.e.replyError(ctx, room, ev.Card, err)
+	}
+	var done []string
+	for _, s := range queue {
+		if s.State != approvals.StateUnknown {
+			continue
+		}
+		if err := h.e.Deliveries.Resolve(ctx, s.ID, "", cmd.Arg == "published", "", who, h.e.place(room)); err != nil {
+			return h.e.replyError(ctx, room, ev.Card, err)
+		}
+		done = append(done, "#"+strconv.FormatInt(s.ID, 10))
+	}
+	if len(done) == 0 {
+		return h.e.reply(ctx, room, ev.Card, "No occurrence has an unknown outcome.")
+	}
+	return h.e.reply(ctx, room, ev.Card, fmt.Sprintf("%s resolved as %s by %s.", strings.Join(done, ", "), cmd.Arg, who))
 }

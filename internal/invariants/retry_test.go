@@ -138,3 +138,29 @@ func TestInvariant4_RedeliveredReactionDoesNotCountAgain(t *testing.T) {
 		t.Fatalf("published after a redelivered, withdrawn approval: %d", n)
 	}
 }
+
+// TestResolveAllFromChat: after a crash left outcomes unknown, an approver
+// settles them all with one line; someone else cannot.
+func TestResolveAllFromChat(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	a, b := approved(t, s, "first"), approved(t, s, "second")
+	s.Rec.FailNext(heedtest.ErrTimeout, heedtest.ErrTimeout)
+	s.Clock.Advance(10 * time.Minute)
+	s.Cycle()
+	s.WantState(a.ID, approvals.StateUnknown)
+	s.WantState(b.ID, approvals.StateUnknown)
+	if err := s.Chat.Say("mallory", "resolve all published"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.Chat.LastReply(), "cannot resolve") {
+		t.Fatalf("a non-approver: %q", s.Chat.LastReply())
+	}
+	if err := s.Chat.Say("bob", "resolve all published"); err != nil {
+		t.Fatal(err)
+	}
+	s.WantState(a.ID, approvals.StatePublished)
+	s.WantState(b.ID, approvals.StatePublished)
+	if !strings.Contains(s.Chat.LastReply(), "resolved as published by @bob") {
+		t.Fatalf("reply: %q", s.Chat.LastReply())
+	}
+}
