@@ -83,6 +83,11 @@ var mutations = []Mutation{
 		To:   `	if kind == publish.Ambiguous {`,
 		Pkg:  invariants, Tests: "TestInvariant3_"},
 
+	{Name: "deaf: the dispatcher spins on overdue work it cannot send", File: "dispatch/dispatcher.go",
+		From: `err == nil && ok && !deaf && failing == 0 {`,
+		To:   `err == nil && ok && (deaf || !deaf) && failing == 0 {`,
+		Pkg:  "./dispatch", Tests: "TestDeafDispatcherSleeps"},
+
 	// The judge (approvals).
 	{Name: "judge: the post's author may approve it", File: "approvals/policy.go",
 		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
