@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,7 +317,7 @@ func (cs *Cards) announcePauses(ctx context.Context, before string, now []approv
 		}
 	}
 	cs.qmu.Lock()
-	own := cs.queue().own
+	own := maps.Clone(cs.queue().own) // ownPauses writes it from the chats' workers
 	cs.qmu.Unlock()
 	var lines []string
 	for _, p := range now {

@@ -73,7 +73,7 @@ func newStack(t testing.TB, o stackSetup) *stackEnv {
 func adapterFor(t testing.TB, f *slackfake.Fake, mode string, opts []Option) *env {
 	t.Helper()
 	o := f.Options()
-	cfg := Config{Mode: mode, BotToken: o.BotToken, AppToken: o.AppToken, SigningSecret: o.SigningSecret, APIURL: f.APIURL(),
+	cfg := Config{Mode: mode, BotToken: o.BotToken, AppToken: o.AppToken, SigningSecret: o.SigningSecret, APIURL: f.APIURL(), Listen: testListen,
 		Channels: []ChannelConfig{{ID: chReview, ApproverGroups: []string{groupSocial}}}}
 	e := &env{f: f, rec: newRecorder(), clock: newClock(), logs: &syncBuffer{}}
 	a, err := New(cfg, opts...)

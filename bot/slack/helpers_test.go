@@ -145,7 +145,7 @@ func newEnv(t testing.TB, s setup) *env {
 	f.SetGroup(groupSocial, carol)
 	o := f.Options()
 	cfg := Config{Mode: s.mode, BotToken: o.BotToken, AppToken: o.AppToken, SigningSecret: o.SigningSecret,
-		APIURL: f.APIURL(), GroupRefresh: s.refresh,
+		APIURL: f.APIURL(), GroupRefresh: s.refresh, Listen: testListen,
 		Channels: []ChannelConfig{{ID: chReview, Approvers: []string{alice}, ApproverGroups: []string{groupSocial}}}}
 	e := &env{f: f, rec: newRecorder(), clock: newClock(), logs: &syncBuffer{}}
 	opts := append([]Option{WithClock(e.clock.Now), WithPingTimeout(10 * time.Second),
@@ -223,3 +223,8 @@ func sampleCard(n int64) bot.Card {
 		Targets: []bot.Preview{{Target: "mastodon-main", Kind: "mastodon", Text: "Launch *day*! <!channel> & more\nsecond line"}},
 		At:      at, Zone: berlin, Now: at.Add(-13 * time.Hour), Required: 1}
 }
+
+// testListen is where an adapter in Events API mode listens in tests: a
+// free port, never the default one another test run may hold. Requests
+// reach it through an httptest server on EventsHandler.
+const testListen = "127.0.0.1:0"
