@@ -90,11 +90,6 @@ type ReviewService interface {
 	// whether it was seen before) and, when room and user are set, that
 	// the user was in the review room at `at`.
 	Seen(ctx context.Context, adapter, id, room, user string, at time.Time) (dup bool, err error)
-	// SeenEvent records a chat event id and reports whether it was seen
-	// before.
-	SeenEvent(ctx context.Context, adapter, id string) (bool, error)
-	// SeenInRoom records that user showed up in a review room at `at`.
-	SeenInRoom(ctx context.Context, room, user string, at time.Time) error
 
 	// LastCallsDue lists approved occurrences due within lead that have
 	// had no last call for their time.

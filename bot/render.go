@@ -296,6 +296,7 @@ func (cs *Cards) showPauses(ctx context.Context, pauses []approvals.Pause) error
 		return nil
 	}
 	cs.announcePauses(ctx, q.pauses, pauses)
+	cs.forgetOwn(pauses)
 	if err := cs.e.Reviews.TouchOpen(ctx); err != nil {
 		return err
 	}
@@ -304,6 +305,19 @@ func (cs *Cards) showPauses(ctx context.Context, pauses []approvals.Pause) error
 	}
 	q.pauses = key
 	return nil
+}
+
+// forgetOwn drops from the pauses this engine made or lifted those no
+// longer in force: once announced (or not), they are never looked at again.
+func (cs *Cards) forgetOwn(active []approvals.Pause) {
+	cs.qmu.Lock()
+	defer cs.qmu.Unlock()
+	q := cs.queue()
+	for id := range q.own {
+		if !slices.ContainsFunc(active, func(p approvals.Pause) bool { return p.ID == id }) {
+			delete(q.own, id)
+		}
+	}
 }
 
 // announcePauses tells every review room about the pauses that came or went

@@ -156,16 +156,3 @@ func (s *ReviewService) Seen(ctx context.Context, adapter, id, room, user string
 	})
 	return dup, err
 }
-
-// SeenEvent records a chat event id and reports whether it was seen before.
-func (s *ReviewService) SeenEvent(ctx context.Context, adapter, id string) (bool, error) {
-	if id == "" {
-		return false, nil
-	}
-	res, err := s.store.db.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, adapter, id, ms(s.now()))
-	if err != nil {
-		return false, err
-	}
-	n, _ := res.RowsAffected()
-	return n == 0, nil
-}

@@ -56,12 +56,6 @@ func (s *ReviewService) AllowOffHours(ctx context.Context, id int64, actor, plac
 	return v, err
 }
 
-// SeenInRoom records that user showed up in a review room at `at` (a
-// message or a reaction), for the on-duty check.
-func (s *ReviewService) SeenInRoom(ctx context.Context, room, user string, at time.Time) error {
-	return seenInRoom(ctx, s.store.db, room, user, at, s.now())
-}
-
 func seenInRoom(ctx context.Context, q querier, room, user string, at, now time.Time) error {
 	if at.IsZero() || at.After(now) {
 		at = now
