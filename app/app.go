@@ -74,6 +74,7 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 		svc.Now = p.Now
 	}
 	svc.Log = log
+	eng.SeriesCards = svc.SeriesCards
 	svc.Timing = eng.TimingCheck
 	svc.Derives = true
 	eng.Posts, eng.Reviews, eng.Pauses = svc.Posts, svc.Reviews, svc.Pauses

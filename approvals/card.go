@@ -6,6 +6,9 @@ type CardRef struct {
 	Adapter    string
 	Room       string
 	Ref        string
+	// Notified is the state whose people were last told about it in the
+	// card's thread (held, missed, unknown), so they are told once.
+	Notified State
 }
 
 // DirtyRef is an occurrence whose card changed since it was last

@@ -49,6 +49,23 @@ func (p People) Person(identity string) string {
 	return identity
 }
 
+// Identities lists every identity of the person identity belongs to, the
+// person's name first; just identity when it is nobody's.
+func (p People) Identities(identity string) []string {
+	name, ok := p.byID[identity]
+	if !ok {
+		return []string{identity}
+	}
+	out := []string{name}
+	for id, who := range p.byID {
+		if who == name && id != name {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out[1:])
+	return out
+}
+
 // Known reports whether identity belongs to a person.
 func (p People) Known(identity string) bool {
 	_, ok := p.byID[identity]

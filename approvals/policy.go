@@ -122,6 +122,10 @@ type Reaction struct {
 type Ignored struct {
 	Reaction Reaction
 	Reason   string
+	// Stale is set for a decision by someone who may decide that no
+	// longer counts because the post changed since (an edit, a delay):
+	// they must decide again, on a fresh card.
+	Stale bool
 }
 
 // Verdict is what the current reactions decide for one occurrence.
@@ -151,6 +155,18 @@ func (v Verdict) Approved() bool {
 // rejected.
 func (v Verdict) ApprovedFor(target string) bool {
 	return len(v.Rejections) == 0 && v.PerTarget[target] >= v.Required
+}
+
+// Voided returns the decisions that no longer count because the post
+// changed since they were given (Ignored.Stale), oldest first.
+func (v Verdict) Voided() []Reaction {
+	var out []Reaction
+	for _, ig := range v.Ignored {
+		if ig.Stale {
+			out = append(out, ig.Reaction)
+		}
+	}
+	return out
 }
 
 // Event returns the state-machine event the verdict amounts to.
@@ -209,11 +225,12 @@ func Tally(p Policy, author string, current map[string]string, reactions []React
 				valid = true
 			}
 		}
+		stale := false
 		if reason == "" && !valid {
-			reason = "given for an earlier version of this post"
+			reason, stale = "given for an earlier version of this post", true
 		}
 		if reason != "" {
-			v.Ignored = append(v.Ignored, Ignored{Reaction: r, Reason: reason})
+			v.Ignored = append(v.Ignored, Ignored{Reaction: r, Reason: reason, Stale: stale})
 			continue
 		}
 		who := p.People.Person(r.User)

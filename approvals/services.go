@@ -73,6 +73,14 @@ type ReviewService interface {
 	SetCard(ctx context.Context, c CardRef) error
 	// Card returns the card of an occurrence in one adapter's room.
 	Card(ctx context.Context, occ int64, adapter, room string) (CardRef, bool, error)
+	// Supersede moves an occurrence's card to a fresh message (newRef),
+	// after the post changed or was held since people approved it: the
+	// decisions voided, which no longer count, are withdrawn, so that one
+	// reaction on the fresh card approves the new version. It is audited.
+	Supersede(ctx context.Context, old CardRef, newRef string, voided []Reaction) error
+	// SetNotified records the state whose people were told in the card's
+	// thread.
+	SetNotified(ctx context.Context, c CardRef, st State) error
 	// CardOccurrence finds the occurrence whose card is the given message.
 	CardOccurrence(ctx context.Context, adapter, room, ref string) (int64, bool, error)
 	// OpenCards lists the cards of occurrences that still wait for a

@@ -30,7 +30,14 @@ type Card struct {
 	Warnings []string // over length, sensitive date, off hours, ...
 	Notes    []string // why it is held, missed, unknown; results of publishing
 	HowTo    string   // how to act, in this chat's words
+	// Superseded is set on a card a fresh one replaced after the post
+	// changed: decisions on it no longer count, and it offers none.
+	Superseded bool
 }
+
+// Actionable reports whether people decide on this card: it is open and
+// not superseded.
+func (c Card) Actionable() bool { return c.State.Open() && !c.Superseded }
 
 // Preview is what one target will receive.
 type Preview struct {

@@ -53,6 +53,9 @@ type Engine struct {
 	// Safeguards are the timing safeguards (last call, staffed hours,
 	// sensitive dates, tripwire); nil turns them all off.
 	Safeguards *timing.Safeguards
+	// SeriesCards is how many upcoming occurrences of a recurring post
+	// have a card, for the series line cards show.
+	SeriesCards int
 	// Wake, when set, is called after anything that may make work for the
 	// dispatcher (an approval, a resume).
 	Wake func()

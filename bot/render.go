@@ -406,29 +406,44 @@ func (cs *Cards) syncCard(ctx context.Context, v approvals.View, pauses []approv
 			return v, err
 		}
 	}
+	voided := v.Verdict.Voided()
+	if ok && len(voided) > 0 && v.State.Open() {
+		// Decisions the post's change voided: the fresh card shows none
+		// of them, and one reaction on it approves the new version.
+		v.Verdict.Ignored = slices.DeleteFunc(slices.Clone(v.Verdict.Ignored), func(ig approvals.Ignored) bool { return ig.Stale })
+	}
 	card := cs.Build(v, room, pauses)
 	same, sent := cs.unchanged(v.ID, card)
-	if !ok {
+	switch {
+	case !ok:
 		mref, err := a.PostCard(ctx, room.ID, card)
 		if err != nil {
 			return v, err
 		}
-		if err := cs.e.Reviews.SetCard(ctx, approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}); err != nil {
+		ref = approvals.CardRef{Occurrence: v.ID, Adapter: room.Adapter, Room: room.ID, Ref: string(mref)}
+		if err := cs.e.Reviews.SetCard(ctx, ref); err != nil {
 			return v, err
 		}
 		if sent != nil {
 			sent()
 		}
-		return v, nil
+	case len(voided) > 0 && v.State.Open():
+		if ref, err = cs.supersede(ctx, v, room, ref, card, voided); err != nil {
+			return v, err
+		}
+		if sent != nil {
+			sent()
+		}
+	case !same:
+		if err := a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card); err != nil {
+			return v, err
+		}
+		sent()
 	}
-	if same {
-		return v, nil // a change that does not show (a roster recorded again, say)
-	}
-	if err := a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card); err != nil {
-		return v, err
-	}
-	sent()
-	return v, nil
+	// (An unchanged card is a change that does not show: a roster
+	// recorded again, say.)
+	_, err = cs.notifyState(ctx, v, room, ref)
+	return v, err
 }
 
 // Build renders an occurrence into the adapter-neutral card model.
@@ -473,6 +488,9 @@ func (cs *Cards) Build(v approvals.View, room Room, pauses []approvals.Pause) Ca
 	if v.Note != "" {
 		c.Notes = append(c.Notes, strings.Split(v.Note, "\n")...)
 	}
+	if line := cs.seriesLine(v); line != "" {
+		c.Notes = append(c.Notes, line)
+	}
 	cs.timingCard(&c, v)
 	approve := strings.Join(pol.ApproveEmoji, " or ")
 	reject := strings.Join(pol.RejectEmoji, " or ")
@@ -497,6 +515,30 @@ func (cs *Cards) Build(v approvals.View, room Room, pauses []approvals.Pause) Ca
 		}
 	}
 	return c
+}
+
+// seriesLine sums up the series an occurrence belongs to: how it repeats,
+// its next time after this one, and that only the next few have cards.
+func (cs *Cards) seriesLine(v approvals.View) string {
+	sc := v.Post.Schedule
+	if !sc.Recurring() {
+		return ""
+	}
+	line := fmt.Sprintf("🔁 part of a series (`%s`, %s", sc.Cron, sc.TZ)
+	if !sc.Until.IsZero() {
+		line += ", until " + sc.Until.In(cs.e.Zone).Format("2 Jan 2006")
+	}
+	line += ")"
+	if next, ok := sc.Next(v.At); ok {
+		line += "; next after this: " + next.In(cs.e.Zone).Format("Mon 2 Jan 15:04")
+	} else {
+		line += "; this is its last time"
+	}
+	n := cs.e.SeriesCards
+	if n <= 0 {
+		n = 3
+	}
+	return line + fmt.Sprintf(". Cards show its next %d times; later ones appear as these pass. `cancel %d` drops this one; the post's own commands change them all.", n, v.ID)
 }
 
 // Announce replies in a card's thread with a publish outcome. It is the

@@ -244,8 +244,8 @@ func TestUnknownOutcomeLinksTheAccount(t *testing.T) {
 	if !strings.Contains(s.Chat.CardText(p.ID), "check x-main at https://x.example/heedproject") {
 		t.Fatalf("card does not link the account:\n%s", s.Chat.CardText(p.ID))
 	}
-	if !strings.Contains(s.Chat.LastReply(), "Check https://x.example/heedproject, then `resolve") {
-		t.Fatalf("thread reply: %q", s.Chat.LastReply())
+	if s.Chat.RepliesContaining("Check https://x.example/heedproject, then `resolve") != 1 {
+		t.Fatalf("no thread reply links the account: %q", s.Chat.Replies)
 	}
 	s.Clock.Advance(time.Hour)
 	s.Cycle()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
@@ -19,11 +21,58 @@ func (s *ReviewService) SetCard(ctx context.Context, c approvals.CardRef) error 
 // Card returns the card of an occurrence in one adapter's room.
 func (s *ReviewService) Card(ctx context.Context, occ int64, adapter, room string) (approvals.CardRef, bool, error) {
 	c := approvals.CardRef{Occurrence: occ, Adapter: adapter, Room: room}
-	err := s.store.db.QueryRowContext(ctx, `SELECT ref FROM cards WHERE occurrence_id = ? AND adapter = ? AND room = ?`, occ, adapter, room).Scan(&c.Ref)
+	err := s.store.db.QueryRowContext(ctx, `SELECT ref, notified FROM cards WHERE occurrence_id = ? AND adapter = ? AND room = ?`, occ, adapter, room).Scan(&c.Ref, &c.Notified)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
 	return c, err == nil, err
+}
+
+// SetNotified records the state whose people were told in the card's
+// thread.
+func (s *ReviewService) SetNotified(ctx context.Context, c approvals.CardRef, st approvals.State) error {
+	_, err := s.store.db.ExecContext(ctx, `UPDATE cards SET notified = ? WHERE occurrence_id = ? AND adapter = ? AND room = ?`, st, c.Occurrence, c.Adapter, c.Room)
+	return err
+}
+
+// Supersede moves an occurrence's card to a fresh message and withdraws
+// the decisions the change voided, in one transaction, with an audit line.
+// Decisions given on the fresh card count as any other.
+func (s *ReviewService) Supersede(ctx context.Context, old approvals.CardRef, newRef string, voided []approvals.Reaction) error {
+	now := s.now()
+	return s.store.tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE cards SET ref = ?, notified = '' WHERE occurrence_id = ? AND adapter = ? AND room = ? AND ref = ?`,
+			newRef, old.Occurrence, old.Adapter, old.Room, old.Ref)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return approvals.Errorf(approvals.ECONFLICT, "the card of #%d moved meanwhile", old.Occurrence)
+		}
+		var names []string
+		for _, v := range voided {
+			if _, err := tx.ExecContext(ctx, `UPDATE reactions SET withdrawn_at = ? WHERE id = ? AND occurrence_id = ? AND withdrawn_at IS NULL`,
+				ms(now), v.ID, old.Occurrence); err != nil {
+				return err
+			}
+			if !slices.Contains(names, v.UserName) {
+				names = append(names, v.UserName)
+			}
+		}
+		o, err := getOcc(ctx, tx, old.Occurrence)
+		if err != nil {
+			return err
+		}
+		if _, err := s.refresh(ctx, tx, o.ID, now); err != nil {
+			return err
+		}
+		detail := "fresh card " + newRef + " replaces " + old.Ref
+		if len(names) > 0 {
+			detail += "; void: " + strings.Join(names, ", ")
+		}
+		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: "heed", Action: "card.superseded", PostID: o.PostID, Occurrence: o.ID,
+			Place: old.Adapter + ":" + old.Room, Detail: detail})
+	})
 }
 
 // CardOccurrence finds the occurrence whose card is the given message.

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +104,34 @@ func TestManyFullSeriesEndMaterialize(t *testing.T) {
 	}
 	if n, err := s.Service.Posts.Materialize(s.Ctx); err != nil || n != 0 {
 		t.Fatalf("second pass made %d, %v; want 0", n, err)
+	}
+}
+
+// TestSeriesCardSaysItIsASeries: each card of a recurring post sums up the
+// series: how it repeats, its next time, and that only the next few times
+// have cards.
+func TestSeriesCardSaysItIsASeries(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Text: "standup", Targets: []string{"rec"}, Author: "author",
+		Schedule: approvals.Schedule{Cron: "0 10 * * *", TZ: "UTC"}}, "author", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cycle()
+	occ, err := s.Service.Reviews.Occurrences(s.Ctx, p.ID, 10)
+	if err != nil || len(occ) == 0 {
+		t.Fatalf("occurrences: %v %v", occ, err)
+	}
+	text := s.Chat.CardText(occ[0].ID)
+	next := occ[0].At.Add(24 * time.Hour).Format("Mon 2 Jan 15:04")
+	for _, want := range []string{"part of a series (`0 10 * * *`, UTC)", "next after this: " + next, "Cards show its next 3 times"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("card lacks %q:\n%s", want, text)
+		}
+	}
+	one := s.Add("once", time.Hour)
+	s.Cycle()
+	if c := s.Chat.CardText(one.ID); c == "" || strings.Contains(c, "series") {
+		t.Fatalf("a one-shot card speaks of a series:\n%s", s.Chat.CardText(one.ID))
 	}
 }

@@ -46,7 +46,7 @@ func (a *Adapter) PostCard(ctx context.Context, room string, c bot.Card) (bot.Me
 	if err != nil {
 		return "", fmt.Errorf("slack: posting card #%d in %s: %w", c.Number, room, err)
 	}
-	a.noteCard(ctx, room, ts, c.State.Open())
+	a.noteCard(ctx, room, ts, c.Actionable())
 	return bot.MessageRef(ts), nil
 }
 
@@ -59,7 +59,7 @@ func (a *Adapter) UpdateCard(ctx context.Context, room string, ref bot.MessageRe
 	if err != nil {
 		return fmt.Errorf("slack: updating card #%d (%s) in %s: %w", c.Number, ref, room, err)
 	}
-	a.noteCard(ctx, room, string(ref), c.State.Open())
+	a.noteCard(ctx, room, string(ref), c.Actionable())
 	return nil
 }
 
@@ -149,7 +149,7 @@ func cardBlocks(c bot.Card) []slackapi.Block {
 	if c.HowTo != "" {
 		howTo = escape(c.HowTo)
 	}
-	if c.State.Open() {
+	if c.Actionable() {
 		contextLine(howTo)
 		num := strconv.FormatInt(c.Number, 10)
 		approve := slackapi.NewButtonBlockElement(actionApprove, num, plain("✅ Approve")).WithStyle(slackapi.StylePrimary)

@@ -227,6 +227,16 @@ func (m *MemChat) CardText(n int64) string {
 	return c.Card.PlainText()
 }
 
+// CardTextOf is the plain text of the message ref, or "".
+func (m *MemChat) CardTextOf(ref string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.cards[ref]; ok {
+		return c.Card.PlainText()
+	}
+	return ""
+}
+
 // LastReply is the last reply, or "".
 func (m *MemChat) LastReply() string {
 	m.mu.Lock()

@@ -60,8 +60,10 @@ func TestInvariant1_NothingPublishedWithoutApprovalOfExactPayload(t *testing.T) 
 	for _, id := range []int64{edited.ID, delayed.ID, relinked.ID} {
 		s.WantState(id, approvals.StateMissed)
 	}
-	if !strings.Contains(s.Chat.CardText(edited.ID), "earlier version") {
-		t.Errorf("card does not say the approval was for an earlier version:\n%s", s.Chat.CardText(edited.ID))
+	for _, id := range []int64{edited.ID, delayed.ID, relinked.ID} {
+		if n := s.Chat.RepliesContaining(fmt.Sprintf("#%d needs a fresh decision", id)); n != 1 {
+			t.Errorf("#%d: %d notices that the approval no longer counts, want 1; replies:\n%s", id, n, strings.Join(s.Chat.Replies, "\n"))
+		}
 	}
 }
 

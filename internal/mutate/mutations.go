@@ -133,4 +133,16 @@ var mutations = []Mutation{
 		To: `			if n, _ := r.RowsAffected(); false && n == 0 {
 				res.Duplicate = true`,
 		Pkg: invariants, Tests: "TestInvariant4_"},
+
+	// The people who must act are told (bot/render.go, bot/notify.go).
+	{Name: "notify: an approval voided by an edit only edits the card", File: "bot/render.go",
+		From: `	case len(voided) > 0 && v.State.Open():`,
+		To:   `	case false && len(voided) > 0:`,
+		Pkg:  invariants, Tests: "TestEditVoidsApprovalOnAFreshCard"},
+	{Name: "notify: a held or missed post tells nobody", File: "bot/notify.go",
+		From: `	if needsPeople(v.State) {
+		st = v.State`,
+		To: `	if false {
+		st = v.State`,
+		Pkg: invariants, Tests: "TestHeldAndMissedTellTheApproversOnce"},
 }

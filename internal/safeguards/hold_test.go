@@ -22,7 +22,9 @@ func TestStopReactionHoldsOneOccurrence(t *testing.T) {
 	react(t, s, "eve", p.ID, "🛑")
 	s.WantState(p.ID, approvals.StateHeld)
 	s.WantState(other.ID, approvals.StateApproved)
-	wantContains(t, "reply", s.Chat.LastReply(), "#1 is held by @eve", "fresh decision")
+	if s.Chat.RepliesContaining("#1 is held by @eve") != 1 || s.Chat.RepliesContaining("fresh decision") == 0 {
+		t.Fatalf("no reply says who held #1: %q", s.Chat.Replies)
+	}
 	wantContains(t, "card", s.Chat.CardText(p.ID), "HELD", "held: 🛑 by @eve")
 	if a := audits(t, s, p.ID, "occurrence.hold"); len(a) != 1 || a[0].Actor != "@eve" {
 		t.Fatalf("hold audit: %+v", a)

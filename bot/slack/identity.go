@@ -1,0 +1,10 @@
+package slack
+
+import "regexp"
+
+// slackUser is the shape of a Slack user id: U… or W… (Enterprise Grid).
+var slackUser = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+
+// Owns reports whether identity is a Slack user id, so that the engine
+// mentions a person by the identity Slack knows (bot.Identifier).
+func (a *Adapter) Owns(identity string) bool { return slackUser.MatchString(identity) }
