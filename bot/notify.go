@@ -121,9 +121,11 @@ func (cs *Cards) supersede(ctx context.Context, v approvals.View, room Room, old
 	if err != nil {
 		return old, err
 	}
-	if err := a.UpdateCard(ctx, room.ID, MessageRef(old.Ref), supersededCard(card, fresh)); err != nil {
-		// The fresh card is what counts; the old one says so next time.
-		cs.e.Log.Warn("could not mark a superseded card", "occurrence", v.ID, "err", err)
+	if string(fresh) != old.Ref { // the console numbers cards by occurrence: there is one
+		if err := a.UpdateCard(ctx, room.ID, MessageRef(old.Ref), supersededCard(card, fresh)); err != nil {
+			// The fresh card is what counts.
+			cs.e.Log.Warn("could not mark a superseded card", "occurrence", v.ID, "err", err)
+		}
 	}
 	if err := cs.e.Reviews.Supersede(ctx, old, string(fresh), voided); err != nil {
 		return old, err

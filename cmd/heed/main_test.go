@@ -300,6 +300,7 @@ func startDaemon(t *testing.T) *daemon {
 func (d *daemon) waitFor(sub string) string {
 	d.t.Helper()
 	deadline := time.After(20 * time.Second)
+	var seen []string
 	for {
 		select {
 		case l, ok := <-d.lines:
@@ -309,8 +310,9 @@ func (d *daemon) waitFor(sub string) string {
 			if strings.Contains(l, sub) {
 				return l
 			}
+			seen = append(seen, l)
 		case <-deadline:
-			d.t.Fatalf("no %q within 20 s", sub)
+			d.t.Fatalf("no %q within 20 s; the output since the last match:\n%s", sub, strings.Join(seen, "\n"))
 		}
 	}
 }
@@ -603,4 +605,23 @@ func TestFrequentSeriesAreWarnedOfOrRefused(t *testing.T) {
 	if out := mustHeed(t, db, "import", "--dry-run", writeFile(t, dir, "cal2.yaml", cal2)); !strings.Contains(out, "0 added, 0 updated, 2 unchanged") {
 		t.Fatalf("allow_frequent in the entry:\n%s", out)
 	}
+}
+
+// TestConsoleEditAsksForAFreshDecision: in the console, as in Slack and
+// Matrix, an edit after bob approved tells him so in the card's thread, and
+// his one ✅ approves the new text.
+func TestConsoleEditAsksForAFreshDecision(t *testing.T) {
+	d := startDaemon(t)
+	waitFor, say := d.waitFor, d.say
+	say(`heed post add --at +1h --to log --text "v1"`)
+	say("/as bob")
+	say("+1 ✅")
+	waitFor("#1 APPROVED")
+	say(`heed post edit 1 --text "v2"`)
+	if l := waitFor("#1 needs a fresh decision"); !strings.Contains(l, "bob") {
+		t.Fatalf("the notice does not address bob: %s", l)
+	}
+	say("+1 ✅")
+	waitFor("#1 APPROVED")
+	d.stop()
 }
