@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -70,7 +71,7 @@ func (a *Adapter) Reply(ctx context.Context, room string, thread bot.MessageRef,
 }
 
 func (a *Adapter) reply(ctx context.Context, room string, thread bot.MessageRef, text string, meta *slackapi.SlackMetadata) error {
-	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escape(text), false)}
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(escapeKeepMentions(text), false)}
 	if thread != "" {
 		opts = append(opts, slackapi.MsgOptionTS(string(thread)))
 	}
@@ -192,6 +193,23 @@ func plain(s string) *slackapi.TextBlockObject {
 // there (links, mentions, @channel).
 func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// mentionToken is a user mention as the engine writes it (Mention).
+var mentionToken = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
+
+// escapeKeepMentions escapes text for Slack but leaves the user mentions
+// heed wrote in it as mentions, so that those people are notified.
+func escapeKeepMentions(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range mentionToken.FindAllStringIndex(s, -1) {
+		b.WriteString(escape(s[last:m[0]]))
+		b.WriteString(s[m[0]:m[1]])
+		last = m[1]
+	}
+	b.WriteString(escape(s[last:]))
+	return b.String()
 }
 
 // unescape reverses what Slack does to &, < and > in message text.
