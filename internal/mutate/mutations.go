@@ -145,4 +145,8 @@ var mutations = []Mutation{
 		To: `	if false {
 		st = v.State`,
 		Pkg: invariants, Tests: "TestHeldAndMissedTellTheApproversOnce"},
+	{Name: "notify: Slack replies escape the mentions", File: "bot/slack/card.go",
+		From: `slackapi.MsgOptionText(escapeKeepMentions(text), false)`,
+		To:   `slackapi.MsgOptionText(escape(text), false)`,
+		Pkg:  "./bot/slack", Tests: "TestE2EEditAfterApprovalMentionsOnAFreshCard"},
 }
