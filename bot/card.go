@@ -30,6 +30,10 @@ type Card struct {
 	Warnings []string // over length, sensitive date, off hours, ...
 	Notes    []string // why it is held, missed, unknown; results of publishing
 	HowTo    string   // how to act, in this chat's words
+	// Version names the content the card is for (the payloads' combined
+	// hash): a chat that makes posting idempotent keys it with this, so a
+	// fresh card for changed content is a new message.
+	Version string
 	// Superseded is set on a card a fresh one replaced after the post
 	// changed: decisions on it no longer count, and it offers none.
 	Superseded bool

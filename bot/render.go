@@ -451,7 +451,7 @@ func (cs *Cards) Build(v approvals.View, room Room, pauses []approvals.Pause) Ca
 	pol := room.Policy.WithDefaults()
 	c := Card{
 		Number: v.ID, PostID: v.PostID, State: v.State, Text: v.Post.Text, Link: v.Post.Link,
-		At: v.At, Zone: cs.e.Zone, Now: cs.e.Now(), Required: v.Verdict.Required,
+		At: v.At, Zone: cs.e.Zone, Now: cs.e.Now(), Required: v.Verdict.Required, Version: approvals.CombinedHash(v.Hashes),
 	}
 	delivered := map[string]approvals.Delivery{}
 	for _, d := range v.Deliveries {

@@ -247,7 +247,7 @@ func (a *Adapter) PostCard(ctx context.Context, room string, c bot.Card) (bot.Me
 	}
 	content := cardContent(c)
 	sum := sha256.Sum256([]byte(room + "\x00" + strconv.FormatInt(c.Number, 10) + "\x00" +
-		strconv.FormatInt(c.PostID, 10) + "\x00" + strconv.FormatInt(c.At.Unix(), 10)))
+		strconv.FormatInt(c.PostID, 10) + "\x00" + strconv.FormatInt(c.At.Unix(), 10) + "\x00" + c.Version))
 	txn := "heed-card-" + hex.EncodeToString(sum[:12])
 	var resp *mautrix.RespSendEvent
 	err = a.call(ctx, "post card", func(ctx context.Context) (err error) {
