@@ -546,6 +546,10 @@ func (c *Config) RoomPolicy(r RoomConfig) approvals.Policy {
 	return p
 }
 
+// Person is the person identity belongs to among the configuration's
+// people, or "" when it is nobody's.
+func (c *Config) Person(identity string) string { return c.people.Of(identity) }
+
 // PersonOf checks that identity (a --as name, a calendar's author) is one
 // of the people when a chat other than the console is configured: heed
 // must know the same person in the chat, or the author could approve their

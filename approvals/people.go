@@ -66,6 +66,9 @@ func (p People) Identities(identity string) []string {
 	return out
 }
 
+// Of is the person identity belongs to, or "" when it is nobody's.
+func (p People) Of(identity string) string { return p.byID[identity] }
+
 // Known reports whether identity belongs to a person.
 func (p People) Known(identity string) bool {
 	_, ok := p.byID[identity]

@@ -246,6 +246,11 @@ func (e *Engine) HandleEvent(ctx context.Context, ev Event) error {
 		e.Log.Debug("event from a room that is not a review room", "adapter", ev.Adapter, "room", ev.Room)
 		return nil
 	}
+	if ev.User != "" {
+		// What this event makes the domain write in the audit log names
+		// the identity used and its person.
+		ctx = approvals.WithActing(ctx, approvals.Acting{Name: displayName(ev), Identity: ev.User, Person: room.Policy.People.Of(ev.User)})
+	}
 	// A reaction is judged with what the chat says now about who may
 	// approve, recorded first.
 	if err := e.SyncRosters(ctx); err != nil {

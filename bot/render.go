@@ -436,7 +436,14 @@ func (cs *Cards) syncCard(ctx context.Context, v approvals.View, pauses []approv
 		}
 	case !same:
 		if err := a.UpdateCard(ctx, room.ID, MessageRef(ref.Ref), card); err != nil {
-			return v, err
+			if !IsPermanent(err) {
+				return v, err
+			}
+			// Sending this same card again cannot succeed: it counts as shown,
+			// so it is tried again only once the card changes.
+			cs.e.Log.Error("the chat refused a card edit for good; not retried until the card changes", "occurrence", v.ID, "adapter", room.Adapter, "err", err)
+			cs.announce(room, MessageRef(ref.Ref), fmt.Sprintf("⚠ #%d: the chat refused an edit of this card (%s), so it may not show the latest state. heed tries again when the card changes; `queue` shows where things stand.",
+				v.ID, approvals.Clip(err.Error(), 200)))
 		}
 		sent()
 	}

@@ -7,9 +7,12 @@ import (
 	"github.com/heed-dev/heed/approvals"
 )
 
+// appendAudit appends e; an entry written for whom ctx acts (see
+// approvals.Acting) gets their identity and person.
 func appendAudit(ctx context.Context, tx querier, e approvals.AuditEntry) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, action, post_id, occurrence_id, target, place, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(e.At), e.Actor, e.Action, nullID(e.PostID), nullID(e.Occurrence), e.Target, e.Place, e.Detail)
+	e.Attribute(ctx)
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (at, actor, identity, person, action, post_id, occurrence_id, target, place, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ms(e.At), e.Actor, e.Identity, e.Person, e.Action, nullID(e.PostID), nullID(e.Occurrence), e.Target, e.Place, e.Detail)
 	return err
 }
 
@@ -26,7 +29,7 @@ func (s *AuditService) Audit(ctx context.Context, after int64, occurrence int64,
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := s.store.db.QueryContext(ctx, `SELECT id, at, actor, action, coalesce(post_id, 0), coalesce(occurrence_id, 0), target, place, detail
+	rows, err := s.store.db.QueryContext(ctx, `SELECT id, at, actor, identity, person, action, coalesce(post_id, 0), coalesce(occurrence_id, 0), target, place, detail
 		FROM audit WHERE id > ? AND (? = 0 OR occurrence_id = ?) ORDER BY id LIMIT ?`, after, occurrence, occurrence, limit)
 	if err != nil {
 		return nil, err
@@ -36,7 +39,7 @@ func (s *AuditService) Audit(ctx context.Context, after int64, occurrence int64,
 	for rows.Next() {
 		var e approvals.AuditEntry
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.PostID, &e.Occurrence, &e.Target, &e.Place, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Identity, &e.Person, &e.Action, &e.PostID, &e.Occurrence, &e.Target, &e.Place, &e.Detail); err != nil {
 			return nil, err
 		}
 		e.At = fromMS(at)

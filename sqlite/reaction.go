@@ -108,7 +108,7 @@ func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.Reac
 			if err := s.setState(ctx, tx, o, approvals.EvHold, note, now); err != nil {
 				return res, err
 			}
-			if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Action: "occurrence.hold", PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: "🛑 on the card"}); err != nil {
+			if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Identity: in.User, Person: pol.People.Of(in.User), Action: "occurrence.hold", PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: "🛑 on the card"}); err != nil {
 				return res, err
 			}
 			res.Held = true
@@ -122,7 +122,7 @@ func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.Reac
 	res.Counted, res.Reason = approvals.CountedIn(v.Verdict, in)
 	if res.Kind == approvals.KindOther && res.Reason != "" {
 		// A look-alike of an approve or reject emoji, from an approver.
-		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Action: "decision.unrecognised", PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: res.Reason}); err != nil {
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Identity: in.User, Person: pol.People.Of(in.User), Action: "decision.unrecognised", PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: res.Reason}); err != nil {
 			return res, err
 		}
 	}
@@ -134,7 +134,7 @@ func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.Reac
 		if !o.State.Open() {
 			detail = in.Emoji + " on a " + string(o.State) + " occurrence: no effect"
 		}
-		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Action: "decision." + string(res.Kind), PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: detail}); err != nil {
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: in.DisplayName(), Identity: in.User, Person: pol.People.Of(in.User), Action: "decision." + string(res.Kind), PostID: o.PostID, Occurrence: o.ID, Place: in.Source, Detail: detail}); err != nil {
 			return res, err
 		}
 	}
@@ -206,9 +206,10 @@ func (s *ReviewService) unreact(ctx context.Context, tx *sql.Tx, in approvals.Un
 	if err != nil {
 		return approvals.ReactResult{}, err
 	}
-	res := approvals.ReactResult{View: v, Kind: s.policy(p.Room).KindOf(emoji), Changed: v.State != o.State}
+	pol := s.policy(p.Room)
+	res := approvals.ReactResult{View: v, Kind: pol.KindOf(emoji), Changed: v.State != o.State}
 	if res.Kind != approvals.KindOther {
-		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: name, Action: "decision.withdraw", PostID: o.PostID, Occurrence: occ, Place: in.Source, Detail: emoji + " taken back"}); err != nil {
+		if err := appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: name, Identity: user, Person: pol.People.Of(user), Action: "decision.withdraw", PostID: o.PostID, Occurrence: occ, Place: in.Source, Detail: emoji + " taken back"}); err != nil {
 			return res, err
 		}
 	}

@@ -67,6 +67,9 @@ type Adapter struct {
 	// readFailures counts reaction reads that failed for a reason that may
 	// pass, so that a reconciliation that missed a card is known.
 	readFailures atomic.Int64
+	// pendingFull are the full texts of clipped cards whose posting failed
+	// after the card was posted; the sync loop tries them again.
+	pendingFull map[id.EventID]fullTextJob
 }
 
 var (
@@ -245,7 +248,7 @@ func (a *Adapter) PostCard(ctx context.Context, room string, c bot.Card) (bot.Me
 	if err != nil {
 		return "", err
 	}
-	content := cardContent(c)
+	content, full := fitCard(c)
 	sum := sha256.Sum256([]byte(room + "\x00" + strconv.FormatInt(c.Number, 10) + "\x00" +
 		strconv.FormatInt(c.PostID, 10) + "\x00" + strconv.FormatInt(c.At.Unix(), 10) + "\x00" + c.Version))
 	txn := "heed-card-" + hex.EncodeToString(sum[:12])
@@ -258,11 +261,22 @@ func (a *Adapter) PostCard(ctx context.Context, room string, c bot.Card) (bot.Me
 		return "", fmt.Errorf("matrix: post card #%d: %w", c.Number, err)
 	}
 	a.remember(resp.EventID, content)
+	if len(full) > 0 {
+		// The card is up: its posting succeeded whatever happens to the
+		// full text, which is tried again after the next sync.
+		if err := a.postFullText(ctx, cli, roomID, resp.EventID, c.Number, full); err != nil {
+			a.log.Warn("matrix: could not post the full text of a clipped card in its thread; trying again after the next sync", "card", resp.EventID, "err", err)
+			a.pendFullText(resp.EventID, fullTextJob{room: roomID, number: c.Number, full: full})
+		}
+	}
 	return bot.MessageRef(resp.EventID), nil
 }
 
 // UpdateCard edits the card in place with an m.replace edit. An edit that
-// would show exactly what the card already shows is not sent.
+// would show exactly what the card already shows is not sent. A card
+// whose text is clipped has its full text in its thread, posted once per
+// text. An edit or full text the homeserver refuses for good (too large,
+// forbidden) returns a bot.PermanentError.
 func (a *Adapter) UpdateCard(ctx context.Context, room string, ref bot.MessageRef, c bot.Card) error {
 	cli, err := a.client()
 	if err != nil {
@@ -272,23 +286,34 @@ func (a *Adapter) UpdateCard(ctx context.Context, room string, ref bot.MessageRe
 	if err != nil {
 		return err
 	}
-	content := cardContent(c)
+	content, full := fitCard(c)
 	evID := id.EventID(ref)
 	a.mu.Lock()
 	same := a.lastCard[evID] == contentKey(content)
 	a.mu.Unlock()
-	if same {
-		return nil
+	if !same {
+		txn := cli.TxnID() // one id across rate-limit retries of this edit
+		err = a.call(ctx, "edit card", func(ctx context.Context) error {
+			_, err := cli.SendMessageEvent(ctx, roomID, event.EventMessage, editContent(evID, content), mautrix.ReqSendEvent{TransactionID: txn})
+			return err
+		})
+		if err != nil {
+			err = fmt.Errorf("matrix: edit card #%d: %w", c.Number, err)
+			if permanent(err) {
+				return bot.Permanent(err)
+			}
+			return err
+		}
+		a.remember(evID, content)
 	}
-	txn := cli.TxnID() // one id across rate-limit retries of this edit
-	err = a.call(ctx, "edit card", func(ctx context.Context) error {
-		_, err := cli.SendMessageEvent(ctx, roomID, event.EventMessage, editContent(evID, content), mautrix.ReqSendEvent{TransactionID: txn})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("matrix: edit card #%d: %w", c.Number, err)
+	if len(full) > 0 {
+		if err := a.postFullText(ctx, cli, roomID, evID, c.Number, full); err != nil {
+			if permanent(err) {
+				return bot.Permanent(err)
+			}
+			return err
+		}
 	}
-	a.remember(evID, content)
 	return nil
 }
 

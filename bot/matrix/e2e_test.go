@@ -78,6 +78,9 @@ type world struct {
 	// own, where people can talk to heed whatever happens to Matrix (see
 	// opsSays).
 	mem *heedtest.MemChat
+	// people, when set, joins each person's CLI name to their Matrix id
+	// (peopleOf) in the room's policy.
+	people bool
 }
 
 // worldOptions are the settings of a world beyond the homeserver.
@@ -86,6 +89,7 @@ type worldOptions struct {
 	wrap        func(bot.Handler) bot.Handler
 	proxy       bool // heed reaches the homeserver through a proxy the test can cut
 	mem         bool // a second chat (MemChat) with a review room "ops"
+	people      bool // the room's policy knows alice and carol as people (peopleOf)
 }
 
 func newWorld(t testing.TB, srv *matrixtest.Server) *world {
@@ -107,7 +111,7 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	if o.syncTimeout == 0 {
 		o.syncTimeout = time.Second
 	}
-	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap}
+	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -149,8 +153,15 @@ func (w *world) start(dbPath string) {
 		t.Fatal(err)
 	}
 	adapters := []bot.Adapter{a}
-	rooms := []bot.Room{{Name: "review", Adapter: "matrix", ID: string(w.room),
-		Policy: approvals.Policy{Approvers: []string{string(w.alice.ID), string(w.carol.ID)}}}}
+	policy := approvals.Policy{Approvers: []string{string(w.alice.ID), string(w.carol.ID)}}
+	if w.people {
+		people, err := approvals.NewPeople(w.peopleOf())
+		if err != nil {
+			t.Fatal(err)
+		}
+		policy.People = people
+	}
+	rooms := []bot.Room{{Name: "review", Adapter: "matrix", ID: string(w.room), Policy: policy}}
 	if w.mem != nil {
 		adapters = append(adapters, w.mem)
 		rooms = append(rooms, bot.Room{Name: "ops", Adapter: w.mem.Name(), ID: "review", Policy: approvals.Policy{Approvers: heedtest.DefaultApprovers}})

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,11 +52,17 @@ type fakeHS struct {
 	msgFail    int                        // how many /messages answer 502 first
 	sendLose   int                        // how many sends are stored but answered 502 (the answer lost)
 	relFail    int                        // how many relation reads answer 502 first
+	// refuseEdits, when set, is the answer to every card edit (m.replace),
+	// as "STATUS BODY"; editTries counts the edits sent.
+	refuseEdits string
+	editTries   int
+	failThread  int // how many sends into a thread (m.thread) answer 502 first, unstored
 }
 
 type sentEvent struct {
 	Room, Type, Txn string
 	Content         map[string]any
+	Size            int // the request body's length in bytes
 }
 
 func newFakeHS(t *testing.T) *fakeHS {
@@ -157,10 +166,25 @@ func newFakeHS(t *testing.T) *fakeHS {
 		writeJSON(w, 404, `{"errcode":"M_NOT_FOUND","error":"Event not found."}`)
 	}))
 	mux.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/send/{type}/{txn}", auth(limited("send", func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
 		var c map[string]any
-		json.NewDecoder(r.Body).Decode(&c)
+		json.Unmarshal(raw, &c)
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if rel, _ := c["m.relates_to"].(map[string]any); rel["rel_type"] == "m.replace" {
+			f.editTries++
+			if f.refuseEdits != "" {
+				status, body, _ := strings.Cut(f.refuseEdits, " ")
+				code, _ := strconv.Atoi(status)
+				writeJSON(w, code, body)
+				return
+			}
+		}
+		if rel, _ := c["m.relates_to"].(map[string]any); rel["rel_type"] == "m.thread" && f.failThread > 0 {
+			f.failThread--
+			writeJSON(w, 502, `<html>502 Bad Gateway</html>`)
+			return
+		}
 		txn := r.PathValue("txn")
 		if id, ok := f.txns[txn]; ok {
 			writeJSON(w, 200, fmt.Sprintf(`{"event_id":%q}`, id))
@@ -168,7 +192,7 @@ func newFakeHS(t *testing.T) *fakeHS {
 		}
 		id := fmt.Sprintf("$ev%d:heed.test", len(f.sent)+1)
 		f.txns[txn] = id
-		f.sent = append(f.sent, sentEvent{Room: r.PathValue("room"), Type: r.PathValue("type"), Txn: txn, Content: c})
+		f.sent = append(f.sent, sentEvent{Room: r.PathValue("room"), Type: r.PathValue("type"), Txn: txn, Content: c, Size: len(raw)})
 		if f.sendLose > 0 {
 			f.sendLose--
 			writeJSON(w, 502, `<html>502 Bad Gateway</html>`)

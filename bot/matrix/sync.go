@@ -453,6 +453,7 @@ func (a *Adapter) syncLoop(ctx context.Context, h bot.Handler) error {
 			behind = false
 		}
 		a.heard()
+		a.retryFullTexts(ctx)
 	}
 }
 

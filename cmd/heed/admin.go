@@ -245,7 +245,7 @@ func auditCmd(a *app) *cobra.Command {
 			var cw *csv.Writer
 			if asCSV {
 				cw = csv.NewWriter(w)
-				_ = cw.Write([]string{"id", "at", "actor", "action", "post_id", "occurrence", "target", "place", "detail"})
+				_ = cw.Write([]string{"id", "at", "actor", "identity", "person", "action", "post_id", "occurrence", "target", "place", "detail"})
 			}
 			var all []approvals.AuditEntry
 			for after := int64(0); ; {
@@ -262,10 +262,10 @@ func auditCmd(a *app) *cobra.Command {
 					case asJSON:
 						all = append(all, e)
 					case asCSV:
-						_ = cw.Write([]string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Actor, e.Action,
+						_ = cw.Write([]string{strconv.FormatInt(e.ID, 10), e.At.Format(time.RFC3339Nano), e.Actor, e.Identity, e.Person, e.Action,
 							strconv.FormatInt(e.PostID, 10), strconv.FormatInt(e.Occurrence, 10), e.Target, e.Place, e.Detail})
 					default:
-						fmt.Fprintf(w, "%s  %-18s %-12s", e.At.Format(time.RFC3339), e.Action, e.Actor)
+						fmt.Fprintf(w, "%s  %-18s %-12s", e.At.Format(time.RFC3339), e.Action, auditWho(e))
 						if e.Occurrence != 0 {
 							fmt.Fprintf(w, " #%d", e.Occurrence)
 						} else if e.PostID != 0 {
@@ -514,3 +514,20 @@ type discardState struct{}
 
 func (discardState) GetKV(context.Context, string) (string, error) { return "", nil }
 func (discardState) SetKV(context.Context, string, string) error   { return nil }
+
+// auditWho is who acted, as `heed audit` shows it: the name shown, then
+// the identity used when it differs, and the person: "@alice (U0ALICE,
+// person alice)".
+func auditWho(e approvals.AuditEntry) string {
+	var more []string
+	if e.Identity != "" && e.Identity != e.Actor {
+		more = append(more, e.Identity)
+	}
+	if e.Person != "" {
+		more = append(more, "person "+e.Person)
+	}
+	if len(more) == 0 {
+		return e.Actor
+	}
+	return e.Actor + " (" + strings.Join(more, ", ") + ")"
+}

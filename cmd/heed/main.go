@@ -68,6 +68,14 @@ func newRoot(a *app) *cobra.Command {
 			"and anyone can stop all publishing by typing `pause`.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// A command acts for whoever --as names: the audit log records that
+		// identity and its person. `heed run` acts for nobody: its chats
+		// say who acts.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			if cmd.Name() != "run" {
+				cmd.SetContext(approvals.WithActing(cmd.Context(), a.acting()))
+			}
+		},
 	}
 	root.SetOut(a.out)
 	root.SetErr(a.errOut)
@@ -111,6 +119,18 @@ func (a *app) who() string {
 		return u.Username
 	}
 	return "cli"
+}
+
+// acting is who a command acts for: the --as name (or the user name), and
+// the person it is among the configuration's people, if the configuration
+// can be read (a command that needs it says why not).
+func (a *app) acting() approvals.Acting {
+	who := a.who()
+	act := approvals.Acting{Name: who, Identity: who}
+	if c, err := a.config(); err == nil {
+		act.Person = c.Person(who)
+	}
+	return act
 }
 
 // service opens the store and the domain for a CLI command.

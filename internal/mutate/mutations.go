@@ -93,6 +93,14 @@ var mutations = []Mutation{
 		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
 		To:   `case false && !p.AuthorMayApprove:`,
 		Pkg:  invariants, Tests: "TestInvariant6_"},
+	{Name: "judge: the post's author may approve it from Slack (end to end)", File: "approvals/policy.go",
+		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
+		To:   `case false && !p.AuthorMayApprove:`,
+		Pkg:  "./bot/slack", Tests: "TestE2EAuthorCannotApproveFromSlack"},
+	{Name: "judge: the post's author may approve it from Matrix (end to end, Dendrite)", File: "approvals/policy.go",
+		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
+		To:   `case false && !p.AuthorMayApprove:`,
+		Pkg:  "./bot/matrix", Tests: "TestE2EAuthorCannotApproveFromMatrix"},
 	{Name: "judge: the author's chat identity is someone else", File: "approvals/policy.go",
 		From: `case p.People.Same(r.User, author) && !p.AuthorMayApprove:`,
 		To:   `case r.User == author && !p.AuthorMayApprove:`,
@@ -125,6 +133,16 @@ var mutations = []Mutation{
 		From: `	p.Roster = &r`,
 		To:   `	_ = r`,
 		Pkg:  invariants, Tests: "TestInvariant9_|TestInvariant6_PolicyChange"},
+
+	// Cards in chat.
+	{Name: "render: a card edit the chat refused for good is sent again at every pass", File: "bot/render.go",
+		From: `		if !IsPermanent(err) {`,
+		To:   `		if true {`,
+		Pkg:  "./bot/matrix", Tests: "TestRefusedEditIsNotRetriedUntilTheCardChanges"},
+	{Name: "matrix: a long card is sent unclipped", File: "bot/matrix/long.go",
+		From: `	if editSize(content) <= cardBudget {`,
+		To:   `	if true {`,
+		Pkg:  "./bot/matrix", Tests: "TestLongPostCardsFitTheEventLimit|TestE2ELongPostCardIsEditedWithTheFullTextInItsThread"},
 
 	// Events (sqlite/reaction.go).
 	{Name: "events: a reaction delivered twice is stored twice", File: "sqlite/reaction.go",
