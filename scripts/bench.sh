@@ -99,14 +99,14 @@ for p in "${parts[@]}"; do
 	echo "== $p"
 	case $p in
 	store)
-		run store env HEED_BENCH_CACHE="$cache" go test -run '^$' -bench '^BenchmarkStore$' -benchmem -benchtime 0.5s -count 5 -timeout 30m ./sqlite/
+		run store env HEED_BENCH_CACHE="$cache" go test -tags goolm -run '^$' -bench '^BenchmarkStore$' -benchmem -benchtime 0.5s -count 5 -timeout 30m ./sqlite/
 		medians store
 		;;
 	dispatch)
-		run dispatch go test -run '^$' -bench '^BenchmarkDispatch$' -benchtime 1x -timeout 30m ./dispatch/
+		run dispatch go test -tags goolm -run '^$' -bench '^BenchmarkDispatch$' -benchtime 1x -timeout 30m ./dispatch/
 		;;
 	pause)
-		run pause go test -run '^$' -bench '^BenchmarkPauseUnderLoad$' -benchtime 1x -count 3 -timeout 30m ./dispatch/
+		run pause go test -tags goolm -run '^$' -bench '^BenchmarkPauseUnderLoad$' -benchtime 1x -count 3 -timeout 30m ./dispatch/
 		medians pause
 		;;
 	peakmem)

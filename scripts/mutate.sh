@@ -4,4 +4,4 @@
 # it: `scripts/mutate.sh -list`, `scripts/mutate.sh -run pause`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./internal/mutate "$@"
+exec go run -tags goolm ./internal/mutate "$@"

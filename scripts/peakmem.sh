@@ -56,12 +56,12 @@ cleanup() {
 trap cleanup EXIT
 
 log "building ./cmd/heed"
-CGO_ENABLED=0 go build -o "$work/heed" ./cmd/heed
+CGO_ENABLED=0 go build -tags goolm -o "$work/heed" ./cmd/heed
 
 log "filling $work/heed.db with $POSTS posts scheduled $FROM to $TO from now"
 start=$SECONDS
 HEED_FILL_DB=$work/heed.db HEED_FILL_POSTS=$POSTS HEED_FILL_FROM=$FROM HEED_FILL_TO=$TO HEED_FILL_TARGET=log \
-	go test -count=1 -run '^TestFillPeakMemDB$' ./sqlite/ >"$work/fill.log" 2>&1 ||
+	go test -tags goolm -count=1 -run '^TestFillPeakMemDB$' ./sqlite/ >"$work/fill.log" 2>&1 ||
 	{ cat "$work/fill.log" >&2; die "filling the database failed"; }
 log "filled in $((SECONDS - start)) s; database $(du -h "$work/heed.db" | cut -f1)"
 

@@ -7,9 +7,11 @@
 // power levels in the room. It keeps its device, access token and sync
 // token in heed's database, so a restart neither replays nor misses events.
 //
-// End-to-end encrypted review rooms are refused, at start-up and with a
-// message in the room: heed does not decrypt, and an encrypted room would
-// let cards, reactions and `pause` go unseen.
+// With pickle_key set, heed takes part in end-to-end encrypted review rooms
+// (crypto.go): it encrypts what it sends and decrypts what it reads, and an
+// event it cannot decrypt makes the rooms count as not heard while it asks
+// for the key. Without pickle_key an encrypted review room is refused, at
+// start-up and with a message in the room.
 package matrix
 
 import (
@@ -21,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -70,6 +73,10 @@ type Adapter struct {
 	// pendingFull are the full texts of clipped cards whose posting failed
 	// after the card was posted; the sync loop tries them again.
 	pendingFull map[id.EventID]fullTextJob
+	// e2e is the encryption state once set up (pickle_key set), else nil.
+	e2e *e2ee
+	// recoveryOut is where a new recovery key is printed, once.
+	recoveryOut io.Writer
 }
 
 var (
@@ -156,6 +163,7 @@ func New(cfg Config, roomIDs []string, state bot.StateStore, opts ...Option) (*A
 		lastCard:      map[id.EventID]string{},
 		unsent:        map[string]string{},
 		seen:          newSeenSet(10000),
+		recoveryOut:   os.Stderr,
 	}
 	for _, o := range opts {
 		o(a)
@@ -205,8 +213,13 @@ func (a *Adapter) Alive() time.Time {
 // failed /sync, a backlog not yet handled), or "".
 func (a *Adapter) Deaf() string {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.deaf
+	deaf := a.deaf
+	a.mu.Unlock()
+	if deaf != "" {
+		return deaf
+	}
+	// An event heed cannot decrypt may be a `pause`.
+	return a.deafCrypto()
 }
 
 // UserID is the bot's user id once it has logged in.
@@ -403,6 +416,15 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 		}
 		for _, evt := range resp.Chunk {
 			evt.RoomID = roomID
+			if evt.Unsigned.RedactedBecause != nil {
+				continue
+			}
+			// An encrypted annotation keeps its relation in the clear; its
+			// key is read once decrypted. One heed cannot decrypt yet is
+			// pending, and counted when its key arrives.
+			if evt, err = a.decrypt(ctx, roomID, evt, card); err != nil {
+				continue
+			}
 			if ev, ok := tr.reactionEvent(roomID, card, evt); ok {
 				out = append(out, ev)
 			}
@@ -470,6 +492,13 @@ type seenSet struct {
 
 func newSeenSet(n int) *seenSet {
 	return &seenSet{ids: map[id.EventID]bool{}, ring: make([]id.EventID, n)}
+}
+
+// has reports whether evID was seen.
+func (s *seenSet) has(evID id.EventID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids[evID]
 }
 
 // add records evID and reports whether it was new.

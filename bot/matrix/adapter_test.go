@@ -291,7 +291,7 @@ func TestPowerLevelApprovers(t *testing.T) {
 	}
 }
 
-// An encrypted review room is refused at start-up, with a message in the
+// Without pickle_key, an encrypted review room is refused at start-up, with a message in the
 // room.
 func TestEncryptedRoomRefusedAtStart(t *testing.T) {
 	f := newFakeHS(t)
@@ -308,7 +308,7 @@ func TestEncryptedRoomRefusedAtStart(t *testing.T) {
 	}
 }
 
-// A review room that turns encryption on while heed runs stops the adapter.
+// Without pickle_key, a review room that turns encryption on while heed runs stops the adapter.
 func TestEncryptionTurnedOnStopsTheAdapter(t *testing.T) {
 	f := newFakeHS(t)
 	f.joined = []string{"!review:heed.test", "!review2:heed.test"}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Config is one `kind: matrix` entry under `chats:` in heed's configuration.
@@ -27,6 +28,28 @@ type Config struct {
 	// Bots are user ids of other bots and bridges in the review rooms: their
 	// reactions never count and their messages never command heed.
 	Bots []string `yaml:"bots"`
+	// PickleKey turns on end-to-end encryption: heed's Olm account and
+	// Megolm sessions are kept in heed's database, encrypted with this key
+	// (${HEED_MATRIX_PICKLE_KEY}; at least 32 characters, for example
+	// `openssl rand -hex 32`). Without it an encrypted review room is
+	// refused. It must stay the same for the life of the database.
+	PickleKey string `yaml:"pickle_key"`
+	// RecoveryKey is the recovery key heed printed when it set up
+	// cross-signing (${HEED_MATRIX_RECOVERY_KEY}). With it, a new device
+	// (after the database was lost) signs itself, so Element shows it as
+	// verified by its owner.
+	RecoveryKey string `yaml:"recovery_key"`
+	// DecryptWait is how long an event heed cannot decrypt holds
+	// publishing while heed asks for its key (default 15m).
+	DecryptWait string `yaml:"decrypt_wait"`
+}
+
+// decryptWait is DecryptWait parsed (Validate checked it), or the default.
+func (c Config) decryptWait() time.Duration {
+	if d, err := time.ParseDuration(c.DecryptWait); err == nil && d > 0 {
+		return d
+	}
+	return defaultDecryptWait
 }
 
 // RoomConfig is who may approve in one review room.
@@ -67,6 +90,17 @@ func (c Config) Validate() error {
 		bad("set access_token or password, not both")
 	case c.Password != "" && c.UserID == "":
 		bad("password needs user_id")
+	}
+	if c.PickleKey != "" && len(c.PickleKey) < 32 {
+		bad("pickle_key must be at least 32 characters (for example `openssl rand -hex 32`)")
+	}
+	if c.RecoveryKey != "" && c.PickleKey == "" {
+		bad("recovery_key needs pickle_key: encryption is off without it")
+	}
+	if c.DecryptWait != "" {
+		if d, err := time.ParseDuration(c.DecryptWait); err != nil || d <= 0 {
+			bad("decrypt_wait %q is not a duration like 15m", c.DecryptWait)
+		}
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Rooms {

@@ -3,6 +3,7 @@ package matrix
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"log/slog"
 	"strings"
 	"sync"
@@ -49,6 +50,9 @@ type stateRef struct{ st *sqlite.Store }
 func (r *stateRef) GetKV(ctx context.Context, k string) (string, error) { return r.st.GetKV(ctx, k) }
 func (r *stateRef) SetKV(ctx context.Context, k, v string) error        { return r.st.SetKV(ctx, k, v) }
 
+// DB is the store's database, where the adapter keeps its crypto state.
+func (r *stateRef) DB() *sql.DB { return r.st.DB() }
+
 // world is one review room with its people and a running heed.
 type world struct {
 	t     testing.TB
@@ -81,6 +85,18 @@ type world struct {
 	// people, when set, joins each person's CLI name to their Matrix id
 	// (peopleOf) in the room's policy.
 	people bool
+	// crypto, when set, is heed's encryption configuration (pickle_key,
+	// decrypt_wait); the people then have encrypting clients.
+	crypto *cryptoOptions
+}
+
+// cryptoOptions are heed's encryption settings in a world.
+type cryptoOptions struct {
+	encrypted   bool   // the room is encrypted from its creation
+	decryptWait string // decrypt_wait (default 1h, beyond any test's clock)
+	pickleKey   string
+	recoveryKey string        // recovery_key
+	recoveryOut *bytes.Buffer // where heed prints a new recovery key
 }
 
 // worldOptions are the settings of a world beyond the homeserver.
@@ -90,6 +106,7 @@ type worldOptions struct {
 	proxy       bool // heed reaches the homeserver through a proxy the test can cut
 	mem         bool // a second chat (MemChat) with a review room "ops"
 	people      bool // the room's policy knows alice and carol as people (peopleOf)
+	crypto      *cryptoOptions
 }
 
 func newWorld(t testing.TB, srv *matrixtest.Server) *world {
@@ -111,7 +128,7 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	if o.syncTimeout == 0 {
 		o.syncTimeout = time.Second
 	}
-	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people}
+	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -120,7 +137,31 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	w.alice = srv.Register(t, "alice")
 	w.carol = srv.Register(t, "carol")
 	w.eve = srv.Register(t, "eve")
-	w.room = w.admin.CreateRoom(t, true, w.alice, w.carol, w.eve)
+	switch {
+	case o.crypto != nil:
+		for _, u := range []*matrixtest.User{w.admin, w.alice, w.carol, w.eve} {
+			u.EnableCrypto(t)
+		}
+		if o.crypto.pickleKey == "" {
+			o.crypto.pickleKey = matrixtest.Random(32)
+		}
+		if o.crypto.recoveryOut == nil {
+			o.crypto.recoveryOut = &bytes.Buffer{}
+		}
+		if o.crypto.decryptWait == "" {
+			o.crypto.decryptWait = "1h"
+		}
+		if o.crypto.encrypted {
+			w.room = w.admin.CreateEncryptedRoom(t, true, w.alice, w.carol, w.eve)
+			for _, u := range []*matrixtest.User{w.admin, w.alice, w.carol, w.eve} {
+				u.Crypto.Learn(t, w.room)
+			}
+			break
+		}
+		fallthrough
+	default:
+		w.room = w.admin.CreateRoom(t, true, w.alice, w.carol, w.eve)
+	}
 	w.watch = w.eve.Watch(t)
 	w.clock = heedtest.NewClock(time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC))
 	// The bot is invited, not joined: it joins on the invite.
@@ -144,11 +185,17 @@ func (w *world) start(dbPath string) {
 	if w.proxy != nil {
 		hs = w.proxy.URL
 	}
-	a, err := New(Config{
+	cfg := Config{
 		Homeserver: hs, UserID: string(w.bot.ID), Password: w.bot.Password,
 		Rooms: []RoomConfig{{ID: string(w.room), ApproverPowerLevel: intp(50)}},
-	}, nil, ref, WithClock(w.clock.Now), WithSyncTimeout(w.syncTimeout),
-		WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	var extra []Option
+	if w.crypto != nil {
+		cfg.PickleKey, cfg.DecryptWait, cfg.RecoveryKey = w.crypto.pickleKey, w.crypto.decryptWait, w.crypto.recoveryKey
+		extra = append(extra, WithRecoveryKeyOut(w.crypto.recoveryOut))
+	}
+	a, err := New(cfg, nil, ref, append(extra, WithClock(w.clock.Now), WithSyncTimeout(w.syncTimeout),
+		WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	if err != nil {
 		t.Fatal(err)
 	}

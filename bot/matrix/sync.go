@@ -174,6 +174,9 @@ func (a *Adapter) connect(ctx context.Context) error {
 }
 
 func (a *Adapter) connected(ctx context.Context, cli *mautrix.Client) error {
+	if err := a.setupCrypto(ctx, cli); err != nil {
+		return err
+	}
 	var name string
 	if p, err := cli.GetOwnDisplayName(ctx); err == nil {
 		name = p.DisplayName
@@ -267,6 +270,9 @@ func (a *Adapter) readRoomState(ctx context.Context, cli *mautrix.Client, room i
 	case err != nil && !errors.Is(err, mautrix.MNotFound):
 		return err
 	}
+	if err := a.readCryptoState(ctx, cli, room, &enc); err != nil {
+		return err
+	}
 	return a.refuseIfEncrypted(ctx, room)
 }
 
@@ -278,13 +284,13 @@ func (a *Adapter) refuseIfEncrypted(ctx context.Context, room id.RoomID) error {
 	a.refused[room] = enc
 	cli := a.cli
 	a.mu.Unlock()
-	if !enc {
+	if !enc || a.cryptoEnabled() {
 		return nil
 	}
 	if !told && cli != nil {
-		msg := "heed will not serve this room: it is end-to-end encrypted, and heed does not decrypt. " +
+		msg := "heed will not serve this room: it is end-to-end encrypted, and heed's encryption is not set up (pickle_key). " +
 			"Cards, reactions and `pause` here could go unseen, so heed has stopped. " +
-			"Use an unencrypted review room (encryption cannot be turned off once it is on), and name that room in heed's configuration."
+			"Set pickle_key in heed's configuration (see the README, \"Encrypted rooms\") and start heed again."
 		if err := a.call(ctx, "notify encrypted room", func(ctx context.Context) error {
 			_, err := cli.SendMessageEvent(ctx, room, event.EventMessage, replyContent("", msg))
 			return err
@@ -292,7 +298,7 @@ func (a *Adapter) refuseIfEncrypted(ctx context.Context, room id.RoomID) error {
 			a.log.Warn("matrix: could not tell the encrypted room why heed refuses it", "room", room, "err", err)
 		}
 	}
-	return fatalError{fmt.Errorf("matrix: review room %s is end-to-end encrypted; heed does not support encrypted rooms and refuses to run with one: use an unencrypted room", room)}
+	return fatalError{fmt.Errorf("matrix: review room %s is end-to-end encrypted and pickle_key is not set, so heed cannot read it and refuses to run: set pickle_key (${HEED_MATRIX_PICKLE_KEY}) to turn on encryption", room)}
 }
 
 // applyState follows the state heed cares about: power levels (who may
@@ -557,6 +563,11 @@ func sortedKeys[V any](m map[id.RoomID]V) []id.RoomID {
 func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Client, resp *mautrix.RespSync, since string) error {
 	first := since == ""
 	last := map[id.RoomID]id.EventID{}
+	// Room keys and key requests come as to-device events: before the
+	// timeline is decrypted, and before the events heed could not read
+	// are tried again.
+	a.syncCrypto(ctx, resp, since)
+	a.retryPending(ctx, h)
 	for _, room := range sortedKeys(resp.Rooms.Invite) {
 		if _, ok := a.rooms[room]; !ok {
 			a.log.Info("matrix: ignoring an invite to a room that is not a review room", "room", room)
@@ -596,6 +607,7 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 		jr := resp.Rooms.Join[room]
 		for _, evt := range jr.State.Events {
 			a.applyState(room, evt)
+			a.followState(ctx, room, evt)
 		}
 		if err := a.refuseIfEncrypted(ctx, room); err != nil {
 			return err
@@ -622,6 +634,7 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 			last[room] = evt.ID
 			if evt.StateKey != nil {
 				a.applyState(room, evt)
+				a.followState(ctx, room, evt)
 				if err := a.refuseIfEncrypted(ctx, room); err != nil {
 					return err
 				}
@@ -637,6 +650,13 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 			}
 			if first && evt.Timestamp < a.startedMS {
 				continue
+			}
+			if a.seen.has(evt.ID) {
+				continue
+			}
+			evt, err := a.decrypt(ctx, room, evt, "")
+			if err != nil {
+				continue // pending until its key arrives, or dropped (logged)
 			}
 			ev, ok := tr.translate(room, evt)
 			if !ok || !a.seen.add(evt.ID) {

@@ -9,6 +9,10 @@
 //	go run ./internal/mutate            every mutation
 //	go run ./internal/mutate -run pause  the mutations whose name matches
 //	go run ./internal/mutate -list       the table
+//
+// The tests run with -tags goolm (heed's build tag: pure-Go Olm for
+// encrypted Matrix rooms; a build without it fails), or the tags given
+// with -tags.
 package main
 
 import (
@@ -24,6 +28,9 @@ import (
 	"time"
 )
 
+// buildTags are passed to every go test (-tags).
+var buildTags string
+
 // Mutation removes or weakens one guard.
 type Mutation struct {
 	Name  string // what the mutation does, in words
@@ -37,6 +44,7 @@ type Mutation struct {
 func main() {
 	run := flag.String("run", "", "only the mutations whose name matches this regexp")
 	list := flag.Bool("list", false, "print the table and exit")
+	flag.StringVar(&buildTags, "tags", "goolm", "build tags for go test (heed needs goolm)")
 	flag.Parse()
 	root, err := moduleRoot()
 	if err != nil {
@@ -105,7 +113,7 @@ func try(root, tmp string, i int, m Mutation) (string, string) {
 	if err := os.WriteFile(overlay, ov, 0o600); err != nil {
 		return "BROKEN", err.Error()
 	}
-	cmd := exec.Command("go", "test", "-count=1", "-overlay", overlay, "-run", m.Tests, m.Pkg)
+	cmd := exec.Command("go", "test", "-tags", buildTags, "-count=1", "-overlay", overlay, "-run", m.Tests, m.Pkg)
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
 	switch {

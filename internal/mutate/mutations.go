@@ -167,4 +167,38 @@ var mutations = []Mutation{
 		From: `slackapi.MsgOptionText(escapeKeepMentions(text), false)`,
 		To:   `slackapi.MsgOptionText(escape(text), false)`,
 		Pkg:  "./bot/slack", Tests: "TestE2EEditAfterApprovalMentionsOnAFreshCard"},
+
+	// Encrypted Matrix rooms (bot/matrix/crypto.go, adapter.go).
+	{Name: "e2ee: an undecryptable event does not make the room deaf", File: "bot/matrix/adapter.go",
+		From: `	// An event heed cannot decrypt may be a ` + "`pause`" + `.
+	return a.deafCrypto()`,
+		To:  `	return ""`,
+		Pkg: "./bot/matrix", Tests: "TestE2EWithheldKeyHolds"},
+	{Name: "e2ee: the key of an undecryptable event is not asked for", File: "bot/matrix/crypto.go",
+		From: `	if u.Session == "" {
+		return
+	}`,
+		To: `	if true {
+		return
+	}`,
+		Pkg: "./bot/matrix", Tests: "TestE2EWithheldKeyHolds"},
+	{Name: "e2ee: an event whose key arrives later is never read", File: "bot/matrix/crypto.go",
+		From: `				a.deliver(ctx, h, tr, u.Room, u.Card, out)`,
+		To:   `				_, _ = out, tr`,
+		Pkg:  "./bot/matrix", Tests: "TestE2EWithheldKeyHolds"},
+	{Name: "e2ee: an undecryptable event holds forever", File: "bot/matrix/crypto.go",
+		From: `		if now.Sub(u.Since) >= c.wait {
+			continue
+		}`,
+		To:  `		_ = now`,
+		Pkg: "./bot/matrix", Tests: "TestE2EUndecryptableHoldIsBounded"},
+	{Name: "e2ee: heed sends in the clear into an encrypted room", File: "bot/matrix/crypto.go",
+		From: `	cli.Crypto = c
+	a.mu.Lock()`,
+		To:  `	a.mu.Lock()`,
+		Pkg: "./bot/matrix", Tests: "TestE2EEncryptedCard"},
+	{Name: "e2ee: the members' devices are not followed", File: "bot/matrix/crypto.go",
+		From: `	mautrix.UpdateStateStore(ctx, c.state, evt)`,
+		To:   ``,
+		Pkg:  "./bot/matrix", Tests: "TestE2ERoomBecomesEncrypted"},
 }

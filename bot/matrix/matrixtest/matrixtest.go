@@ -210,6 +210,8 @@ type User struct {
 	ID       id.UserID
 	Password string
 	Client   *mautrix.Client
+	// Crypto is the user's encrypting client once EnableCrypto made one.
+	Crypto *Crypto
 }
 
 // Random returns a random lowercase hex string of n bytes.
@@ -381,12 +383,25 @@ func (u *User) Watch(t testing.TB) *Watcher {
 				}
 				continue
 			}
+			if u.Crypto != nil {
+				u.Crypto.follow(ctx, resp, since)
+			}
 			now := time.Now()
 			w.mu.Lock()
 			for room, jr := range resp.Rooms.Join {
 				for _, evt := range jr.Timeline.Events {
 					evt.RoomID = room
 					w.seen = append(w.seen, Seen{Event: evt, At: now})
+				}
+			}
+			if u.Crypto != nil {
+				// A room key can come a sync after the message it opens.
+				for i, s := range w.seen {
+					if s.Event.Type == event.EventEncrypted {
+						if dec, err := u.Crypto.Mach.DecryptMegolmEvent(ctx, s.Event); err == nil {
+							w.seen[i].Event = dec
+						}
+					}
 				}
 			}
 			w.mu.Unlock()
