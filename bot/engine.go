@@ -62,6 +62,11 @@ type Engine struct {
 	Now  func() time.Time
 	Log  *slog.Logger
 
+	// Images is where a card's images come from and where the engine
+	// records which it posted in each card's thread; nil shows them on
+	// the card only.
+	Images ImageStore
+
 	rmu       sync.Mutex                  // guards rosters
 	rosters   map[string]approvals.Roster // room name → the roster last recorded by this engine
 	cards     *Cards

@@ -112,6 +112,7 @@ type message struct {
 	blocks    json.RawMessage
 	metadata  *Metadata
 	reactions []Reaction
+	files     []string // ids of the files the message shares (files.go)
 	replies   int
 	edits     int
 	deleted   bool
@@ -152,6 +153,7 @@ type Fake struct {
 
 	sock sockState
 	out  outbox
+	fs   fileState // files.go
 }
 
 // New starts a fake Slack. It is closed when the test ends.
@@ -204,6 +206,7 @@ func New(tb testing.TB, opt Options) *Fake {
 	mux.HandleFunc("/api/", f.serveAPI)
 	mux.HandleFunc("/link/", f.serveSocket)
 	mux.HandleFunc("/respond/", f.serveResponseURL)
+	mux.HandleFunc("/upload/v1/", f.serveUpload)
 	f.srv = httptest.NewServer(mux)
 	f.out.start(f)
 	tb.Cleanup(f.Close)
@@ -581,6 +584,10 @@ func (f *Fake) callLocked(method string, p url.Values) any {
 		return f.historyLocked(p)
 	case "conversations.replies":
 		return f.repliesLocked(p)
+	case "files.getUploadURLExternal":
+		return f.getUploadURLLocked(p)
+	case "files.completeUploadExternal":
+		return f.completeUploadLocked(p)
 	case "apps.connections.open":
 		ticket := fmt.Sprintf("fake-ticket-%d", f.nextSeqLocked())
 		f.sock.tickets[ticket] = true
@@ -925,6 +932,10 @@ func (f *Fake) messageJSON(m *message, withMeta, withReactions bool) map[string]
 	}
 	if m.blocks != nil {
 		out["blocks"] = m.blocks
+	}
+	if len(m.files) > 0 {
+		out["files"] = f.filesJSON(m)
+		out["upload"] = false
 	}
 	if withMeta && m.metadata != nil {
 		out["metadata"] = m.metadata
