@@ -196,6 +196,30 @@ func ParseTime(s, tz string, now time.Time) (time.Time, error) {
 	return time.Time{}, Errorf(EINVALID, "time %q: use RFC 3339 (2026-12-01T09:00:00+01:00), \"2026-12-01 09:00\" with --tz, \"tomorrow 9:00\", or a relative time such as +5m", s)
 }
 
+// ParseBefore reads the time a person gives as a cutoff, as in `resolve
+// all published before 2026-12-01`: a date alone is the start of that day
+// in zone tz; anything else is read as ParseTime reads it.
+func ParseBefore(s, tz string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	loc, err := LoadZone(tz)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if s == "" {
+		return time.Time{}, Errorf(EINVALID, "no time given: %s", beforeForms)
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := ParseTime(s, tz, now); err == nil {
+		return t, nil
+	}
+	return time.Time{}, Errorf(EINVALID, "%q is not a time: %s", s, beforeForms)
+}
+
+const beforeForms = `use a date (2026-12-01, meaning the start of that day), "2026-12-01 09:00", ` +
+	`RFC 3339 (2026-12-01T09:00:00+01:00), "today 17:00", or a relative time such as +2h`
+
 // LoadZone loads an IANA zone, with an error that says what to use.
 func LoadZone(tz string) (*time.Location, error) {
 	if tz == "" {
