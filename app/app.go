@@ -79,11 +79,14 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	svc.Derives = true
 	eng.Posts, eng.Reviews, eng.Pauses = svc.Posts, svc.Reviews, svc.Pauses
 	eng.Deliveries, eng.Audit, eng.State = svc.Deliveries, svc.Audit, svc.Store
+	// Images are read from the media store beside the database only.
+	eng.Images = p.Store
+	p.Catalog.SetMedia(p.Store.Media())
 	if err := bot.LoadAdHoc(ctx, p.Safeguards, svc.Reviews); err != nil {
 		return nil, err
 	}
 	disp := &dispatch.Dispatcher{
-		Deliveries: svc.Deliveries, Targets: p.Catalog, Runner: p.Runner, Liveness: eng.Deaf,
+		Deliveries: svc.Deliveries, Targets: p.Catalog, Media: p.Store.Media(), Runner: p.Runner, Liveness: eng.Deaf,
 		LateGrace: p.LateGrace, StopGrace: p.StopGrace, MaxAttempts: p.MaxAttempts, Workers: p.Workers,
 		Now: p.Now, Log: log.With("part", "dispatcher"),
 		Notify: func(ctx context.Context, cl approvals.Claim, out approvals.Outcome) {
@@ -175,6 +178,7 @@ func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Servi
 	if err != nil {
 		return nil, nil, err
 	}
+	cat.SetMedia(st.Media())
 	svc := sqlite.NewService(st, cat, c.roomPolicy)
 	svc.Window = c.ReviewWindow.Or(svc.Window)
 	if c.SeriesCards != 0 {

@@ -64,3 +64,16 @@ type Summary struct {
 	Targets []string  `json:"targets"`
 	Note    string    `json:"note,omitempty"`
 }
+
+// Unresolved lists, in q's order, the occurrences whose publish outcome
+// is unknown and whose time is before `before` (every one when before is
+// the zero time): what `resolve all [before T]` settles.
+func Unresolved(q []Summary, before time.Time) []int64 {
+	var ids []int64
+	for _, s := range q {
+		if s.State == StateUnknown && (before.IsZero() || s.At.Before(before)) {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}

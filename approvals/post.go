@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,10 +32,41 @@ type Post struct {
 	Updated  time.Time         `json:"updated"`
 }
 
-// Media is an attachment with its alt text.
+// Media is an image with its alt text. Path is the file a person gave
+// (heed post add --media, a calendar's media:); it names the image on the
+// card and is never read again. What goes out is the copy heed took into
+// its media store when the post was added or edited, named by SHA256, so
+// the payload hash covers the bytes and a file replaced later changes
+// nothing. Media stored before heed kept copies have no SHA256 (see
+// MediaProblems).
 type Media struct {
-	Path string `json:"path"`
-	Alt  string `json:"alt,omitempty"`
+	Path   string `json:"path"`
+	Alt    string `json:"alt,omitempty"`
+	SHA256 string `json:"sha256,omitempty"` // hex of the bytes in the media store
+	Size   int64  `json:"size,omitempty"`   // bytes
+	Type   string `json:"type,omitempty"`   // MIME type sniffed from the bytes
+}
+
+// Name is the image's file name, without its directory.
+func (m Media) Name() string {
+	if m.Path == "" {
+		return "image"
+	}
+	return filepath.Base(strings.TrimRight(m.Path, `/\`))
+}
+
+// MediaProblems are what no network would be given for p: an image with
+// no copy in the media store (attached before heed kept copies) would go
+// out as whatever its file holds at the time, not what was approved. It
+// blocks approval until the post is edited to give the image again.
+func MediaProblems(p Payload) []string {
+	var out []string
+	for i, m := range p.Media {
+		if m.SHA256 == "" {
+			out = append(out, fmt.Sprintf("image %d (%s) was attached before heed kept its own copy of images, so heed cannot show that what goes out is what was approved: edit the post to add the image again (heed post edit ID --media FILE --alt TEXT)", i+1, m.Name()))
+		}
+	}
+	return out
 }
 
 // TextFor returns the exact text for one target.
@@ -163,6 +196,30 @@ func ParseTime(s, tz string, now time.Time) (time.Time, error) {
 	return time.Time{}, Errorf(EINVALID, "time %q: use RFC 3339 (2026-12-01T09:00:00+01:00), \"2026-12-01 09:00\" with --tz, \"tomorrow 9:00\", or a relative time such as +5m", s)
 }
 
+// ParseBefore reads the time a person gives as a cutoff, as in `resolve
+// all published before 2026-12-01`: a date alone is the start of that day
+// in zone tz; anything else is read as ParseTime reads it.
+func ParseBefore(s, tz string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	loc, err := LoadZone(tz)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if s == "" {
+		return time.Time{}, Errorf(EINVALID, "no time given: %s", beforeForms)
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := ParseTime(s, tz, now); err == nil {
+		return t, nil
+	}
+	return time.Time{}, Errorf(EINVALID, "%q is not a time: %s", s, beforeForms)
+}
+
+const beforeForms = `use a date (2026-12-01, meaning the start of that day), "2026-12-01 09:00", ` +
+	`RFC 3339 (2026-12-01T09:00:00+01:00), "today 17:00", or a relative time such as +2h`
+
 // LoadZone loads an IANA zone, with an error that says what to use.
 func LoadZone(tz string) (*time.Location, error) {
 	if tz == "" {
@@ -218,8 +275,11 @@ type Payload struct {
 	At     time.Time `json:"at"`
 }
 
-// Hash is the payload's content hash. Any change to text, link, media,
-// target or time changes it.
+// Hash is the payload's content hash. Any change to text, link, media
+// (the image's bytes, through its SHA256, and its alt text and name),
+// target or time changes it. The fields media gained with the media store
+// are left out when empty, so the hash of a payload stored before them is
+// what it was.
 func (p Payload) Hash() string {
 	b, _ := json.Marshal(struct {
 		Target string  `json:"target"`

@@ -92,6 +92,39 @@ type Reconciler interface {
 	CardReactions(ctx context.Context, room string, ref MessageRef) ([]Event, error)
 }
 
+// CardReconciler is the engine's side of reading cards back, for adapters
+// that do it themselves when they start (see SelfReconciler): the adapter
+// lists its open cards, has each read back, tries a card that fails again
+// until it is read, and says it is deaf (Hearing) until every one is.
+// bot.Engine implements it.
+type CardReconciler interface {
+	// OpenCards lists the open cards in adapter's review rooms.
+	OpenCards(ctx context.Context, adapter string) ([]approvals.CardRef, error)
+	// ReconcileCard reads one card's reactions back through its adapter
+	// (Reconciler) and makes the stored decisions match. An error means
+	// the card was not reconciled, and nothing of it was changed.
+	ReconcileCard(ctx context.Context, c approvals.CardRef) error
+}
+
+// SelfReconciler is implemented by adapters that reconcile their open
+// cards themselves as soon as they start, through the handler's
+// CardReconciler, and count as deaf until they did (Slack). The engine's
+// Run leaves them to it.
+type SelfReconciler interface {
+	ReconcilesOnStart() bool
+}
+
+// Claimer is the engine's side of an adapter that must act on an event
+// before it hands it over (a Slack button press is recorded in the card's
+// thread first): it claims the event's id in the store, where every
+// handled event's id is kept, so that a replay of it, also after a
+// restart, does nothing. bot.Engine implements it.
+type Claimer interface {
+	// Claim records id as handled and reports whether this was its first
+	// claim.
+	Claim(ctx context.Context, adapter, id string) (first bool, err error)
+}
+
 // ApproverSource is implemented by adapters that know approvers beyond the
 // explicit list: Slack user groups, Matrix power levels. The engine records
 // what they say in the store as the room's roster, so that every process

@@ -2,10 +2,12 @@ package bot
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/media"
 )
 
 // Card is the adapter-neutral view of one occurrence's review card. The
@@ -17,6 +19,7 @@ type Card struct {
 	State   approvals.State
 	Text    string // the post's text (the default variant)
 	Link    string
+	Images  []CardImage // the post's images; each is also posted in the card's thread
 	Targets []Preview
 	At      time.Time      // scheduled time
 	Zone    *time.Location // the team's zone
@@ -51,6 +54,61 @@ type Preview struct {
 	Problems []string
 	URL      string // the published post, once there is one
 	Error    string // the last publish error for this target, if any
+}
+
+// CardImage is one image of a post as its card lists it: enough to tell
+// which image an approval is for (the SHA-256 the payload hash covers) and
+// whether people who cannot see it get a description.
+type CardImage struct {
+	Name   string // the file's name as the person gave it
+	Alt    string
+	Type   string // MIME type
+	Size   int64  // bytes
+	SHA256 string // hex; "" for an image attached before heed kept copies
+}
+
+// ShortHash is the first 12 hex digits of the image's SHA-256, or "" when
+// it has none.
+func (im CardImage) ShortHash() string {
+	if len(im.SHA256) < 12 {
+		return ""
+	}
+	return im.SHA256[:12]
+}
+
+// Line describes the image in one line:
+// 🖼 cat.png · 12.3 kB · image/png · sha256 3fa9c0d1e2b4 · alt: "A cat".
+func (im CardImage) Line() string {
+	parts := []string{"🖼 " + im.Name}
+	if im.SHA256 == "" {
+		parts = append(parts, "no copy kept (attached before heed kept images)")
+	} else {
+		parts = append(parts, media.HumanSize(im.Size))
+		if im.Type != "" {
+			parts = append(parts, im.Type)
+		}
+		parts = append(parts, "sha256 "+im.ShortHash())
+	}
+	if strings.TrimSpace(im.Alt) == "" {
+		parts = append(parts, "no alt text")
+	} else {
+		parts = append(parts, "alt: "+strconv.Quote(oneLine(im.Alt)))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// ImageLines lists the card's images, one line each, each image without
+// alt text followed by a warning line (starting with ⚠) that says how to
+// add it.
+func (c Card) ImageLines() []string {
+	var out []string
+	for _, im := range c.Images {
+		out = append(out, im.Line())
+		if strings.TrimSpace(im.Alt) == "" {
+			out = append(out, fmt.Sprintf("⚠ %s has no alt text: people who cannot see it get no description. Add one: heed post edit %d --media FILE --alt TEXT", im.Name, c.PostID))
+		}
+	}
+	return out
 }
 
 // Decision is one counted reaction.
@@ -135,6 +193,9 @@ func (c Card) PlainText() string {
 	}
 	if c.Link != "" {
 		b.WriteString("link: " + c.Link + "\n")
+	}
+	for _, l := range c.ImageLines() {
+		b.WriteString(l + "\n")
 	}
 	for _, p := range c.Targets {
 		fmt.Fprintf(&b, "→ %s (%s)", p.Target, p.Kind)

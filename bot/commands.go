@@ -21,6 +21,10 @@ type Command struct {
 	Arg    string // resolve: published|failed; allow: off-hours; retract: confirm|cancel; sensitive: the date
 	URL    string // resolve: the post's URL, if given
 	All    bool   // resolve all: every occurrence whose outcome is unknown
+	// Before: `resolve all published before 2026-12-01` settles only the
+	// occurrences due before this time, as typed (read by
+	// approvals.ParseBefore in the team's zone).
+	Before string
 }
 
 // ParseError is a message that looks like a command but is malformed.
@@ -120,10 +124,16 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 			return c, true, &ParseError{usage(name)}
 		}
 		if name == "resolve" && strings.EqualFold(args[0], "all") {
-			if len(args) != 2 || (args[1] != "published" && args[1] != "failed") {
+			if len(args) < 2 || (args[1] != "published" && args[1] != "failed") {
 				return c, true, &ParseError{usage(name)}
 			}
 			c.All, c.Arg = true, args[1]
+			if len(args) > 2 {
+				if !strings.EqualFold(args[2], "before") || len(args) == 3 {
+					return c, true, &ParseError{fmt.Sprintf("resolve all %s: only `before TIME` may follow, as in `resolve all %s before 2026-12-01`. %s", c.Arg, c.Arg, usage(name))}
+				}
+				c.Before = strings.Join(args[3:], " ")
+			}
 			return c, true, nil
 		}
 		n, err := strconv.ParseInt(strings.TrimPrefix(args[0], "#"), 10, 64)
@@ -185,7 +195,7 @@ func usage(name string) string {
 	case "delay":
 		return "Usage: `delay N 2h` moves card #N by a duration such as 30m or 2h; it then needs a fresh approval."
 	case "resolve":
-		return "Usage: `resolve N published [URL]` or `resolve N failed`, after checking the account by hand; `resolve all published` or `resolve all failed` settles every unknown one (approvers)."
+		return "Usage: `resolve N published [URL]` or `resolve N failed`, after checking the account by hand; `resolve all published` or `resolve all failed` settles every unknown one, and `resolve all published before 2026-12-01` only those due before then (approvers)."
 	case "allow":
 		return "Usage: `allow N off-hours` lets card #N go out outside staffed hours (approvers)."
 	case "retract":
@@ -206,6 +216,7 @@ const HelpText = "heed commands:\n" +
 	"  cancel N                  drop card #N\n" +
 	"  delay N 2h                move card #N; it needs a fresh approval\n" +
 	"  resolve N published|failed [URL]   settle an unknown outcome\n" +
+	"  resolve all published|failed [before TIME]   settle every unknown one (due before TIME)\n" +
 	"  allow N off-hours         let card #N go out outside staffed hours (approvers)\n" +
 	"  retract N                 delete published card #N everywhere it can be (approvers)\n" +
 	"  pause retract 2h [reason] pause, and offer to retract what went out in the last 2h\n" +

@@ -62,6 +62,11 @@ type Engine struct {
 	Now  func() time.Time
 	Log  *slog.Logger
 
+	// Images is where a card's images come from and where the engine
+	// records which it posted in each card's thread; nil shows them on
+	// the card only.
+	Images ImageStore
+
 	rmu       sync.Mutex                  // guards rosters
 	rosters   map[string]approvals.Roster // room name → the roster last recorded by this engine
 	cards     *Cards
@@ -344,6 +349,7 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 // Reconcile reads every open card's reactions back from the chat and makes
 // the stored decisions match, so that reactions added or taken back while
 // heed was down count exactly once. adapter "" reconciles every adapter.
+// A card whose reactions cannot be read is left as it is (and logged).
 func (e *Engine) Reconcile(ctx context.Context, adapter string) error {
 	if err := e.init(); err != nil {
 		return err
@@ -356,33 +362,105 @@ func (e *Engine) Reconcile(ctx context.Context, adapter string) error {
 		if adapter != "" && c.Adapter != adapter {
 			continue
 		}
-		rec, ok := e.adapter(c.Adapter).(Reconciler)
-		if !ok {
-			continue
-		}
-		room, ok := e.roomByID(c.Adapter, c.Room)
-		if !ok {
-			continue
-		}
-		evs, err := rec.CardReactions(ctx, c.Room, MessageRef(c.Ref))
-		if err != nil {
-			e.Log.Warn("reconcile: cannot read reactions", "occurrence", c.Occurrence, "adapter", c.Adapter, "err", err)
-			continue
-		}
-		in := make([]approvals.ReactionInput, 0, len(evs))
-		for _, ev := range evs {
-			in = append(in, approvals.ReactionInput{Occurrence: c.Occurrence, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
-				FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID, Source: e.place(room), At: ev.At})
-		}
-		added, withdrawn, err := e.Reviews.Reconcile(ctx, c.Occurrence, in)
-		if err != nil {
-			return err
-		}
-		if added+withdrawn > 0 {
-			e.Log.Info("reconciled card", "occurrence", c.Occurrence, "added", added, "withdrawn", withdrawn)
+		if err := e.reconcileCard(ctx, c); err != nil {
+			var re readError
+			if !errors.As(err, &re) {
+				return err
+			}
+			e.Log.Warn("reconcile: cannot read reactions", "occurrence", c.Occurrence, "adapter", c.Adapter, "err", re.err)
 		}
 	}
 	return e.cards.Sync(ctx)
+}
+
+// OpenCards implements CardReconciler: the open cards in the review rooms
+// of adapter.
+func (e *Engine) OpenCards(ctx context.Context, adapter string) ([]approvals.CardRef, error) {
+	if err := e.init(); err != nil {
+		return nil, err
+	}
+	cards, err := e.Reviews.OpenCards(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := cards[:0]
+	for _, c := range cards {
+		if _, ok := e.roomByID(c.Adapter, c.Room); ok && c.Adapter == adapter {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// ReconcileCard implements CardReconciler: it reads one card's reactions
+// back and makes the stored decisions match. The card is edited by the
+// render loop, never here: an adapter calls this on its event worker.
+func (e *Engine) ReconcileCard(ctx context.Context, c approvals.CardRef) error {
+	if err := e.init(); err != nil {
+		return err
+	}
+	// Judged with what the chat says now about who may approve, as a
+	// reaction is.
+	if err := e.SyncRosters(ctx); err != nil {
+		return err
+	}
+	if err := e.reconcileCard(ctx, c); err != nil {
+		var re readError
+		if errors.As(err, &re) {
+			return re.err
+		}
+		return err
+	}
+	e.cards.Kick()
+	return nil
+}
+
+// readError is a card whose reactions the chat could not give.
+type readError struct{ err error }
+
+func (r readError) Error() string { return r.err.Error() }
+
+// reconcileCard reads one card's reactions back from its adapter and
+// records them; a failed read is a readError, and changes nothing.
+func (e *Engine) reconcileCard(ctx context.Context, c approvals.CardRef) error {
+	rec, ok := e.adapter(c.Adapter).(Reconciler)
+	if !ok {
+		return nil
+	}
+	room, ok := e.roomByID(c.Adapter, c.Room)
+	if !ok {
+		return nil
+	}
+	evs, err := rec.CardReactions(ctx, c.Room, MessageRef(c.Ref))
+	if err != nil {
+		return readError{err}
+	}
+	in := make([]approvals.ReactionInput, 0, len(evs))
+	for _, ev := range evs {
+		in = append(in, approvals.ReactionInput{Occurrence: c.Occurrence, User: ev.User, UserName: ev.UserName, Emoji: ev.Emoji,
+			FromBot: ev.FromBot, FromSelf: ev.FromSelf, ReactionID: ev.ReactionID, Source: e.place(room), At: ev.At})
+	}
+	added, withdrawn, err := e.Reviews.Reconcile(ctx, c.Occurrence, in)
+	if err != nil {
+		return err
+	}
+	if added+withdrawn > 0 {
+		e.Log.Info("reconciled card", "occurrence", c.Occurrence, "added", added, "withdrawn", withdrawn)
+		if e.Wake != nil {
+			e.Wake()
+		}
+	}
+	return nil
+}
+
+// Claim implements Claimer: it records a chat event's id as handled in the
+// store, and reports whether this was its first claim.
+func (e *Engine) Claim(ctx context.Context, adapter, id string) (bool, error) {
+	if err := e.init(); err != nil {
+		return false, err
+	}
+	dup, err := e.Reviews.Seen(ctx, adapter, id, "", "", e.Now())
+	return !dup, err
 }
 
 // adapterStop bounds how long Run waits for the adapters once it stops.
@@ -431,8 +509,12 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 	defer t.Stop()
 	for {
 		// Each adapter is reconciled once, as soon as it first shows life:
-		// before that its history cannot be read.
+		// before that its history cannot be read. One that reconciles
+		// itself on start is left to it.
 		for _, a := range e.Adapters {
+			if sr, ok := a.(SelfReconciler); ok && sr.ReconcilesOnStart() {
+				continue
+			}
 			if !reconciled[a.Name()] && !a.Alive().IsZero() {
 				if err := e.Reconcile(ctx, a.Name()); err != nil {
 					e.Log.Error("reconcile", "adapter", a.Name(), "err", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heed-dev/heed/approvals"
 )
@@ -292,27 +293,37 @@ func (h *commands) onUnreaction(ctx context.Context, room Room, ev Event) error 
 }
 
 // resolveAll settles every occurrence whose outcome is unknown as cmd.Arg
-// says (after a crash left several), for an approver; each is audited.
+// says (after a crash left several), or those due before cmd.Before, for
+// an approver; each is audited. A time heed cannot read changes nothing.
 func (h *commands) resolveAll(ctx context.Context, room Room, ev Event, cmd Command, who string, isApprover func() (bool, string)) error {
 	if ok, why := isApprover(); !ok {
 		return h.e.reply(ctx, room, ev.Card, fmt.Sprintf("%s cannot resolve: %s", who, why))
+	}
+	var before time.Time
+	if cmd.Before != "" {
+		t, err := approvals.ParseBefore(cmd.Before, h.e.Zone.String(), h.e.Now())
+		if err != nil {
+			return h.e.reply(ctx, room, ev.Card, fmt.Sprintf("resolve all %s before: %s. Nothing was resolved.", cmd.Arg, approvals.ErrorMessage(err)))
+		}
+		before = t
 	}
 	queue, err := h.e.Reviews.Queue(ctx, 1_000_000)
 	if err != nil {
 		return h.e.replyError(ctx, room, ev.Card, err)
 	}
+	due := ""
+	if !before.IsZero() {
+		due = " due before " + before.In(h.e.Zone).Format("Mon 2 Jan 2006 15:04 MST")
+	}
 	var done []string
-	for _, s := range queue {
-		if s.State != approvals.StateUnknown {
-			continue
-		}
-		if err := h.e.Deliveries.Resolve(ctx, s.ID, "", cmd.Arg == "published", "", who, h.e.place(room)); err != nil {
+	for _, id := range approvals.Unresolved(queue, before) {
+		if err := h.e.Deliveries.Resolve(ctx, id, "", cmd.Arg == "published", "", who, h.e.place(room)); err != nil {
 			return h.e.replyError(ctx, room, ev.Card, err)
 		}
-		done = append(done, "#"+strconv.FormatInt(s.ID, 10))
+		done = append(done, "#"+strconv.FormatInt(id, 10))
 	}
 	if len(done) == 0 {
-		return h.e.reply(ctx, room, ev.Card, "No occurrence has an unknown outcome.")
+		return h.e.reply(ctx, room, ev.Card, "No occurrence"+due+" has an unknown outcome.")
 	}
 	return h.e.reply(ctx, room, ev.Card, fmt.Sprintf("%s resolved as %s by %s.", strings.Join(done, ", "), cmd.Arg, who))
 }

@@ -66,6 +66,9 @@ type Cards struct {
 	qmu  sync.Mutex // guards rq
 	rq   renderQueue
 	kick chan struct{}
+	// imgTries is what the render pass knows of each image in a card's
+	// thread: posted, failing, given up (images.go); guarded by mu.
+	imgTries imageTries
 }
 
 func (cs *Cards) queue() *renderQueue {
@@ -449,15 +452,17 @@ func (cs *Cards) syncCard(ctx context.Context, v approvals.View, pauses []approv
 	}
 	// (An unchanged card is a change that does not show: a roster
 	// recorded again, say.)
-	_, err = cs.notifyState(ctx, v, room, ref)
-	return v, err
+	if ref, err = cs.notifyState(ctx, v, room, ref); err != nil {
+		return v, err
+	}
+	return v, cs.postImages(ctx, v, room, MessageRef(ref.Ref))
 }
 
 // Build renders an occurrence into the adapter-neutral card model.
 func (cs *Cards) Build(v approvals.View, room Room, pauses []approvals.Pause) Card {
 	pol := room.Policy.WithDefaults()
 	c := Card{
-		Number: v.ID, PostID: v.PostID, State: v.State, Text: v.Post.Text, Link: v.Post.Link,
+		Number: v.ID, PostID: v.PostID, State: v.State, Text: v.Post.Text, Link: v.Post.Link, Images: cardImages(v.Post.Media),
 		At: v.At, Zone: cs.e.Zone, Now: cs.e.Now(), Required: v.Verdict.Required, Version: approvals.CombinedHash(v.Hashes),
 	}
 	delivered := map[string]approvals.Delivery{}

@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/media"
 	"github.com/heed-dev/heed/publish"
 )
 
@@ -22,7 +23,11 @@ import (
 type Dispatcher struct {
 	Deliveries approvals.DeliveryService // what is due, the claims and their outcomes
 	Targets    *Catalog
-	Runner     string // the lease holder's name, recorded on claims
+	// Media is the media store the images of a payload are read from, by
+	// their SHA-256, and checked against it; never the file a person
+	// named.
+	Media  *media.Store
+	Runner string // the lease holder's name, recorded on claims
 	// Liveness says why the chat cannot be heard ("" when it can). While it
 	// is deaf, nothing is claimed: a bot that cannot hear pause must not post.
 	Liveness    func(now time.Time) string
@@ -232,9 +237,6 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		OccurrenceID: c.Occurrence, Target: c.Target, Text: c.Payload.Text, Link: c.Payload.Link,
 		ScheduledAt: c.Payload.At, IdempotencyKey: c.Key,
 	}
-	for _, m := range c.Payload.Media {
-		req.Media = append(req.Media, publish.Media{Path: m.Path, Alt: m.Alt})
-	}
 	if t.Limiter != nil {
 		// Waiting happens before anything is sent, so a cancel here is a
 		// plain retry later.
@@ -258,6 +260,15 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 	if why != "" {
 		d.Log.Warn("withheld at the wire", "occurrence", c.Occurrence, "target", c.Target, "why", why)
 		return approvals.Outcome{Kind: approvals.OutcomeWithheld, Err: why}
+	}
+	// The images are read last, at the wire, from the media store only.
+	for i, m := range c.Payload.Media {
+		pm, err := d.stored(i, m)
+		if err != nil {
+			d.Log.Error("not sent: an image cannot be read from the media store", "occurrence", c.Occurrence, "target", c.Target, "err", err)
+			return approvals.Outcome{Kind: approvals.OutcomePermanent, Err: err.Error()}
+		}
+		req.Media = append(req.Media, pm)
 	}
 	// A call under way outlives a stop by StopGrace at most.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Timeout)
@@ -288,6 +299,26 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 	}
 	d.Log.Warn("publish failed", "occurrence", c.Occurrence, "target", c.Target, "kind", out.Kind, "attempt", c.Attempt, "err", err)
 	return out
+}
+
+// stored is image i of a payload as a publisher gets it: the bytes of the
+// media store's copy, checked against the SHA-256 the approval covers. An
+// image that has no copy (attached before heed kept them), or whose copy is
+// missing or changed, fails the send for good: heed never falls back to
+// the file a person named, which may hold anything by now.
+func (d *Dispatcher) stored(i int, m approvals.Media) (publish.Media, error) {
+	what := fmt.Sprintf("image %d (%s)", i+1, m.Name())
+	if m.SHA256 == "" {
+		return publish.Media{}, fmt.Errorf("%s has no copy in heed's media store (it was attached before heed kept them); nothing was sent: edit the post to add the image again", what)
+	}
+	if d.Media == nil {
+		return publish.Media{}, fmt.Errorf("%s: no media store is configured; nothing was sent", what)
+	}
+	data, err := d.Media.Read(m.SHA256)
+	if err != nil {
+		return publish.Media{}, fmt.Errorf("%s, sha256 %.12s: %w; nothing was sent: edit the post to add the image again", what, m.SHA256, err)
+	}
+	return publish.Media{Path: d.Media.Path(m.SHA256), Name: m.Name(), MIME: m.Type, Alt: m.Alt, SHA256: m.SHA256, Data: data}, nil
 }
 
 // outcomeKind is the outcome a classified publish error gives. A kind it
@@ -367,7 +398,12 @@ func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) error {
 // Catalog holds the configured targets. It implements approvals.TargetCatalog.
 type Catalog struct {
 	targets map[string]publish.Target
+	media   *media.Store // where validation finds a payload's images; see SetMedia
 }
+
+// SetMedia names the media store whose copies of images validation looks
+// at. Without one, a payload's images are validated as named.
+func (c *Catalog) SetMedia(m *media.Store) { c.media = m }
 
 var _ approvals.TargetCatalog = (*Catalog)(nil)
 
@@ -409,19 +445,21 @@ func (c *Catalog) AccountURL(name string) string { return c.targets[name].Accoun
 // Kind returns a target's publisher kind.
 func (c *Catalog) Kind(name string) string { return c.targets[name].Kind }
 
-// Problems asks the target's publisher, if it can validate, what it would
-// refuse in p.
+// Problems says what stops p from going out: an image with no copy in the
+// media store (approvals.MediaProblems), and what the target's publisher,
+// if it can validate, would refuse in it. A copy that goes missing later
+// is caught when it is sent (Dispatcher.stored).
 func (c *Catalog) Problems(p approvals.Payload) []string {
 	t, ok := c.targets[p.Target]
 	if !ok {
 		return []string{"target " + p.Target + " is not configured"}
 	}
+	out := approvals.MediaProblems(p)
 	v, ok := t.Publisher.(publish.Validator)
 	if !ok {
-		return nil
+		return out
 	}
-	var out []string
-	for _, pr := range v.Validate(requestFor(p)) {
+	for _, pr := range v.Validate(c.requestFor(p)) {
 		out = append(out, pr.Message)
 	}
 	return out
@@ -455,15 +493,21 @@ func (c *Catalog) Retract(ctx context.Context, target, remoteID, url string) err
 // Preview returns exactly what the target will send for p.
 func (c *Catalog) Preview(p approvals.Payload) string {
 	if pv, ok := c.targets[p.Target].Publisher.(publish.Previewer); ok {
-		return pv.Preview(requestFor(p))
+		return pv.Preview(c.requestFor(p))
 	}
 	return p.Text
 }
 
-func requestFor(p approvals.Payload) publish.Request {
+// requestFor is p as a publisher's Validate and Preview see it: its images
+// as the media store keeps them, without their bytes.
+func (c *Catalog) requestFor(p approvals.Payload) publish.Request {
 	req := publish.Request{Target: p.Target, Text: p.Text, Link: p.Link, ScheduledAt: p.At}
 	for _, m := range p.Media {
-		req.Media = append(req.Media, publish.Media{Path: m.Path, Alt: m.Alt})
+		pm := publish.Media{Path: m.Path, Name: m.Name(), MIME: m.Type, Alt: m.Alt, SHA256: m.SHA256}
+		if c.media != nil && m.SHA256 != "" {
+			pm.Path = c.media.Path(m.SHA256)
+		}
+		req.Media = append(req.Media, pm)
 	}
 	return req
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -32,10 +34,47 @@ type Request struct {
 }
 
 // Media is an attachment. Alt text is required where a network shows images.
+//
+// The dispatcher reads each image from heed's media store, checks its bytes
+// against the SHA-256 the approval covers, and hands them over in Data:
+// publishers send Data (Bytes), never a file a person named. Path is then
+// the store's copy and Name the file's name as the person gave it.
 type Media struct {
-	Path string
-	MIME string
-	Alt  string
+	Path   string
+	Name   string // the file's name for messages and uploads; default the base of Path
+	MIME   string
+	Alt    string
+	SHA256 string // hex; set when the bytes come from the media store
+	Data   []byte // the approved bytes, checked against SHA256
+}
+
+// Bytes returns the image's bytes: Data when the dispatcher gave it,
+// otherwise the file at Path (a request built by hand, in a publisher's
+// own tests).
+func (m Media) Bytes() ([]byte, error) {
+	if m.Data != nil {
+		return m.Data, nil
+	}
+	data, err := os.ReadFile(m.Path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("cannot read %s: %w", m.Path, pe.Err)
+		}
+		return nil, err
+	}
+	return data, nil
+}
+
+// FileName is Name, or the base of Path when Name is unset.
+func (m Media) FileName() string {
+	if m.Name != "" {
+		return m.Name
+	}
+	if m.Path == "" {
+		return ""
+	}
+	return filepath.Base(strings.TrimRight(m.Path, "/"))
 }
 
 // Result is what the network answered for a successful publish.

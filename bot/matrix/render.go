@@ -105,6 +105,9 @@ func cardHTML(c bot.Card) string {
 	if c.Link != "" {
 		fmt.Fprintf(&b, "<p>link: %s</p>", linkHTML(c.Link))
 	}
+	for _, l := range c.ImageLines() {
+		fmt.Fprintf(&b, "<p>%s</p>", html.EscapeString(l))
+	}
 	if len(c.Targets) > 0 {
 		b.WriteString("<ul>")
 		for _, p := range c.Targets {

@@ -56,6 +56,7 @@ type Adapter struct {
 	marks marks
 	cards cardSet
 	catch catchState
+	recon reconState // the open cards read back on start
 	// started is the unix nano time Run began handing events over; zero
 	// while it is not running.
 	started atomic.Int64
@@ -164,6 +165,7 @@ func New(cfg Config, opts ...Option) (*Adapter, error) {
 	a.users.ttl = time.Hour
 	a.prio.wake = make(chan struct{}, 1)
 	a.catch.init()
+	a.recon.init()
 	return a, nil
 }
 
@@ -255,9 +257,12 @@ func (a *Adapter) self(ctx context.Context) (identity, error) {
 // Run connects and hands events to h until ctx ends. A bad token ends it
 // with an error; anything else is retried inside. After every gap (start,
 // a new socket, a silence in events mode) it reads back what was typed
-// meanwhile, and says it is deaf until that is handled. Pauses still
-// queued when ctx ends are handled before it returns.
+// meanwhile, and says it is deaf until that is handled. On start it also
+// has h read every open card's reactions back (when h is a
+// bot.CardReconciler), and says it is deaf until every card was read.
+// Pauses still queued when ctx ends are handled before it returns.
 func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
+	a.recon.set(true, "")
 	for backoff := time.Second; ; backoff = min(2*backoff, time.Minute) {
 		_, err := a.self(ctx)
 		var se slackapi.SlackErrorResponse
@@ -285,10 +290,11 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	a.started.Store(a.now().UnixNano())
 	defer a.started.Store(0)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.work(ctx, h) }()
 	go func() { defer wg.Done(); a.workPriority(ctx, h) }()
 	go func() { defer wg.Done(); a.runCatchUp(ctx) }()
+	go func() { defer wg.Done(); a.runReconcile(ctx, h) }()
 	var err error
 	switch a.cfg.Mode {
 	case ModeEvents:

@@ -125,6 +125,17 @@ func TestE2EPauseWhenTheAuthorCannotBeLookedUp(t *testing.T) {
 	}
 }
 
+// users.info is rate limited (429, Retry-After: 30) when someone heed has
+// not looked up yet types pause: the pause does not wait that out; it
+// takes effect at once, and the receipt names them by id.
+func TestE2EPauseWhileUsersInfoIsRateLimited(t *testing.T) {
+	x := newStack(t, stackSetup{})
+	x.f.AddUser(slackfake.User{ID: "UDAVE", Name: "dave"})
+	x.f.RateLimitMethod("users.info", 1, 30)
+	x.typePause(t, "UDAVE", "pause now", "Paused all publishing. By UDAVE (name not found), reason: now")
+	x.wantPaused(t, 1)
+}
+
 // A pause typed while heed is stopped, which Slack gave up delivering, is
 // in force on start before anything publishes: an approved post that came
 // due meanwhile is held. A pause typed in a card's thread is read back

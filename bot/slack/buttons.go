@@ -94,6 +94,9 @@ func (a *Adapter) buttonState(ctx context.Context, room string, ref bot.MessageR
 				ChannelID: room, Timestamp: string(ref), Cursor: cursor, Limit: 200, IncludeAllMetadata: true})
 			return err
 		})
+		if slackError(err, "thread_not_found") {
+			return state, nil // the card is gone, and its thread with it
+		}
 		if err != nil {
 			return nil, fmt.Errorf("slack: reading the thread of %s: %w", ref, err)
 		}
@@ -141,10 +144,17 @@ func (a *Adapter) reactions(ctx context.Context, room string, ref bot.MessageRef
 
 // CardReactions reads a card's reactions (reactions.get with full=true, so
 // that no user is left out) and its standing button decisions, one
-// Reaction event each.
+// Reaction event each. A card deleted from Slack has none. A reactor
+// Slack does not know (user_not_found) is named by id; any other failure
+// to read the card or to name a reactor fails the whole read, so that the
+// engine changes nothing of the card until it can read all of it.
 func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.MessageRef) ([]bot.Event, error) {
 	a.noteCard(ctx, room, string(ref), true) // the engine reads open cards
 	item, err := a.reactions(ctx, room, ref)
+	if slackError(err, "message_not_found") {
+		a.log.Warn("a card was deleted from Slack: the decisions on it are taken back", "room", room, "card", ref)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -207,3 +217,9 @@ func buttonName(emoji string) string {
 }
 
 func asSlackError(err error, se *slackapi.SlackErrorResponse) bool { return errors.As(err, se) }
+
+// slackError reports whether err is Slack's answer code (ok false).
+func slackError(err error, code string) bool {
+	var se slackapi.SlackErrorResponse
+	return err != nil && errors.As(err, &se) && se.Err == code
+}

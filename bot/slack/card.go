@@ -116,6 +116,9 @@ func cardBlocks(c bot.Card) []slackapi.Block {
 	if c.Link != "" {
 		section("link: " + escape(c.Link))
 	}
+	if lines := c.ImageLines(); len(lines) > 0 {
+		section(escape(strings.Join(lines, "\n")))
+	}
 	for _, p := range c.Targets {
 		line := fmt.Sprintf("→ *%s* (%s)", escape(p.Target), escape(p.Kind))
 		if p.URL != "" {

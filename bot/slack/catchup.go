@@ -64,13 +64,22 @@ func (c *catchState) notifyLocked() {
 }
 
 // Deaf implements bot.Hearing: the chat cannot be heard from the moment
-// its socket drops, and after every gap until what was typed meanwhile
-// has been read back and handled.
+// its socket drops, after every gap until what was typed meanwhile has
+// been read back and handled, and on start until every open card's
+// reactions were read back (reconcile.go).
 func (a *Adapter) Deaf() string {
 	if at := a.dropAt.Load(); at != 0 {
 		return fmt.Sprintf("the %s chat has not been heard from since its connection dropped at %s",
 			a.name, time.Unix(0, at).UTC().Format("15:04:05 UTC"))
 	}
+	if why := a.catchingUp(); why != "" {
+		return why
+	}
+	return a.recon.deaf(a.name)
+}
+
+// catchingUp says why the chat is deaf while a read-back is under way.
+func (a *Adapter) catchingUp() string {
 	a.catch.mu.Lock()
 	defer a.catch.mu.Unlock()
 	if a.catch.asked == a.catch.done {

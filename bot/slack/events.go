@@ -126,7 +126,7 @@ func (a *Adapter) handleBody(contentType string, body []byte) (status int, ctype
 			if json.Unmarshal([]byte(p), &ba) != nil {
 				return http.StatusBadRequest, "", nil
 			}
-			if in, ok := a.fromBlockActions(ba); ok && !a.accept(in, nil) {
+			if in, keys, ok := a.fromBlockActions(ba); ok && !a.accept(in, keys) {
 				return http.StatusServiceUnavailable, "", nil
 			}
 			return http.StatusOK, "", nil

@@ -168,7 +168,8 @@ func newEnv(t testing.TB, s setup) *env {
 }
 
 // start runs the adapter until the test ends, and in Socket Mode waits
-// until it is connected and has said hello.
+// until it is connected and has said hello. When the adapter hands its
+// events to an engine, it also waits until the open cards were read back.
 func (e *env) start(t testing.TB) {
 	t.Helper()
 	conns := e.f.Connections()
@@ -176,6 +177,31 @@ func (e *env) start(t testing.TB) {
 	if e.a.cfg.Mode == ModeSocket {
 		e.f.WaitConnections(t, conns+1)
 		e.f.Sync(t)
+	}
+	if _, ok := e.h.(bot.CardReconciler); ok {
+		e.waitReconciled(t)
+	}
+}
+
+// waitReconciled waits until the adapter has read every open card back
+// since Run started.
+func (e *env) waitReconciled(t testing.TB) {
+	t.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		r := &e.a.recon
+		r.mu.Lock()
+		pending, changed, why := r.pending, r.changed, r.err
+		r.mu.Unlock()
+		if !pending {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("the open cards were not read back within 10s (%s)", why)
+		}
 	}
 }
 

@@ -30,6 +30,11 @@ type inbound struct {
 	// ts is a message's ts in ev.Room: once handled, the channel's
 	// read-back mark may move past it.
 	ts string
+	// claim is a button press's id, claimed in the store before the press
+	// is acted on, so that a replay of it does nothing (see clickID).
+	claim string
+	// recon, when set, is no event: the worker reads a card back.
+	recon *reconItem
 }
 
 // isBrake reports whether text is pause or resume, read by the engine's
@@ -163,10 +168,11 @@ func (a *Adapter) fromCallback(cb eventCallback) (in inbound, keys []string, ok 
 	return inbound{}, nil, false
 }
 
-// fromBlockActions translates a button press on a card.
-func (a *Adapter) fromBlockActions(p blockActions) (inbound, bool) {
+// fromBlockActions translates a button press on a card, with the keys
+// that identify it for de-duplication.
+func (a *Adapter) fromBlockActions(p blockActions) (inbound, []string, bool) {
 	if p.Type != "block_actions" || len(p.Actions) == 0 || p.User.ID == "" {
-		return inbound{}, false
+		return inbound{}, nil, false
 	}
 	room := p.Container.ChannelID
 	if room == "" {
@@ -183,14 +189,28 @@ func (a *Adapter) fromBlockActions(p blockActions) (inbound, bool) {
 	case actionReject:
 		emoji = emojiReject
 	default:
-		return inbound{}, false
+		return inbound{}, nil, false
 	}
 	if !a.isReviewChannel(room) || ts == "" {
-		return inbound{}, false
+		return inbound{}, nil, false
 	}
-	return inbound{click: true, responseURL: p.ResponseURL, ev: bot.Event{Kind: bot.Reaction, Adapter: a.name,
+	in := inbound{click: true, responseURL: p.ResponseURL, ev: bot.Event{Kind: bot.Reaction, Adapter: a.name,
 		Room: room, User: p.User.ID, Card: bot.MessageRef(ts), Emoji: emoji,
-		ReactionID: buttonReactionID(room, ts, p.User.ID, emoji), At: tsTime(p.Actions[0].ActionTS)}}, true
+		ReactionID: buttonReactionID(room, ts, p.User.ID, emoji), At: tsTime(p.Actions[0].ActionTS)}}
+	var keys []string
+	if at := p.Actions[0].ActionTS; at != "" {
+		in.claim = clickID(room, ts, p.User.ID, p.Actions[0].ActionID, at)
+		keys = []string{in.claim}
+	}
+	return in, keys, true
+}
+
+// clickID names one button press: Slack sends nothing like an event_id
+// with an interaction, and never retries one, so the same payload twice
+// is a replay. A press is the card (channel and message ts), who pressed,
+// which button, and action_ts, the time Slack stamps on each press.
+func clickID(room, ts, user, actionID, actionTS string) string {
+	return "click:" + room + ":" + ts + ":" + user + ":" + actionID + ":" + actionTS
 }
 
 // fromSlash translates "/heed pause breaking news" into the message
@@ -421,7 +441,14 @@ func (a *Adapter) drainPriority(ctx context.Context, h bot.Handler) {
 // handle completes one queued event and hands it to the engine. A message
 // counts as handled for the read-back mark unless ctx ended first.
 func (a *Adapter) handle(ctx context.Context, h bot.Handler, in inbound) {
+	if in.recon != nil { // not counted on the lane (reconcileOnWorker)
+		in.recon.done <- in.recon.rc.ReconcileCard(ctx, in.recon.card)
+		return
+	}
 	defer a.lane(in).finish()
+	if in.claim != "" && !a.firstClaim(ctx, h, in) {
+		return
+	}
 	handled := true
 	evs, err := a.resolve(ctx, in)
 	if err != nil {
@@ -444,6 +471,30 @@ func (a *Adapter) handle(ctx context.Context, h bot.Handler, in inbound) {
 	if handled && in.ts != "" {
 		a.markHandled(context.WithoutCancel(ctx), in.ev.Room, in.ts)
 	}
+}
+
+// firstClaim claims a button press in the engine's store before it is
+// acted on (recorded in the card's thread, handed over), and reports
+// whether it is the first claim. A replayed press, also one replayed after
+// a restart, is dropped; so is a press that cannot be claimed.
+func (a *Adapter) firstClaim(ctx context.Context, h bot.Handler, in inbound) bool {
+	c, ok := h.(bot.Claimer)
+	if !ok {
+		return true // only the in-memory de-duplication (accept) applies
+	}
+	first, err := c.Claim(ctx, a.name, in.claim)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			a.log.Error("could not record a button press as handled; the press is dropped", "room", in.ev.Room,
+				"card", in.ev.Card, "user", in.ev.User, "err", err)
+		}
+		return false
+	case !first:
+		a.log.Warn("a button press handled before came again; it changes nothing", "room", in.ev.Room,
+			"card", in.ev.Card, "user", in.ev.User, "press", in.claim)
+	}
+	return first
 }
 
 // prioQueue is the priority lane: unbounded, so that a pause is never
@@ -481,7 +532,14 @@ func (q *prioQueue) pop() (inbound, bool) {
 func (a *Adapter) resolve(ctx context.Context, in inbound) ([]bot.Event, error) {
 	ev := in.ev
 	if err := a.fillUser(ctx, &ev, in.botID, in.brake); err != nil {
-		return nil, err
+		// Taking a reaction back needs no name: the engine finds it by
+		// who and which emoji. Dropping it would leave the decision
+		// standing.
+		if ev.Kind != bot.Unreaction || in.click || ctx.Err() != nil {
+			return nil, err
+		}
+		a.log.Warn("could not look up who took a reaction back; naming them by id", "user", ev.User, "err", err)
+		ev.UserName = ev.User
 	}
 	switch {
 	case in.click && !ev.FromBot:
@@ -528,10 +586,12 @@ func (a *Adapter) fillUser(ctx context.Context, ev *bot.Event, botID string, bra
 		u, err = a.userInfo(ctx, ev.User)
 	}
 	if err != nil {
-		if !brake {
+		// Slack does not know the user (one from another workspace): a
+		// clear answer, which asking again would not change.
+		if !brake && !slackError(err, "user_not_found") {
 			return err
 		}
-		a.log.Warn("could not read who typed pause or resume; naming them by id", "user", ev.User, "err", err)
+		a.log.Warn("could not look the user up; naming them by id", "user", ev.User, "err", err)
 		if ev.UserName == "" { // a slash command names its user
 			ev.UserName = ev.User + " (name not found)"
 		}

@@ -39,7 +39,7 @@ func TestManifest(t *testing.T) {
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"chat:write", "reactions:read", "channels:history", "groups:history", "usergroups:read",
+	for _, s := range []string{"chat:write", "files:write", "reactions:read", "channels:history", "groups:history", "usergroups:read",
 		"users:read", "commands", "app_mentions:read", "metadata.message:read"} {
 		if !slices.Contains(m.OAuth.Scopes.Bot, s) {
 			t.Errorf("manifest lacks bot scope %s", s)

@@ -126,8 +126,8 @@ func (a *Adapter) fromEnvelope(req *socketmode.Request) (ok bool, payload any) {
 		if json.Unmarshal(req.Payload, &ba) != nil {
 			return true, nil
 		}
-		if in, ok := a.fromBlockActions(ba); ok {
-			return a.accept(in, nil), nil
+		if in, keys, ok := a.fromBlockActions(ba); ok {
+			return a.accept(in, keys), nil
 		}
 	case socketmode.RequestTypeSlashCommands:
 		var c slashCommand

@@ -167,45 +167,70 @@ func statusCmd(a *app) *cobra.Command {
 }
 
 func resolveCmd(a *app) *cobra.Command {
-	var target, url string
+	var target, url, before string
+	var all bool
 	cmd := &cobra.Command{
-		Use:   "resolve N [N...]|--all published|failed",
+		Use:   "resolve N [N...] | all | --all [--before TIME]  published|failed",
 		Short: "Settle occurrences whose publish outcome is unknown, after checking the account",
 		Long: "Settle occurrences whose publish outcome is unknown, after checking the account.\n" +
-			"Several numbers, or `all` for every unknown one, settle many at once (after a crash\n" +
-			"left several unknown): each is listed with its targets as it is resolved.",
-		Args: cobra.MinimumNArgs(2),
+			"Several numbers, or `all` (--all) for every unknown one, settle many at once (after a crash\n" +
+			"left several unknown): each is listed as it is resolved, and audited. With --before TIME,\n" +
+			"`all` settles only the occurrences due before TIME (a date alone is the start of that day,\n" +
+			"in the config's zone; other forms as for post add --at).",
+		Example: `  heed resolve 12 published --url https://mastodon.example/@team/1
+  heed resolve all failed
+  heed resolve --all --before 2026-12-01 published`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			verdict := args[len(args)-1]
 			if verdict != "published" && verdict != "failed" {
 				return approvals.Errorf(approvals.EINVALID, "%q: end with published or failed", verdict)
 			}
+			nums := args[:len(args)-1]
+			if len(nums) == 1 && nums[0] == "all" {
+				all, nums = true, nil
+			}
+			switch {
+			case all && len(nums) > 0:
+				return approvals.Errorf(approvals.EINVALID, "give occurrence numbers or --all, not both")
+			case !all && len(nums) == 0:
+				return approvals.Errorf(approvals.EINVALID, "which occurrences? give their numbers, or all (--all) for every unknown one, then published or failed")
+			case !all && cmd.Flags().Changed("before"):
+				return approvals.Errorf(approvals.EINVALID, "--before goes with all (--all): it picks which unknown outcomes to settle; numbers name them already")
+			}
+			var ids []int64
+			for _, a := range nums {
+				id, err := parseID(a)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
 			svc, _, err := a.service(ctx)
 			if err != nil {
 				return err
 			}
-			var ids []int64
-			if len(args) == 2 && args[0] == "all" {
-				unknown, err := svc.Reviews.Queue(ctx, 1_000_000)
+			if all {
+				var cutoff time.Time
+				if cmd.Flags().Changed("before") {
+					if cutoff, err = approvals.ParseBefore(before, a.cfg.Zone, svc.Now()); err != nil {
+						return approvals.Errorf(approvals.EINVALID, "--before: %s", approvals.ErrorMessage(err))
+					}
+				}
+				queue, err := svc.Reviews.Queue(ctx, 1_000_000)
 				if err != nil {
 					return err
 				}
-				for _, s := range unknown {
-					if s.State == approvals.StateUnknown {
-						ids = append(ids, s.ID)
+				if ids = approvals.Unresolved(queue, cutoff); len(ids) == 0 {
+					if !cutoff.IsZero() {
+						loc, err := approvals.LoadZone(a.cfg.Zone)
+						if err != nil {
+							loc = time.UTC
+						}
+						return approvals.Errorf(approvals.ENOTFOUND, "no occurrence due before %s has an unknown outcome", cutoff.In(loc).Format("2006-01-02 15:04 MST"))
 					}
-				}
-				if len(ids) == 0 {
 					return approvals.Errorf(approvals.ENOTFOUND, "no occurrence has an unknown outcome")
-				}
-			} else {
-				for _, a := range args[:len(args)-1] {
-					id, err := parseID(a)
-					if err != nil {
-						return err
-					}
-					ids = append(ids, id)
 				}
 			}
 			if url != "" && len(ids) > 1 {
@@ -220,6 +245,8 @@ func resolveCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "every occurrence whose outcome is unknown (or write all)")
+	cmd.Flags().StringVar(&before, "before", "", "with all: only occurrences due before this time (2026-12-01 is the start of that day)")
 	cmd.Flags().StringVar(&target, "target", "", "only this target (default: every unknown one)")
 	cmd.Flags().StringVar(&url, "url", "", "the post's URL, if it went out (one occurrence only)")
 	return cmd

@@ -32,6 +32,9 @@ func importCmd(a *app) *cobra.Command {
 					return fmt.Errorf("%s: author: %w; nothing was stored", e.Where, err)
 				}
 			}
+			if err := attachCalendarMedia(svc.Store.Media(), args[0], entries, dry); err != nil {
+				return err
+			}
 			for _, w := range warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "⚠ %s\n", w)
 			}

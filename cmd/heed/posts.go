@@ -117,6 +117,9 @@ func (f *postFlags) mediaList() ([]approvals.Media, error) {
 	}
 	var out []approvals.Media
 	for i, m := range f.media {
+		if m == "" {
+			continue
+		}
 		md := approvals.Media{Path: m}
 		if i < len(f.alt) {
 			md.Alt = f.alt[i]
@@ -172,6 +175,11 @@ func postAddCmd(a *app) *cobra.Command {
 			}
 			warning, err := frequency(*s, svc.Now(), svc.SeriesCards, f.allowFrequent, "you give --allow-frequent")
 			if err != nil {
+				return err
+			}
+			// Each image is copied into the media store now: the post,
+			// its approval and what goes out are that copy.
+			if media, err = svc.Store.Media().Attach(media, "", false); err != nil {
 				return err
 			}
 			p, err := svc.Posts.AddPost(ctx, approvals.NewPost{Key: f.key, Text: text, Variants: variants, Link: f.link, Media: media,
@@ -307,6 +315,9 @@ func postShowCmd(a *app) *cobra.Command {
 			if p.Link != "" {
 				fmt.Fprintf(w, "link:    %s\n", p.Link)
 			}
+			for _, m := range p.Media {
+				fmt.Fprintf(w, "image:   %s\n", mediaLine(m))
+			}
 			fmt.Fprintf(w, "text:\n")
 			for _, line := range strings.Split(p.Text, "\n") {
 				fmt.Fprintf(w, "  > %s\n", line)
@@ -395,6 +406,9 @@ func postEditCmd(a *app) *cobra.Command {
 				if e.Media, err = f.mediaList(); err != nil {
 					return err
 				}
+				if e.Media == nil {
+					e.Media = []approvals.Media{} // --media "" drops the images
+				}
 			}
 			zone := cur.Schedule.TZ
 			if s, err := f.schedule(cmd, zone, svc.Now()); err != nil {
@@ -410,6 +424,9 @@ func postEditCmd(a *app) *cobra.Command {
 				if warning, err = frequency(*e.Schedule, svc.Now(), svc.SeriesCards, f.allowFrequent, "you give --allow-frequent"); err != nil {
 					return err
 				}
+			}
+			if e.Media, err = svc.Store.Media().Attach(e.Media, "", false); err != nil {
+				return err
 			}
 			p, err := svc.Posts.EditPost(ctx, id, e, a.who(), "cli")
 			if err != nil {

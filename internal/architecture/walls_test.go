@@ -246,3 +246,25 @@ func TestAppLinksNoKinds(t *testing.T) {
 		}
 	}
 }
+
+// The media store only writes and reads files: the dispatcher and the chat
+// engine read images through it, so it links no SQL driver, goose, store,
+// chat or network library (and none of heed's chats, networks or
+// dispatcher).
+func TestMediaStoreLinksNoStoreChatOrNetwork(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{
+		"database/sql", "modernc.org/sqlite", "github.com/pressly/goose",
+		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
+		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
+		module + "/tripwire", module + "/app",
+	}
+	name := module + "/media"
+	p, ok := pkgs[name]
+	if !ok {
+		t.Fatalf("package %s is gone: update this test with the media store's new home", name)
+	}
+	if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+		t.Errorf("%s depends on %v; the media store must stay apart from the database, chats and networks", name, bad)
+	}
+}

@@ -3,6 +3,7 @@ package main
 const (
 	invariants = "./internal/invariants"
 	safeguards = "./internal/safeguards"
+	slackPkg   = "./bot/slack"
 )
 
 // mutations are the guards heed's promises rest on, each with the tests
@@ -143,6 +144,99 @@ var mutations = []Mutation{
 		From: `	if editSize(content) <= cardBudget {`,
 		To:   `	if true {`,
 		Pkg:  "./bot/matrix", Tests: "TestLongPostCardsFitTheEventLimit|TestE2ELongPostCardIsEditedWithTheFullTextInItsThread"},
+	// The Slack adapter's priority lane: pause and resume go ahead of
+	// everything queued, and wait for no other method's rate limit.
+	{Name: "slack lane: pause and resume no longer jump the queue", File: "bot/slack/inbound.go",
+		From: `	a.pend(in)
+	if in.brake {
+		a.prio.push(in)
+		return true
+	}`,
+		To: `	a.pend(in)
+	if false && in.brake {
+		a.prio.push(in)
+		return true
+	}`,
+		Pkg: slackPkg, Tests: "TestE2EPauseAheadOfQueuedReactions|TestEventsAPIFullQueueNeverRefusesPause"},
+	{Name: "slack lane: a pause waits behind a 429 on an unrelated method", File: "bot/slack/adapter.go",
+		From: `		if err := w.waitGate(ctx, method); err != nil {
+			return err
+		}
+		err := f(ctx)
+		wait, limited := rateLimited(err)
+		if !limited {
+			return w.scrub(err)
+		}
+		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
+		gate, mine := w.shut(method)
+		err = w.sleep(ctx, wait)
+		if mine {
+			w.open(method, gate)
+		}`,
+		To: `		if err := w.waitGate(ctx, ""); err != nil {
+			return err
+		}
+		err := f(ctx)
+		wait, limited := rateLimited(err)
+		if !limited {
+			return w.scrub(err)
+		}
+		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
+		gate, mine := w.shut("")
+		err = w.sleep(ctx, wait)
+		if mine {
+			w.open("", gate)
+		}`,
+		Pkg: slackPkg, Tests: "TestRateLimitWaitHoldsOnlyItsMethod|TestE2EPauseWhileAnEditWaitsOutRetryAfter"},
+	{Name: "slack lane: a pause waits out users.info's rate limit to name its author", File: "bot/slack/inbound.go",
+		From: `	if brake {
+		u, err = a.userQuick(ctx, ev.User)`,
+		To: `	if false && brake {
+		u, err = a.userQuick(ctx, ev.User)`,
+		Pkg: slackPkg, Tests: "TestE2EPauseWhileUsersInfoIsRateLimited"},
+	{Name: "slack lane: pauses still queued at a stop are dropped", File: "bot/slack/inbound.go",
+		From: `		case <-ctx.Done():
+			a.drainPriority(ctx, h)
+			return`,
+		To: `		case <-ctx.Done():
+			return`,
+		Pkg: slackPkg, Tests: "TestPauseQueuedAtStopIsHandled"},
+
+	// The Slack adapter reads its open cards back on start (reconcile.go).
+	{Name: "slack reconcile: Slack counts as heard before the open cards are read back", File: "bot/slack/catchup.go",
+		From: `	return a.recon.deaf(a.name)`,
+		To:   `	return ""`,
+		Pkg:  slackPkg, Tests: "TestE2EReconcileRetriesACardUntilItCanBeRead"},
+	{Name: "slack reconcile: a card that cannot be read is not tried again", File: "bot/slack/reconcile.go",
+		From: `			later = append(later, r)`,
+		To:   `			_ = r`,
+		Pkg:  slackPkg, Tests: "TestE2EReconcile"},
+	{Name: "slack reconcile: a reactor Slack does not know keeps the card unread", File: "bot/slack/inbound.go",
+		From: `if !brake && !slackError(err, "user_not_found") {`,
+		To:   `if !brake {`,
+		Pkg:  slackPkg, Tests: "TestE2EReconcileReactorSlackCannotLookUp"},
+	{Name: "slack reconcile: a card deleted from Slack keeps the chat deaf", File: "bot/slack/buttons.go",
+		From: `	if slackError(err, "message_not_found") {`,
+		To:   `	if false {`,
+		Pkg:  slackPkg, Tests: "TestE2EReconcileCardDeletedFromSlack"},
+	{Name: "slack: a withdrawal is dropped when its author cannot be looked up", File: "bot/slack/inbound.go",
+		From: `if ev.Kind != bot.Unreaction || in.click || ctx.Err() != nil {`,
+		To:   `if true {`,
+		Pkg:  slackPkg, Tests: "TestE2EWithdrawalWhenTheUserCannotBeLookedUp"},
+	{Name: "slack: a replayed button press counts again after a restart", File: "bot/slack/inbound.go",
+		From: `	if in.claim != "" && !a.firstClaim(ctx, h, in) {`,
+		To:   `	if false && in.claim != "" && !a.firstClaim(ctx, h, in) {`,
+		Pkg:  slackPkg, Tests: "TestE2EReplayedButtonPressChangesNothing"},
+
+	// resolve all before T (approvals/occurrence.go), CLI and chat alike.
+	{Name: "resolve: all before T settles what is due after T too", File: "approvals/occurrence.go",
+		From: `if s.State == StateUnknown && (before.IsZero() || s.At.Before(before)) {`,
+		To:   `if s.State == StateUnknown {`,
+		Pkg:  "./bot", Tests: "TestResolveAllBeforeFromChat"},
+	{Name: "resolve: the CLI's all before T settles what is due after T too", File: "approvals/occurrence.go",
+		From: `if s.State == StateUnknown && (before.IsZero() || s.At.Before(before)) {`,
+		To:   `if s.State == StateUnknown {`,
+		Pkg:  "./cmd/heed", Tests: "TestResolveAllBefore"},
 
 	// Events (sqlite/reaction.go).
 	{Name: "events: a reaction delivered twice is stored twice", File: "sqlite/reaction.go",
@@ -201,4 +295,23 @@ var mutations = []Mutation{
 		From: `	mautrix.UpdateStateStore(ctx, c.state, evt)`,
 		To:   ``,
 		Pkg:  "./bot/matrix", Tests: "TestE2ERoomBecomesEncrypted"},
+	// Images are bytes (media/, dispatch/dispatcher.go: stored).
+	{Name: "media: publishing hands over the original file, not the store's copy", File: "dispatch/dispatcher.go",
+		From: `return publish.Media{Path: d.Media.Path(m.SHA256), Name: m.Name(), MIME: m.Type, Alt: m.Alt, SHA256: m.SHA256, Data: data}, nil`,
+		To:   `_ = data; return publish.Media{Path: m.Path, Name: m.Name(), MIME: m.Type, Alt: m.Alt}, nil`,
+		Pkg:  invariants, Tests: "TestInvariant1_ReplacedImageFileChangesNothingPublished"},
+	{Name: "media: a stored copy is not checked against its hash", File: "media/media.go",
+		From: `	if got := hash(data); got != sum {`,
+		To:   `	if got := hash(data); false && got != sum {`,
+		Pkg:  invariants, Tests: "TestInvariant1_MissingOrChangedImageCopyFailsSafely"},
+	{Name: "media: an image without a stored copy can be approved", File: "approvals/post.go",
+		From: `		if m.SHA256 == "" {
+			out = append(out, fmt.Sprintf("image %d (%s) was attached before`,
+		To: `		if false {
+			out = append(out, fmt.Sprintf("image %d (%s) was attached before`,
+		Pkg: invariants, Tests: "TestInvariant1_ImageWithoutACopyCannotBeApproved"},
+	{Name: "media: a card's image is posted in its thread at every render", File: "bot/images.go",
+		From: `		if m.SHA256 == "" || posted[m.SHA256] {`,
+		To:   `		if m.SHA256 == "" {`,
+		Pkg:  "./bot/slack", Tests: "TestE2EImageInTheCardsThreadOnce"},
 }

@@ -190,16 +190,19 @@ func mediaType(m publish.Media) string {
 	if m.MIME != "" {
 		return m.MIME
 	}
-	t, _, _ := strings.Cut(mime.TypeByExtension(filepath.Ext(m.Path)), ";")
+	t, _, _ := strings.Cut(mime.TypeByExtension(filepath.Ext(m.FileName())), ";")
 	return t
 }
 
 func mediaName(i int, m publish.Media) string {
-	if m.Path == "" {
+	name := m.Name
+	if name == "" && m.Path != "" {
+		name = m.Path[strings.LastIndexAny(m.Path, `/\`)+1:]
+	}
+	if name == "" {
 		return fmt.Sprintf("image %d", i+1)
 	}
-	base := m.Path[strings.LastIndexAny(m.Path, `/\`)+1:]
-	return fmt.Sprintf("image %d (%s)", i+1, base)
+	return fmt.Sprintf("image %d (%s)", i+1, name)
 }
 
 // Publish creates the post, or finds the one an earlier attempt with the

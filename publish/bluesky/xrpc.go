@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 
 	"github.com/heed-dev/heed/publish"
@@ -311,7 +310,7 @@ type image struct {
 func readImages(media []publish.Media) ([]image, error) {
 	var out []image
 	for i, m := range media {
-		data, err := os.ReadFile(m.Path)
+		data, err := m.Bytes() // the approved bytes, from heed's media store
 		if err != nil {
 			return nil, publish.PermanentError(fmt.Errorf("%s: %w", mediaName(i, m), err))
 		}

@@ -243,10 +243,13 @@ func contentProblems(req publish.Request, text, software string) []publish.Probl
 	}
 	for i, m := range req.Media {
 		if strings.TrimSpace(m.Alt) == "" {
-			probs = append(probs, problemf("image %d (%s) has no alt text: describe it for people who cannot see it, then approve", i+1, baseName(m.Path)))
+			probs = append(probs, problemf("image %d (%s) has no alt text: describe it for people who cannot see it, then approve", i+1, mediaName(m)))
+		}
+		if m.Data != nil || m.SHA256 != "" {
+			continue // heed's media store holds the bytes, checked when sent
 		}
 		if fi, err := os.Stat(m.Path); err != nil || !fi.Mode().IsRegular() {
-			probs = append(probs, problemf("image %d (%s) cannot be read from %s", i+1, baseName(m.Path), m.Path))
+			probs = append(probs, problemf("image %d (%s) cannot be read from %s", i+1, mediaName(m), m.Path))
 		}
 	}
 	return probs

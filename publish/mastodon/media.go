@@ -39,8 +39,12 @@ type mediaAnswer struct {
 // public until the status is posted, so a failed or lost upload is safe to
 // retry: an ambiguous outcome here is retryable.
 func (p *Publisher) upload(ctx context.Context, n int, m publish.Media) (string, error) {
-	what := fmt.Sprintf("uploading image %d (%s)", n, baseName(m.Path))
-	data, err := p.readFile(m.Path)
+	what := fmt.Sprintf("uploading image %d (%s)", n, mediaName(m))
+	data := m.Data // the approved bytes, from heed's media store
+	var err error
+	if data == nil {
+		data, err = p.readFile(m.Path)
+	}
 	if err != nil {
 		return "", publish.PermanentError(fmt.Errorf("mastodon: %s: %w", what, err))
 	}
@@ -117,7 +121,7 @@ func safeToRetry(err error) error {
 func multipartBody(m publish.Media, data []byte) ([]byte, string, error) {
 	mt := m.MIME
 	if mt == "" {
-		mt = mime.TypeByExtension(filepath.Ext(m.Path))
+		mt = mime.TypeByExtension(filepath.Ext(m.FileName()))
 	}
 	if mt == "" {
 		mt = http.DetectContentType(data)
@@ -125,7 +129,7 @@ func multipartBody(m publish.Media, data []byte) ([]byte, string, error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, baseName(m.Path)))
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, mediaName(m)))
 	h.Set("Content-Type", mt)
 	part, err := w.CreatePart(h)
 	if err != nil {
@@ -153,6 +157,14 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	return data, nil
+}
+
+// mediaName is the image's file name as a person gave it.
+func mediaName(m publish.Media) string {
+	if m.Name != "" {
+		return m.Name
+	}
+	return baseName(m.Path)
 }
 
 func baseName(path string) string {

@@ -232,10 +232,11 @@ func validHeaderName(s string) bool {
 }
 
 type media struct {
-	URL  string `json:"url,omitempty"`
-	Path string `json:"path,omitempty"`
-	MIME string `json:"mime,omitempty"`
-	Alt  string `json:"alt"`
+	URL    string `json:"url,omitempty"`
+	Path   string `json:"path,omitempty"` // heed's media store copy
+	SHA256 string `json:"sha256,omitempty"`
+	MIME   string `json:"mime,omitempty"`
+	Alt    string `json:"alt"`
 }
 
 type publishEvent struct {
@@ -270,7 +271,7 @@ func (p *Publisher) Publish(ctx context.Context, req publish.Request) (publish.R
 		IdempotencyKey: req.IdempotencyKey,
 	}
 	for _, m := range req.Media {
-		out := media{MIME: m.MIME, Alt: m.Alt}
+		out := media{MIME: m.MIME, Alt: m.Alt, SHA256: m.SHA256}
 		if strings.HasPrefix(m.Path, "https://") || strings.HasPrefix(m.Path, "http://") {
 			out.URL = m.Path
 		} else {

@@ -91,7 +91,45 @@ func Shared(t testing.TB) *Server {
 	if shared.err != nil {
 		t.Fatalf("matrixtest: the Dendrite homeserver could not be built or started, so this Matrix test cannot run: %v", shared.err)
 	}
+	if shared.srv.Dir != "" && !shared.srv.canRegister() {
+		// Dendrite v0.15.2 on SQLite can get into a state in which every
+		// registration fails ("a.DB.SetDisplayName: sql: no rows in result
+		// set"). A homeserver this binary started is replaced by a fresh
+		// one before the test makes any user on it.
+		t.Logf("matrixtest: the shared Dendrite can no longer register users; starting a fresh one")
+		old := shared.srv
+		if out, err := script("stop", old.Dir); err != nil {
+			t.Logf("stopping the old Dendrite: %v\n%s", err, out)
+		}
+		os.RemoveAll(old.Dir)
+		dir, err := os.MkdirTemp("", "heed-dendrite-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared.srv, err = start(dir); err != nil {
+			t.Fatalf("matrixtest: a fresh Dendrite could not be started: %v", err)
+		}
+	}
 	return shared.srv
+}
+
+// canRegister reports whether the server still registers users, trying a
+// throwaway one up to three times.
+func (s *Server) canRegister() bool {
+	anon, err := mautrix.NewClient(s.URL, "", "")
+	if err != nil {
+		return false
+	}
+	admin := synapseadmin.Client{Client: anon}
+	for range 3 {
+		registerMu.Lock()
+		_, err = admin.SharedSecretRegister(context.Background(), s.Secret, synapseadmin.ReqSharedSecretRegister{Username: "probe-" + Random(4), Password: Random(12)})
+		registerMu.Unlock()
+		if err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Start starts a homeserver for this test alone; it is stopped when the

@@ -34,6 +34,10 @@ type Delivery struct {
 	EventID string // for events_api
 	Payload []byte // the JSON payload (the event_callback, block_actions or command)
 
+	// at is the unix time an HTTP delivery is signed with: set by its
+	// first attempt, or by Replay to send the same signed request again.
+	at int64
+
 	mu        sync.Mutex
 	envelopes []string
 	statuses  []int
@@ -129,6 +133,11 @@ func (o *outbox) stop() {
 func (o *outbox) enqueue(kind string, payload map[string]any, eventID string) *Delivery {
 	b, _ := json.Marshal(payload)
 	d := &Delivery{Kind: kind, EventID: eventID, Payload: b, done: make(chan struct{})}
+	o.push(d)
+	return d
+}
+
+func (o *outbox) push(d *Delivery) {
 	o.mu.Lock()
 	o.queue = append(o.queue, d)
 	o.mu.Unlock()
@@ -136,7 +145,6 @@ func (o *outbox) enqueue(kind string, payload map[string]any, eventID string) *D
 	case o.wake <- struct{}{}:
 	default:
 	}
-	return d
 }
 
 func (o *outbox) target() string {
@@ -287,14 +295,21 @@ func (o *outbox) deliverHTTP(d *Delivery, u string) error {
 		}
 		body, ctype = []byte(v.Encode()), "application/x-www-form-urlencoded"
 	}
+	d.mu.Lock()
+	if d.at == 0 {
+		d.at = o.f.opt.Now().Unix()
+	}
+	signed := d.at
+	d.mu.Unlock()
 	var last error
 	for attempt := 0; attempt <= maxRetries; attempt++ {
 		h := http.Header{"Content-Type": {ctype}}
 		if attempt > 0 {
 			h.Set("X-Slack-Retry-Num", strconv.Itoa(attempt))
 			h.Set("X-Slack-Retry-Reason", "http_error")
+			signed = o.f.opt.Now().Unix()
 		}
-		status, resp, err := o.f.post(o.ctx, u, body, h, o.f.opt.Now().Unix(), o.f.opt.SigningSecret)
+		status, resp, err := o.f.post(o.ctx, u, body, h, signed, o.f.opt.SigningSecret)
 		d.mu.Lock()
 		d.statuses = append(d.statuses, status)
 		d.response = resp
@@ -354,6 +369,29 @@ func (f *Fake) PostSigned(ts int64, body []byte, extra http.Header) (int, []byte
 		f.tb.Fatalf("slackfake: post: %v", err)
 	}
 	return status, resp
+}
+
+// Replay sends a delivery that went out before once more, exactly as it
+// was sent: over HTTP the same body, signed with the same timestamp (so
+// the same signature), as an attacker who captured it, or a proxy that
+// repeats requests, would; over Socket Mode the same payload in a new
+// envelope. It waits for the answer as the original delivery did.
+func (f *Fake) Replay(d *Delivery) *Delivery {
+	f.tb.Helper()
+	select {
+	case <-d.done:
+	default:
+		f.tb.Fatalf("slackfake: Replay of a %s delivery that is still on its way", d.Kind)
+	}
+	d.mu.Lock()
+	at := d.at
+	d.mu.Unlock()
+	nd := &Delivery{Kind: d.Kind, EventID: d.EventID, Payload: d.Payload, at: at, done: make(chan struct{})}
+	f.mu.Lock()
+	f.out.push(nd)
+	wait := f.canReceiveLocked()
+	f.mu.Unlock()
+	return f.send(nd, wait)
 }
 
 // PostRaw sends body with exactly the given headers (no signing).
@@ -579,7 +617,9 @@ func (f *Fake) Click(user string, msg Message, actionID string) *Delivery {
 		f.tb.Fatalf("slackfake: message %s has no button %q", msg.TS, actionID)
 	}
 	action["block_id"] = blockID
-	action["action_ts"] = f.eventTSLocked()
+	// Slack stamps each press with its own action_ts; two presses within
+	// one tick of the fake's clock still differ.
+	action["action_ts"] = f.nextTSLocked()
 	n := f.nextSeqLocked()
 	msgJSON := f.messageJSON(m, false, true)
 	payload := map[string]any{

@@ -4,7 +4,9 @@
 // that pushes envelopes and records acks, and signed Events API deliveries
 // with retries. It can answer 429 with Retry-After (the next calls, the
 // next calls of one method, or per-method limits a minute as Slack's tiers
-// set them), delay every answer, and fail or lose answers. Payloads follow
+// set them), delay every answer, fail calls with a Slack error or an HTTP
+// error status, lose answers, and replay a delivery exactly as it was
+// signed. Payloads follow
 // the shapes in Slack's API docs (the fixtures in ../testdata are checked
 // against what the fake sends).
 //
@@ -112,6 +114,7 @@ type message struct {
 	blocks    json.RawMessage
 	metadata  *Metadata
 	reactions []Reaction
+	files     []string // ids of the files the message shares (files.go)
 	replies   int
 	edits     int
 	deleted   bool
@@ -145,6 +148,7 @@ type Fake struct {
 	methodRA  map[string]int
 	window    map[string][]time.Time // Limits: the calls answered in the last minute, per method
 	failNext  map[string]string
+	httpFails []httpFail
 	breakNext map[string]bool
 	stallNext map[string]bool
 	responses []Response
@@ -152,6 +156,7 @@ type Fake struct {
 
 	sock sockState
 	out  outbox
+	fs   fileState // files.go
 }
 
 // New starts a fake Slack. It is closed when the test ends.
@@ -204,6 +209,7 @@ func New(tb testing.TB, opt Options) *Fake {
 	mux.HandleFunc("/api/", f.serveAPI)
 	mux.HandleFunc("/link/", f.serveSocket)
 	mux.HandleFunc("/respond/", f.serveResponseURL)
+	mux.HandleFunc("/upload/v1/", f.serveUpload)
 	f.srv = httptest.NewServer(mux)
 	f.out.start(f)
 	tb.Cleanup(f.Close)
@@ -279,6 +285,37 @@ func (f *Fake) FailNext(method, code string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failNext[method] = code
+}
+
+// httpFail answers calls of one method with an HTTP error status.
+type httpFail struct {
+	method string
+	status int
+	left   int
+	match  func(url.Values) bool
+}
+
+// FailHTTP makes the next n calls of method for which match holds (nil:
+// every call) answer with the HTTP status (500, 503, ...) and no Slack
+// answer, as when a server behind Slack's edge fails. The call has no
+// effect. Other calls are answered as usual.
+func (f *Fake) FailHTTP(method string, status, n int, match func(params url.Values) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.httpFails = append(f.httpFails, httpFail{method: method, status: status, left: n, match: match})
+}
+
+// httpFailLocked reports the HTTP status a call of method with params is
+// made to fail with, or 0.
+func (f *Fake) httpFailLocked(method string, params url.Values) int {
+	for i := range f.httpFails {
+		h := &f.httpFails[i]
+		if h.left > 0 && h.method == method && (h.match == nil || h.match(params)) {
+			h.left--
+			return h.status
+		}
+	}
+	return 0
 }
 
 // BreakNext makes the next call of method take effect and then lose its
@@ -407,6 +444,19 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
 		_, _ = w.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
+		return
+	}
+	if status := f.httpFailLocked(method, params); status != 0 {
+		rec.Status = status
+		f.calls = append(f.calls, rec)
+		f.notifyLocked()
+		f.mu.Unlock()
+		if !f.delay(r) {
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte("<html><body>" + http.StatusText(status) + "</body></html>"))
 		return
 	}
 	want := f.opt.BotToken
@@ -581,6 +631,10 @@ func (f *Fake) callLocked(method string, p url.Values) any {
 		return f.historyLocked(p)
 	case "conversations.replies":
 		return f.repliesLocked(p)
+	case "files.getUploadURLExternal":
+		return f.getUploadURLLocked(p)
+	case "files.completeUploadExternal":
+		return f.completeUploadLocked(p)
 	case "apps.connections.open":
 		ticket := fmt.Sprintf("fake-ticket-%d", f.nextSeqLocked())
 		f.sock.tickets[ticket] = true
@@ -925,6 +979,10 @@ func (f *Fake) messageJSON(m *message, withMeta, withReactions bool) map[string]
 	}
 	if m.blocks != nil {
 		out["blocks"] = m.blocks
+	}
+	if len(m.files) > 0 {
+		out["files"] = f.filesJSON(m)
+		out["upload"] = false
 	}
 	if withMeta && m.metadata != nil {
 		out["metadata"] = m.metadata

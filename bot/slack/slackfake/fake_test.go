@@ -181,6 +181,23 @@ func TestRateLimitAndFailures(t *testing.T) {
 		t.Fatalf("FailNext: %v", err)
 	}
 
+	// An HTTP 500 for one message's reactions, twice; others are answered.
+	_, ts, err := api.PostMessageContext(ctx, "CREVIEW", slack.MsgOptionText("card", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.FailHTTP("reactions.get", http.StatusInternalServerError, 2, func(p url.Values) bool { return p.Get("timestamp") == ts })
+	for i := 0; i < 2; i++ {
+		_, err := api.GetReactionsContext(ctx, slack.NewRefToMessage("CREVIEW", ts), slack.GetReactionsParameters{})
+		var sc slack.StatusCodeError
+		if !errors.As(err, &sc) || sc.Code != http.StatusInternalServerError {
+			t.Fatalf("FailHTTP, call %d: %v", i, err)
+		}
+	}
+	if _, err := api.GetReactionsContext(ctx, slack.NewRefToMessage("CREVIEW", ts), slack.GetReactionsParameters{}); err != nil {
+		t.Fatalf("after two failures: %v", err)
+	}
+
 	// A broken answer: the post happens, the reply is lost.
 	f.BreakNext("chat.postMessage")
 	if _, _, err := api.PostMessageContext(ctx, "CREVIEW", slack.MsgOptionText("lost answer", false)); err == nil {
@@ -466,8 +483,9 @@ func TestHTTPDeliveriesAreSignedAndRetried(t *testing.T) {
 	if got := card.Actions(); len(got) != 1 || got[0] != "approve" {
 		t.Fatalf("actions = %v", got)
 	}
-	card.Click("UALICE", "approve")
-	last := rec.bodies[len(rec.bodies)-1]
+	press := card.Click("UALICE", "approve")
+	pressed := len(rec.bodies) - 1
+	last := rec.bodies[pressed]
 	form, err := url.ParseQuery(string(last))
 	if err != nil {
 		t.Fatal(err)
@@ -484,6 +502,20 @@ func TestHTTPDeliveriesAreSignedAndRetried(t *testing.T) {
 	form, _ = url.ParseQuery(string(rec.bodies[len(rec.bodies)-1]))
 	if form.Get("command") != "/heed" || form.Get("text") != "pause breaking news" || form.Get("user_id") != "UBOB" {
 		t.Fatalf("slash form = %v", form)
+	}
+
+	// A replay is the same request: body, timestamp and signature.
+	if got := f.Replay(press).Statuses(); len(got) != 1 || got[0] != 200 {
+		t.Fatalf("replay statuses = %v", got)
+	}
+	again := len(rec.bodies) - 1
+	if string(rec.bodies[again]) != string(rec.bodies[pressed]) {
+		t.Fatalf("the replay sent another body:\n%s\nthen\n%s", rec.bodies[pressed], rec.bodies[again])
+	}
+	for _, h := range []string{"X-Slack-Request-Timestamp", "X-Slack-Signature", "Content-Type"} {
+		if a, b := rec.reqs[pressed].Header.Get(h), rec.reqs[again].Header.Get(h); a != b || a == "" {
+			t.Fatalf("%s: %q, then %q in the replay", h, a, b)
+		}
 	}
 }
 
