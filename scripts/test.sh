@@ -62,6 +62,9 @@ fuzz ./bot/slack FuzzEventsHandler 30
 step "mutations: each guard removed in turn, its tests must fail"
 scripts/mutate.sh
 
+step "chaos: the real binary killed, stopped, paused and out of disk while posts come due"
+scripts/chaos.sh -kills 15 -terms 3 -diskfull 1 -pauses 2 -timeout 4m
+
 step "summary"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $rc
