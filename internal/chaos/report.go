@@ -72,6 +72,7 @@ func (r *run) report() bool {
 	w("")
 	row("duplicates (one occurrence × target posted twice)", v.Duplicates, "0")
 	row("lost (approved, due, never delivered, not unknown/failed/held)", v.Lost, "0")
+	row("still to be sent again with the same key (heed owes them)", v.Retrying, "")
 	row("unknown left for a person", v.Unknown, "")
 	row("  of which the receiver had in fact got", v.UnknownArrived, "")
 	row("unknown on the target that honours the key", v.UnknownKeyed, "0")

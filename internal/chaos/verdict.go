@@ -69,6 +69,7 @@ type verdict struct {
 	Resends    int // the keyed target's repeated keys: one post each, as the key promises
 	Duplicates int // one occurrence × target posted twice
 	Lost       int // approved, due, never delivered, and neither unknown, failed nor held by a pause
+	Retrying   int // on a target that honours the key, still waiting to send again (with -drop, the receiver kept failing)
 	Unapproved int // requests for an occurrence without an approval recorded before its claim
 	Bad        int // requests with a bad signature or body
 
@@ -189,6 +190,10 @@ func judge(e evidence) verdict {
 				} else {
 					v.LateApproval++
 				}
+			case hasD && d.State == "retry" && strings.HasPrefix(d.Error, "ambiguous"):
+				// An ambiguous send to the target that honours the key,
+				// to be sent again with the same key: heed still owes it.
+				v.Retrying++
 			default:
 				state := o.State
 				if hasD {

@@ -314,4 +314,8 @@ var mutations = []Mutation{
 		From: `		if m.SHA256 == "" || posted[m.SHA256] {`,
 		To:   `		if m.SHA256 == "" {`,
 		Pkg:  "./bot/slack", Tests: "TestE2EImageInTheCardsThreadOnce"},
+	{Name: "send: the transport may send a post again by itself", File: "publish/httpx/httpx.go",
+		From: `		req.GetBody = nil`,
+		To:   `		_ = req.GetBody`,
+		Pkg:  "./publish/httpx", Tests: "TestPostIsNeverSentTwiceByTheTransport"},
 }

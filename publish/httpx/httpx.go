@@ -153,6 +153,15 @@ func Do(ctx context.Context, client *http.Client, req *http.Request, opts ...Opt
 		},
 	}
 	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		// net/http sends a request that carries an Idempotency-Key again
+		// by itself when a reused connection breaks after the request was
+		// written. To a network that does not honour the key that is a
+		// second post, and heed would record one. Whether a send may be
+		// repeated is heed's decision (a target that honours the key),
+		// made with the outcome Do reports: ambiguous once written.
+		req.GetBody = nil
+	}
 
 	resp, err := client.Do(req)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -577,5 +578,54 @@ func TestCredentialHeadersAreRedactedWithoutWithSecrets(t *testing.T) {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error %q leaks %q", err, s)
 		}
+	}
+}
+
+// TestPostIsNeverSentTwiceByTheTransport: a POST carrying an
+// Idempotency-Key, on a reused connection that the server drops after
+// reading the request, reaches the server once and is reported ambiguous.
+// net/http would otherwise send it again by itself on a new connection: a
+// second post on a network that does not honour the key (found by
+// scripts/chaos.sh with a receiver that drops connections).
+func TestPostIsNeverSentTwiceByTheTransport(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		key := r.Header.Get("Idempotency-Key")
+		mu.Lock()
+		got[key]++
+		mu.Unlock()
+		if key == "second" {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // read, then gone without an answer
+			}
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	post := func(key string) error {
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"text":"hello"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Idempotency-Key", key)
+		_, _, err = Do(context.Background(), client, req)
+		return err
+	}
+	if err := post("first"); err != nil { // leaves a connection to reuse
+		t.Fatal(err)
+	}
+	err := post("second")
+	if kind, _ := publish.Classify(err); kind != publish.Ambiguous {
+		t.Fatalf("a request the server read and dropped: %v (%v), want ambiguous", err, kind)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got["second"] != 1 {
+		t.Fatalf("the server got the dropped request %d times, want once", got["second"])
 	}
 }
