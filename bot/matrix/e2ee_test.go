@@ -1,7 +1,11 @@
 package matrix
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +296,46 @@ func (w *world) wantSigned(device id.DeviceID) {
 	}
 	if trust < id.TrustStateCrossSignedTOFU {
 		w.t.Errorf("eve's client sees heed's device %s as %s, want signed by its owner (cross-signed)", device, trust)
+	}
+}
+
+// An image on a card in an encrypted room is an encrypted attachment: the
+// homeserver's media repository holds only ciphertext, and a member's
+// client decrypts it back to the post's bytes.
+func TestE2EEncryptedImage(t *testing.T) {
+	w := newEncryptedWorld(t)
+	path := filepath.Join(t.TempDir(), "cat.png")
+	if err := os.WriteFile(path, catPNG, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := w.s.AddWithImages("Encrypted office cat", time.Hour, approvals.Media{Path: path, Alt: "a cat on a mat"})
+	w.s.Cycle()
+	ref, ok, err := w.s.Service.Reviews.Card(context.Background(), p.ID, "matrix", string(w.room))
+	if err != nil || !ok {
+		t.Fatalf("card of #%d: %v %v", p.ID, ok, err)
+	}
+	img := w.watch.Wait(t, "the image in the card's thread", realWait, func(e *event.Event) bool { return isThreadImage(e, id.EventID(ref.Ref)) }).Event
+	if !wasEncrypted(img) || img.Content.Raw["url"] != nil {
+		t.Fatalf("the image event in an encrypted room: encrypted %v, plain url %v", wasEncrypted(img), img.Content.Raw["url"])
+	}
+	var file event.EncryptedFileInfo
+	raw, _ := json.Marshal(img.Content.Raw["file"])
+	if err := json.Unmarshal(raw, &file); err != nil || file.URL == "" {
+		t.Fatalf("the image has no encrypted file: %s (%v)", raw, err)
+	}
+	uri, err := file.URL.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := w.eve.Client.DownloadBytes(context.Background(), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stored, catPNG[:16]) {
+		t.Fatalf("the media repository holds the image in the clear")
+	}
+	plain, err := file.Decrypt(stored)
+	if err != nil || !bytes.Equal(plain, catPNG) {
+		t.Fatalf("the image decrypts to %d bytes (%v), want the post's %d", len(plain), err, len(catPNG))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -36,15 +37,30 @@ func (a *Adapter) PostImage(ctx context.Context, room string, card bot.MessageRe
 	if mimeType == "" {
 		mimeType = "application/octet-stream"
 	}
+	// In an encrypted room the image is encrypted too (an encrypted
+	// attachment, m.image's `file`): the media repository, which any user
+	// of the homeserver can read by its URI, holds only ciphertext.
+	data, upType, upName := img.Data, mimeType, img.Name
+	var file *attachment.EncryptedFile
+	if cli.Crypto != nil && cli.StateStore != nil {
+		if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); err == nil && enc {
+			file = attachment.NewEncryptedFile()
+			data, upType, upName = file.Encrypt(img.Data), "application/octet-stream", ""
+		}
+	}
 	var up *mautrix.RespMediaUpload
 	err = a.call(ctx, "upload image", func(ctx context.Context) (err error) {
-		up, err = cli.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: img.Data, ContentType: mimeType, FileName: img.Name})
+		up, err = cli.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: data, ContentType: upType, FileName: upName})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("matrix: upload image %s: %w", img.Name, err)
 	}
 	content := imageContent(id.EventID(card), img, up.ContentURI.CUString(), mimeType)
+	if file != nil {
+		content.URL = ""
+		content.File = &event.EncryptedFileInfo{EncryptedFile: *file, URL: up.ContentURI.CUString()}
+	}
 	sum := sha256.Sum256([]byte(room + "\x00" + string(card) + "\x00" + img.SHA256))
 	txn := "heed-image-" + hex.EncodeToString(sum[:12])
 	err = a.call(ctx, "post image", func(ctx context.Context) error {

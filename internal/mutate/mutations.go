@@ -318,4 +318,8 @@ var mutations = []Mutation{
 		From: `		req.GetBody = nil`,
 		To:   `		_ = req.GetBody`,
 		Pkg:  "./publish/httpx", Tests: "TestPostIsNeverSentTwiceByTheTransport"},
+	{Name: "e2ee: a card's image goes to the media repository in the clear", File: "bot/matrix/images.go",
+		From: `if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); err == nil && enc {`,
+		To:   `if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); false && err == nil && enc {`,
+		Pkg:  "./bot/matrix", Tests: "TestE2EEncryptedImage"},
 }
