@@ -462,7 +462,8 @@ func (u *User) Watch(t testing.TB) *Watcher {
 }
 
 // Wait returns the first event (in order of arrival) that matches pred,
-// waiting for it up to the deadline.
+// waiting for it up to the deadline. Encrypted events are matched once
+// decrypted.
 func (w *Watcher) Wait(t testing.TB, what string, timeout time.Duration, pred func(*event.Event) bool) Seen {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
@@ -470,6 +471,12 @@ func (w *Watcher) Wait(t testing.TB, what string, timeout time.Duration, pred fu
 	for {
 		w.mu.Lock()
 		for _, s := range w.seen {
+			// An event still encrypted is one whose room key has not
+			// reached this client yet (it may come a sync later): it is
+			// looked at once it is decrypted, never before.
+			if s.Event.Type == event.EventEncrypted {
+				continue
+			}
 			if pred(s.Event) {
 				w.mu.Unlock()
 				return s
