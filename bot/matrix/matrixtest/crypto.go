@@ -28,6 +28,10 @@ type Crypto struct {
 	Mach  *crypto.OlmMachine
 	State *mautrix.MemoryStateStore
 
+	// machMu serialises the use of Mach by the test and the watcher's
+	// sync loop: mautrix's in-memory crypto store is not safe for
+	// concurrent use (a data race between FetchKeys and a decrypt).
+	machMu   sync.Mutex
 	mu       sync.Mutex
 	withheld map[id.SessionID]bool
 	requests []KeyRequest
@@ -89,6 +93,8 @@ func (c *Crypto) Requests() []KeyRequest {
 // Encrypt implements mautrix.CryptoHelper: share the room's session with
 // every member's devices when needed, then encrypt.
 func (c *Crypto) Encrypt(ctx context.Context, room id.RoomID, typ event.Type, content any) (*event.EncryptedEventContent, error) {
+	c.machMu.Lock()
+	defer c.machMu.Unlock()
 	enc, err := c.Mach.EncryptMegolmEvent(ctx, room, typ, content)
 	if err == nil {
 		return enc, nil
@@ -102,7 +108,7 @@ func (c *Crypto) Encrypt(ctx context.Context, room id.RoomID, typ event.Type, co
 	return c.Mach.EncryptMegolmEvent(ctx, room, typ, content)
 }
 
-// share shares a room session with the joined and invited members' devices,
+// share (with machMu held) shares a room session with the joined and invited members' devices,
 // but not with except's. It reads the member list and the devices fresh,
 // so that a device that just appeared is not missed.
 func (c *Crypto) share(ctx context.Context, room id.RoomID, except id.UserID) error {
@@ -124,6 +130,8 @@ func (c *Crypto) share(ctx context.Context, room id.RoomID, except id.UserID) er
 
 // Decrypt implements mautrix.CryptoHelper.
 func (c *Crypto) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, error) {
+	c.machMu.Lock()
+	defer c.machMu.Unlock()
 	return c.Mach.DecryptMegolmEvent(ctx, evt)
 }
 
@@ -147,6 +155,8 @@ func (c *Crypto) Init(context.Context) error { return nil }
 func (c *Crypto) SendWithheld(t testing.TB, room id.RoomID, withhold id.UserID, text string) (id.EventID, id.SessionID) {
 	t.Helper()
 	ctx := context.Background()
+	c.machMu.Lock()
+	defer c.machMu.Unlock()
 	if err := c.Mach.CryptoStore.RemoveOutboundGroupSession(ctx, room); err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +197,8 @@ func (c *Crypto) Release(t testing.TB, session id.SessionID) int {
 		}
 	}
 	c.mu.Unlock()
+	c.machMu.Lock()
+	defer c.machMu.Unlock()
 	for _, r := range answer {
 		content := r.content
 		c.Mach.HandleRoomKeyRequest(context.Background(), r.From, &content)
@@ -208,6 +220,8 @@ func (u *User) EncryptRoom(t testing.TB, room id.RoomID) {
 // store, and returns the timeline events of each joined room with the
 // encrypted ones decrypted where the person can.
 func (c *Crypto) follow(ctx context.Context, resp *mautrix.RespSync, since string) {
+	c.machMu.Lock()
+	defer c.machMu.Unlock()
 	c.Mach.ProcessSyncResponse(ctx, resp, since)
 	for room, jr := range resp.Rooms.Join {
 		for _, evts := range [][]*event.Event{jr.State.Events, jr.Timeline.Events} {

@@ -434,6 +434,7 @@ func (u *User) Watch(t testing.TB) *Watcher {
 			}
 			if u.Crypto != nil {
 				// A room key can come a sync after the message it opens.
+				u.Crypto.machMu.Lock()
 				for i, s := range w.seen {
 					if s.Event.Type == event.EventEncrypted {
 						if dec, err := u.Crypto.Mach.DecryptMegolmEvent(ctx, s.Event); err == nil {
@@ -441,6 +442,7 @@ func (u *User) Watch(t testing.TB) *Watcher {
 						}
 					}
 				}
+				u.Crypto.machMu.Unlock()
 			}
 			w.mu.Unlock()
 			select {
