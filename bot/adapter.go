@@ -150,3 +150,30 @@ type Hearing interface {
 type Mentioner interface {
 	Mention(user string) string
 }
+
+// RoomChecker is implemented by adapters that can ask their chat whether
+// heed can read each review room: for Matrix, whether a room is end-to-end
+// encrypted and whether heed holds the keys to read it. `heed config
+// check` calls it on an adapter it never runs, whose state store only
+// reads; a check changes nothing, neither at the chat nor in heed's
+// database, and never shows a token.
+type RoomChecker interface {
+	// CheckRooms asks the chat about every review room and returns whom it
+	// asked (a homeserver and the bot's user id, or why it asked nobody)
+	// and one RoomCheck per room. It gives up when ctx ends.
+	CheckRooms(ctx context.Context) (asked string, rooms []RoomCheck)
+}
+
+// RoomCheck is what a RoomChecker found about one review room.
+type RoomCheck struct {
+	Room string // the room's id
+	// Line says in one line whether the room is encrypted and whether
+	// heed can read it, or why that could not be checked.
+	Line string
+	// Problem is set when heed cannot serve the room as configured, or
+	// the room could not be checked: something to fix.
+	Problem bool
+	// Notes are further lines: the events in the room heed has not been
+	// able to decrypt so far (who sent them and when, never content).
+	Notes []string
+}

@@ -132,6 +132,43 @@ func OpenExisting(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens the heed database at path for reading alone, for a
+// check that must change nothing (`heed config check`): SQLite opens the
+// file read-only and refuses every write, no schema is created or
+// migrated, and a path with no database is refused (ENOTFOUND) rather
+// than created. heed run may hold the database meanwhile.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, approvals.Errorf(approvals.ENOTFOUND, "no heed database at %s", path)
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	case fi.IsDir():
+		return nil, approvals.Errorf(approvals.EINVALID, "%s is a directory, not a heed database", path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "query_only(1)")
+	q.Set("mode", "ro")
+	if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		// No heed has the database open, and none left a log: the file
+		// alone is the database. Read as immutable, a read-only
+		// connection would make the -wal and -shm files beside it, and
+		// could not remove them.
+		q.Set("immutable", "1")
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -148,7 +148,7 @@ func (a *Adapter) setupCrypto(ctx context.Context, cli *mautrix.Client) error {
 	cli.StateStore = state
 	mach := crypto.NewOlmMachine(cli, &zl, store, state)
 	if err := mach.Load(ctx); err != nil {
-		if strings.Contains(err.Error(), "pickle") || strings.Contains(err.Error(), "decrypt") {
+		if pickleError(err) {
 			return fatalError{fmt.Errorf("matrix: cannot read heed's Olm account with this pickle_key (%w): the key must be the one heed first ran with", err)}
 		}
 		return fmt.Errorf("matrix: load the Olm account: %w", err)

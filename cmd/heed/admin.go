@@ -1,9 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -332,11 +337,21 @@ func auditCmd(a *app) *cobra.Command {
 
 func configCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Check the configuration"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "check",
-		Short: "Load the config, build every target and chat, and report problems",
-		Args:  cobra.NoArgs,
+	var offline bool
+	var timeout time.Duration
+	check := &cobra.Command{
+		Use:   "check [--offline] [--timeout 10s]",
+		Short: "Load the config, build every target and chat, ask each chat whether heed can read its rooms, and report problems",
+		Long: "Load the config, build every target and chat, and report problems.\n" +
+			"Then it asks each chat that can say (Matrix) whether each review room is end-to-end encrypted\n" +
+			"and whether heed can read it, reading only: it logs in nowhere, sends nothing, and opens heed's\n" +
+			"database (if there is one) read-only. --offline skips this; --timeout bounds each chat's answer.\n" +
+			"It exits 1 when a room cannot be read or could not be checked.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if timeout <= 0 {
+				return approvals.Errorf(approvals.EINVALID, "--timeout: give how long to wait for each chat, such as 10s")
+			}
 			c, err := a.config()
 			if err != nil {
 				return err
@@ -345,6 +360,10 @@ func configCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Built as heed run builds them, with a state store that only
+			// reads: a check writes no database.
+			state := &checkState{}
+			var checkers []roomChecker
 			for _, name := range heedapp.SortedNames(c.Chats) {
 				ch := c.Chats[name]
 				if heedapp.KindOf(ch) == "console" {
@@ -356,12 +375,13 @@ func configCmd(a *app) *cobra.Command {
 						ids = append(ids, r.ID)
 					}
 				}
-				// Built as heed run builds it, with a state store that
-				// keeps nothing: a check connects to no chat and writes no
-				// database.
-				if _, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: heedapp.KindOf(ch), Decode: c.Decoder(ch), RoomIDs: ids,
-					State: discardState{}, Log: c.Logger()}); err != nil {
+				ad, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: heedapp.KindOf(ch), Decode: c.Decoder(ch), RoomIDs: ids,
+					State: state, Log: c.Logger()})
+				if err != nil {
 					return err
+				}
+				if rc, ok := ad.(bot.RoomChecker); ok {
+					checkers = append(checkers, roomChecker{chat: name, RoomChecker: rc})
 				}
 			}
 			w := cmd.OutOrStdout()
@@ -414,10 +434,81 @@ func configCmd(a *app) *cobra.Command {
 			} else {
 				fmt.Fprintf(w, "tripwire: %d feed(s), keywords %s, auto_pause %v\n", len(c.Tripwire.Feeds), strings.Join(c.Tripwire.Keywords, ", "), c.Tripwire.AutoPause)
 			}
-			return nil
+			if len(checkers) == 0 {
+				return nil
+			}
+			if offline {
+				fmt.Fprintln(w, "review rooms: not asked whether heed can read them (--offline)")
+				return nil
+			}
+			return checkRooms(cmd.Context(), w, c, state, checkers, timeout)
 		},
-	})
+	}
+	check.Flags().BoolVar(&offline, "offline", false, "check the configuration alone: ask no chat whether heed can read its rooms")
+	check.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for each chat's answers")
+	cmd.AddCommand(check)
 	return cmd
+}
+
+// roomChecker is a chat that can say whether heed can read its rooms.
+type roomChecker struct {
+	chat string
+	bot.RoomChecker
+}
+
+// checkRooms asks each chat whether heed can read its review rooms, with
+// heed's database opened read-only when it exists, and prints a line per
+// room. It fails when a room needs attention.
+func checkRooms(ctx context.Context, w io.Writer, c *heedapp.Config, state *checkState, checkers []roomChecker, timeout time.Duration) error {
+	switch st, err := sqlite.OpenReadOnly(ctx, c.Database); {
+	case err == nil:
+		defer st.Close()
+		state.st = st
+		fmt.Fprintf(w, "review rooms: asking each chat whether heed can read them (reading only; --offline skips this), with %s opened read-only\n", c.Database)
+	case approvals.ErrorCode(err) == approvals.ENOTFOUND:
+		fmt.Fprintf(w, "review rooms: asking each chat whether heed can read them (reading only; --offline skips this); no database at %s yet, and none is created\n", c.Database)
+	default:
+		fmt.Fprintf(w, "review rooms: asking each chat whether heed can read them (reading only; --offline skips this); heed's database could not be read (%v), so the rooms are checked without it\n", err)
+	}
+	problems := 0
+	for _, ch := range checkers {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		asked, rooms := ch.CheckRooms(cctx)
+		cancel()
+		fmt.Fprintf(w, "chat %s: %s\n", ch.chat, asked)
+		// In the configuration's order, then the rooms only the chat's
+		// own settings name.
+		named := map[string]int{}
+		for i, r := range c.Rooms {
+			if r.Chat == ch.chat {
+				named[r.ID] = i
+			}
+		}
+		rank := func(r bot.RoomCheck) int {
+			if i, ok := named[r.Room]; ok {
+				return i
+			}
+			return len(c.Rooms)
+		}
+		slices.SortStableFunc(rooms, func(x, y bot.RoomCheck) int { return cmp.Compare(rank(x), rank(y)) })
+		for _, r := range rooms {
+			label := r.Room + " (" + ch.chat + ")"
+			if i, ok := named[r.Room]; ok {
+				label = c.Rooms[i].Name + " (" + ch.chat + " " + r.Room + ")"
+			}
+			fmt.Fprintf(w, "room %s: %s\n", label, r.Line)
+			for _, n := range r.Notes {
+				fmt.Fprintf(w, "  %s\n", n)
+			}
+			if r.Problem {
+				problems++
+			}
+		}
+	}
+	if problems > 0 {
+		return approvals.Errorf(approvals.EINVALID, "%d review room(s) cannot be read or could not be checked (see above)", problems)
+	}
+	return nil
 }
 
 func migrateCmd(a *app) *cobra.Command {
@@ -536,11 +627,29 @@ func (a *app) daemonHolds(ctx context.Context, cmd *cobra.Command, svc *sqlite.S
 		"run this against the database `heed run` uses (--db, or database: in --config). Add --offline when heed is meant to be stopped", path, what)
 }
 
-// discardState is a bot.StateStore that keeps nothing, for config check.
-type discardState struct{}
+// checkState is the bot.StateStore of config check: it reads heed's
+// database, opened read-only, when there is one, and writes nothing.
+type checkState struct{ st *sqlite.Store }
 
-func (discardState) GetKV(context.Context, string) (string, error) { return "", nil }
-func (discardState) SetKV(context.Context, string, string) error   { return nil }
+func (s *checkState) GetKV(ctx context.Context, key string) (string, error) {
+	if s.st == nil {
+		return "", nil
+	}
+	return s.st.GetKV(ctx, key)
+}
+
+func (s *checkState) SetKV(context.Context, string, string) error {
+	return errors.New("config check writes nothing")
+}
+
+// DB is the read-only database handle, or nil: the Matrix adapter reads
+// its crypto store through it.
+func (s *checkState) DB() *sql.DB {
+	if s.st == nil {
+		return nil
+	}
+	return s.st.DB()
+}
 
 // auditWho is who acted, as `heed audit` shows it: the name shown, then
 // the identity used when it differs, and the person: "@alice (U0ALICE,
