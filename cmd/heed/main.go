@@ -182,7 +182,7 @@ func versionCmd(a *app) *cobra.Command {
 		Short: "Print heed's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "heed %s (publishers: %v)\n", version, publish.Kinds())
+			fmt.Fprintf(cmd.OutOrStdout(), "heed %s (publishers: %v)\n", versionString(), publish.Kinds())
 			return nil
 		},
 	}

@@ -76,7 +76,7 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	if hasConsole {
-		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s\n", version, c.Database, strings.Join(cat.Names(), ", "), zone)
+		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s\n", versionString(), c.Database, strings.Join(cat.Names(), ", "), zone)
 		fmt.Fprintf(a.out, "You are @%s. Type `heed post add --at +1m --to %s --text \"hello\"`, then `/as alice` and `+N ✅`. `pause` stops everything; `help` lists commands.\n",
 			a.who(), cat.Names()[0])
 	}
