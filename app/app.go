@@ -10,6 +10,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"time"
@@ -81,7 +82,7 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	eng.Deliveries, eng.Audit, eng.State = svc.Deliveries, svc.Audit, svc.Store
 	// Images are read from the media store beside the database only.
 	eng.Images = p.Store
-	p.Catalog.SetMedia(p.Store.Media())
+	attachStore(p.Catalog, p.Store)
 	if err := bot.LoadAdHoc(ctx, p.Safeguards, svc.Reviews); err != nil {
 		return nil, err
 	}
@@ -95,6 +96,29 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	}
 	eng.Wake = disp.Wake
 	return &System{Service: svc, Engine: eng, Dispatcher: disp}, nil
+}
+
+// DatabaseUser is a publisher that keeps state of its own in heed's
+// database (the matrix target keeps its encryption keys there). The wiring
+// hands it the store's *sql.DB once the store is open. It must write
+// nothing before it publishes, so that a catalog built without a store
+// (`heed config check`) touches no database.
+type DatabaseUser interface {
+	UseDatabase(db *sql.DB)
+}
+
+// attachStore gives the catalog's targets what lives in and beside the
+// store: the media store, whose copies of images validation reads, and the
+// database, to the publishers that keep state there. Build and CLIService
+// both call it.
+func attachStore(cat *dispatch.Catalog, st *sqlite.Store) {
+	cat.SetMedia(st.Media())
+	for _, name := range cat.Names() {
+		t, _ := cat.Get(name)
+		if u, ok := t.Publisher.(DatabaseUser); ok {
+			u.UseDatabase(st.DB())
+		}
+	}
 }
 
 // Options are what FromConfig takes besides the config, the store and the
@@ -178,7 +202,7 @@ func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Servi
 	if err != nil {
 		return nil, nil, err
 	}
-	cat.SetMedia(st.Media())
+	attachStore(cat, st)
 	svc := sqlite.NewService(st, cat, c.roomPolicy)
 	svc.Window = c.ReviewWindow.Or(svc.Window)
 	if c.SeriesCards != 0 {

@@ -201,7 +201,11 @@ type Target struct {
 	HonoursKey bool
 }
 
-// Config is what a factory gets to build a publisher for one target.
+// Config is what a factory gets to build a publisher for one target. It
+// holds no database: building publishers (as `heed config check` does)
+// must touch none. A publisher that keeps state in heed's database (the
+// matrix target's encryption keys) has a method UseDatabase(*sql.DB),
+// which heed's wiring (app.DatabaseUser) calls once the store is open.
 type Config struct {
 	Name string // the target's name
 	Kind string

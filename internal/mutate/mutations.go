@@ -4,6 +4,7 @@ const (
 	invariants = "./internal/invariants"
 	safeguards = "./internal/safeguards"
 	slackPkg   = "./bot/slack"
+	matrixPub  = "./publish/matrixpub"
 )
 
 // mutations are the guards heed's promises rest on, each with the tests
@@ -352,6 +353,46 @@ var mutations = []Mutation{
 		From: `		q.Set("immutable", "1")`,
 		To:   ``,
 		Pkg:  "./sqlite", Tests: "TestOpenReadOnlyChangesNothing"},
+	// The matrix target in encrypted announcements rooms (publish/matrixpub).
+	{Name: "matrix target: an announcement goes out in the clear into an encrypted room", File: "publish/matrixpub/matrixpub.go",
+		From: `	if enc != nil {
+		encrypted, err := p.encrypt(ctx, enc, content)`,
+		To: `	if false && enc != nil {
+		encrypted, err := p.encrypt(ctx, enc, content)`,
+		Pkg: matrixPub, Tests: "TestRealEncryptedAnnouncement|TestRealRoomTurnsEncrypted"},
+	{Name: "matrix target: an encrypted room is posted to without pickle_key", File: "publish/matrixpub/crypto.go",
+		From: `	case p.pickle == "":`,
+		To:   `	case false:`,
+		Pkg:  matrixPub, Tests: "TestRealEncryptedRoomWithoutPickleKeySendsNothing"},
+	{Name: "matrix target: the room key is kept, so a later member or device cannot read", File: "publish/matrixpub/crypto.go",
+		From: `	if err := d.mach.CryptoStore.RemoveOutboundGroupSession(ctx, room); err != nil {`,
+		To:   `	if err := error(nil); err != nil {`,
+		Pkg:  matrixPub, Tests: "TestRealLateMemberAndNewDeviceReadTheNextAnnouncement"},
+	{Name: "matrix target: the members' devices are not read again", File: "publish/matrixpub/crypto.go",
+		From: `	if _, err := d.mach.FetchKeys(ctx, users, true); err != nil {`,
+		To:   `	if err := error(nil); err != nil {`,
+		Pkg:  matrixPub, Tests: "TestRealLateMemberAndNewDeviceReadTheNextAnnouncement"},
+	{Name: "matrix target: a room seen encrypted is taken for a plain one again", File: "publish/matrixpub/matrixpub.go",
+		From: `		return seen, nil`,
+		To: `		_ = seen
+		return nil, nil`,
+		Pkg: matrixPub, Tests: "TestRoomSeenEncryptedStaysEncrypted"},
+	{Name: "matrix target: any 404 for the room's encryption means a plain room", File: "publish/matrixpub/matrixpub.go",
+		From: `se.StatusCode == http.StatusNotFound && se.Code == "M_NOT_FOUND"`,
+		To:   `se.StatusCode == http.StatusNotFound`,
+		Pkg:  matrixPub, Tests: "TestUnknownEncryptionSendsNothing"},
+	{Name: "matrix target: two targets on one device each keep an Olm machine", File: "publish/matrixpub/crypto.go",
+		From: `	k := deviceKey{db: db, user: who.UserID, device: who.DeviceID}`,
+		To:   `	k := deviceKey{db: db, user: who.UserID, device: who.DeviceID + id.DeviceID(p.name)}`,
+		Pkg:  matrixPub, Tests: "TestRealTwoTargetsOneDevice"},
+	{Name: "matrix target: its own keys, uploaded when the answer was lost, are taken for another device's", File: "publish/matrixpub/crypto.go",
+		From: `	case dev.Keys.GetEd25519(cli.DeviceID) != mach.OwnIdentity().SigningKey && !acc.Shared:`,
+		To:   `	case !acc.Shared:`,
+		Pkg:  matrixPub, Tests: "TestRealKeyFailuresSendNothing"},
+	{Name: "wire: a publisher is not given heed's database", File: "app/app.go",
+		From: `			u.UseDatabase(st.DB())`,
+		To:   `			_ = u`,
+		Pkg:  "./app", Tests: "TestBuildHandsPublishersHeedsDatabase"},
 	{Name: "e2ee: a card's image goes to the media repository in the clear", File: "bot/matrix/images.go",
 		From: `if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); err == nil && enc {`,
 		To:   `if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); false && err == nil && enc {`,

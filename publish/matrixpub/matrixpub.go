@@ -1,6 +1,7 @@
 // Package matrixpub is the `matrix` publish target: it posts an approved
 // announcement into a Matrix room (a project's announcements room, say) as
-// an m.text message with an HTML body.
+// an m.text message with an HTML body. In an encrypted room the message is
+// end-to-end encrypted (see crypto.go), and never sent in the clear.
 //
 // Each send carries a transaction id derived from the idempotency key.
 // The homeserver answers a repeated PUT /send/{type}/{txnId} from the same
@@ -8,24 +9,31 @@
 // twice. That holds only for the same access token (a token from a new
 // login is a new scope) and for as long as the homeserver remembers
 // transactions, which is why the target takes a fixed access_token rather
-// than logging in on each start.
+// than logging in on each start. An encrypted announcement is sent with
+// the same transaction id, so the same holds for it.
 package matrixpub
 
 import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 	"mvdan.cc/xurls/v2"
 
 	"github.com/heed-dev/heed/publish"
@@ -55,6 +63,13 @@ type Config struct {
 	MsgType string `yaml:"msgtype"`
 	// Timeout bounds one request (default 30s).
 	Timeout string `yaml:"timeout"`
+	// PickleKey lets the target post into an encrypted room
+	// (${HEED_MATRIX_ANNOUNCE_PICKLE_KEY}; at least 32 characters, for
+	// example `openssl rand -hex 32`): the device's encryption keys are
+	// kept in heed's database, encrypted with it. Without it, publishing
+	// into an encrypted room fails. It must stay the same for the life of
+	// the database.
+	PickleKey string `yaml:"pickle_key"`
 }
 
 var roomIDRe = regexp.MustCompile(`^![^:\s]+:\S+$`)
@@ -66,8 +81,17 @@ type Publisher struct {
 	room    string
 	msgtype string
 	token   string
+	pickle  string
 	client  *http.Client
 	log     publish.Logger
+
+	mu sync.Mutex
+	db *sql.DB // heed's database (UseDatabase), for the encryption keys
+	// who is the account and device of the token, once asked.
+	who *mautrix.RespWhoami
+	// encrypted is the room's encryption once seen: a room's encryption
+	// is never turned off.
+	encrypted *event.EncryptionEventContent
 }
 
 var (
@@ -117,12 +141,15 @@ func New(cfg publish.Config) (publish.Publisher, error) {
 		}
 		timeout = d
 	}
+	if c.PickleKey != "" && len(c.PickleKey) < minPickleKey {
+		errs = append(errs, fmt.Errorf("pickle_key must be at least %d characters (for example `openssl rand -hex 32`)", minPickleKey))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	p := &Publisher{
 		name: cfg.Name, base: strings.TrimRight(c.Homeserver, "/"), room: c.Room, msgtype: c.MsgType,
-		token: c.AccessToken, client: &http.Client{Timeout: timeout}, log: cfg.Logger,
+		token: c.AccessToken, pickle: c.PickleKey, client: &http.Client{Timeout: timeout}, log: cfg.Logger,
 	}
 	if p.log == nil {
 		p.log = discard{}
@@ -176,7 +203,8 @@ func TxnID(key string) string {
 	return "heed-" + hex.EncodeToString(sum[:16])
 }
 
-// Publish sends the announcement.
+// Publish sends the announcement: encrypted when the room is encrypted,
+// and then only encrypted.
 func (p *Publisher) Publish(ctx context.Context, req publish.Request) (publish.Result, error) {
 	if probs := p.Validate(req); len(probs) > 0 {
 		return publish.Result{}, publish.PermanentError(fmt.Errorf("matrix target %s: %s", p.name, probs[0].Message))
@@ -191,11 +219,25 @@ func (p *Publisher) Publish(ctx context.Context, req publish.Request) (publish.R
 	if req.IdempotencyKey == "" {
 		txn = fmt.Sprintf("heed-nokey-%d", time.Now().UnixNano())
 	}
-	u := p.base + "/_matrix/client/v3/rooms/" + url.PathEscape(p.room) + "/send/m.room.message/" + url.PathEscape(txn)
+	enc, err := p.roomEncryption(ctx)
+	if err != nil {
+		p.log.Warn("matrix announcement failed", "target", p.name, "occurrence", req.OccurrenceID, "err", err)
+		return publish.Result{}, err
+	}
+	typ, send := event.EventMessage.Type, any(content)
+	if enc != nil {
+		encrypted, err := p.encrypt(ctx, enc, content)
+		if err != nil {
+			p.log.Warn("matrix announcement failed", "target", p.name, "occurrence", req.OccurrenceID, "err", err)
+			return publish.Result{}, err
+		}
+		typ, send = event.EventEncrypted.Type, encrypted
+	}
+	u := p.roomURL("send", typ, txn)
 	var resp struct {
 		EventID string `json:"event_id"`
 	}
-	if err := p.do(ctx, u, content, &resp); err != nil {
+	if err := p.do(ctx, http.MethodPut, u, send, &resp); err != nil {
 		p.log.Warn("matrix announcement failed", "target", p.name, "occurrence", req.OccurrenceID, "err", err)
 		return publish.Result{}, err
 	}
@@ -203,8 +245,52 @@ func (p *Publisher) Publish(ctx context.Context, req publish.Request) (publish.R
 		return publish.Result{}, publish.AmbiguousError(fmt.Errorf("matrix target %s: the homeserver accepted the message but named no event id", p.name))
 	}
 	res := publish.Result{RemoteID: resp.EventID, URL: "https://matrix.to/#/" + p.room + "/" + resp.EventID}
-	p.log.Info("matrix announcement posted", "target", p.name, "occurrence", req.OccurrenceID, "event", resp.EventID)
+	p.log.Info("matrix announcement posted", "target", p.name, "occurrence", req.OccurrenceID, "event", resp.EventID, "encrypted", enc != nil)
 	return res, nil
+}
+
+// roomURL is a client-server API URL under the room.
+func (p *Publisher) roomURL(parts ...string) string {
+	u := p.base + "/_matrix/client/v3/rooms/" + url.PathEscape(p.room)
+	for _, part := range parts {
+		u += "/" + url.PathEscape(part)
+	}
+	return u
+}
+
+// roomEncryption reads the room's m.room.encryption state at each publish
+// (a room may turn encryption on at any time): nil for a plain room. A
+// room once seen encrypted stays so, whatever the homeserver says later,
+// and an encryption heed cannot do is refused rather than sent around.
+func (p *Publisher) roomEncryption(ctx context.Context) (*event.EncryptionEventContent, error) {
+	var enc event.EncryptionEventContent
+	err := p.do(ctx, http.MethodGet, p.roomURL("state", event.StateEncryption.Type, ""), nil, &enc)
+	p.mu.Lock()
+	seen := p.encrypted
+	p.mu.Unlock()
+	var se *httpx.StatusError
+	switch {
+	case err == nil:
+	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound && se.Code == "M_NOT_FOUND":
+		// No encryption in the room's state: a plain room, unless it was
+		// seen encrypted before.
+		return seen, nil
+	default:
+		kind, after := publish.Classify(err)
+		if kind == publish.Ambiguous {
+			// A read: nothing was posted.
+			return nil, publish.RetryableError(fmt.Errorf("matrix target %s: read the room's encryption (nothing was sent): %w", p.name, err), after)
+		}
+		return nil, err
+	}
+	if enc.Algorithm != id.AlgorithmMegolmV1 {
+		return nil, publish.PermanentError(fmt.Errorf("matrix target %s: room %s is encrypted with %q, which heed cannot encrypt with; it never posts there in the clear, and sent nothing",
+			p.name, p.room, enc.Algorithm))
+	}
+	p.mu.Lock()
+	p.encrypted = &enc
+	p.mu.Unlock()
+	return &enc, nil
 }
 
 // Retract redacts an announcement. The redaction's transaction id is
@@ -215,28 +301,35 @@ func (p *Publisher) Retract(ctx context.Context, target string, res publish.Resu
 	}
 	sum := sha256.Sum256([]byte("redact\x00" + res.RemoteID))
 	txn := "heed-redact-" + hex.EncodeToString(sum[:16])
-	u := p.base + "/_matrix/client/v3/rooms/" + url.PathEscape(p.room) + "/redact/" + url.PathEscape(res.RemoteID) + "/" + txn
-	if err := p.do(ctx, u, map[string]any{"reason": "retracted through heed"}, nil); err != nil {
+	u := p.roomURL("redact", res.RemoteID, txn)
+	if err := p.do(ctx, http.MethodPut, u, map[string]any{"reason": "retracted through heed"}, nil); err != nil {
 		return err
 	}
 	p.log.Info("matrix announcement retracted", "target", p.name, "event", res.RemoteID)
 	return nil
 }
 
-// do PUTs a JSON body and classifies failures. Matrix names its wait in
-// retry_after_ms as well as (in newer servers) Retry-After; a 403 is about
-// the room (not joined, not allowed to post), not about the token.
-func (p *Publisher) do(ctx context.Context, u string, body any, out any) error {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return publish.PermanentError(err)
+// do sends a request (with a JSON body unless body is nil) and classifies
+// failures. Matrix names its wait in retry_after_ms as well as (in newer
+// servers) Retry-After; a 403 is about the room (not joined, not allowed
+// to post), not about the token.
+func (p *Publisher) do(ctx context.Context, method, u string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return publish.PermanentError(err)
+		}
+		rd = bytes.NewReader(b)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(b))
+	hreq, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return publish.PermanentError(fmt.Errorf("matrix target %s: %s", p.name, httpx.Redact(err.Error(), p.token)))
 	}
 	hreq.Header.Set("Authorization", "Bearer "+p.token)
-	hreq.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
 	hres, rb, err := httpx.Do(ctx, p.client, hreq, httpx.WithSecrets(p.token))
 	if err != nil {
 		return p.classify(hres, rb, err)

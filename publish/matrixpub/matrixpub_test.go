@@ -49,11 +49,35 @@ type fakeRoom struct {
 	redacted []string
 	limitMS  int // answer the next send with 429 and only retry_after_ms
 	forbid   bool
+	// encryption is the room's m.room.encryption content, answered to
+	// the state read ("" for none: 404 M_NOT_FOUND); stateStatus, when
+	// set, answers the state read with that status instead.
+	encryption  string
+	stateStatus int
+	stateReads  int
 }
 
 func newFakeRoom(t *testing.T, token string) *fakeRoom {
 	f := &fakeRoom{}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_matrix/client/v3/rooms/{room}/state/m.room.encryption/", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		enc, status := f.encryption, f.stateStatus
+		f.stateReads++
+		f.mu.Unlock()
+		switch {
+		case status == 403:
+			writeJSON(w, status, `{"errcode":"M_FORBIDDEN","error":"user not in room"}`)
+		case status == 404:
+			writeJSON(w, status, `not found`)
+		case status != 0:
+			writeJSON(w, status, `{"errcode":"M_UNKNOWN","error":"state unavailable"}`)
+		case enc == "":
+			writeJSON(w, 404, `{"errcode":"M_NOT_FOUND","error":"Event not found"}`)
+		default:
+			writeJSON(w, 200, enc)
+		}
+	})
 	mux.HandleFunc("PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", func(w http.ResponseWriter, r *http.Request) {
 		f.Called()
 		if r.Header.Get("Authorization") != "Bearer "+token {
@@ -209,16 +233,121 @@ func TestRetract(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		"homeserver: matrix.org\naccess_token: x\nroom: '!a:b'":                   "homeserver must be",
-		"homeserver: https://m.org\nroom: '!a:b'":                                 "access_token is required",
-		"homeserver: https://m.org\naccess_token: x\nroom: '#news:m.org'":         "not a room id",
-		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\nmsgtype: m.x":  "msgtype",
-		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\ntimeout: soon": "timeout",
-		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\nextra: 1":      "extra",
+		"homeserver: matrix.org\naccess_token: x\nroom: '!a:b'":                       "homeserver must be",
+		"homeserver: https://m.org\nroom: '!a:b'":                                     "access_token is required",
+		"homeserver: https://m.org\naccess_token: x\nroom: '#news:m.org'":             "not a room id",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\nmsgtype: m.x":      "msgtype",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\ntimeout: soon":     "timeout",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\nextra: 1":          "extra",
+		"homeserver: https://m.org\naccess_token: x\nroom: '!a:b'\npickle_key: short": "pickle_key must be at least 32 characters",
 	} {
 		_, err := publish.New(publish.Config{Name: "announce", Kind: "matrix", Decode: decoder(src)})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", src, err, want)
 		}
+	}
+}
+
+const testPickleKey = "pickle_key: 0123456789abcdef0123456789abcdef"
+
+// publishes reports how many announcements reached the fake room.
+func (f *fakeRoom) publishes() int { return f.Calls() }
+
+// An encrypted room and no pickle_key: a permanent error that says what to
+// set, and nothing sent, in the clear or otherwise.
+func TestEncryptedRoomWithoutPickleKeySendsNothing(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	f.encryption = `{"algorithm":"m.megolm.v1.aes-sha2"}`
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	_, err := p.Publish(context.Background(), publishtest.Request("NoPickleKey"))
+	if kind, _ := publish.Classify(err); kind != publish.Permanent || !strings.Contains(err.Error(), "set pickle_key") ||
+		!strings.Contains(err.Error(), "sent nothing") {
+		t.Errorf("err = %v, want a permanent error saying to set pickle_key", err)
+	}
+	if n := f.publishes(); n != 0 {
+		t.Errorf("%d messages reached the room, want none", n)
+	}
+}
+
+// With pickle_key but no database handed over by heed's wiring, nothing is
+// sent either.
+func TestEncryptedRoomWithoutDatabaseSendsNothing(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	f.encryption = `{"algorithm":"m.megolm.v1.aes-sha2"}`
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", testPickleKey, nil)
+	_, err := p.Publish(context.Background(), publishtest.Request("NoDatabase"))
+	if kind, _ := publish.Classify(err); kind != publish.Permanent || !strings.Contains(err.Error(), "no database") {
+		t.Errorf("err = %v, want a permanent error naming the missing database", err)
+	}
+	if n := f.publishes(); n != 0 {
+		t.Errorf("%d messages reached the room, want none", n)
+	}
+}
+
+// A room once seen encrypted is never posted to in the clear, even when the
+// homeserver later answers that it holds no encryption state.
+func TestRoomSeenEncryptedStaysEncrypted(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	f.encryption = `{"algorithm":"m.megolm.v1.aes-sha2"}`
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	if _, err := p.Publish(context.Background(), publishtest.Request("Seen")); err == nil {
+		t.Fatal("published into an encrypted room without pickle_key")
+	}
+	f.mu.Lock()
+	f.encryption = ""
+	f.mu.Unlock()
+	_, err := p.Publish(context.Background(), publishtest.Request("Seen"))
+	if kind, _ := publish.Classify(err); kind != publish.Permanent || !strings.Contains(err.Error(), "set pickle_key") {
+		t.Errorf("err = %v, want the room still taken as encrypted", err)
+	}
+	if n := f.publishes(); n != 0 {
+		t.Errorf("%d messages reached the room, want none", n)
+	}
+}
+
+// What heed cannot tell about the room's encryption is never taken for a
+// plain room: an unreadable state, a 404 that is not Matrix's M_NOT_FOUND,
+// an algorithm heed does not know.
+func TestUnknownEncryptionSendsNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		encryption string
+		kind       publish.ErrorKind
+		says       string
+	}{
+		{name: "server error", status: 500, kind: publish.Retryable, says: "HTTP 500"},
+		{name: "not joined", status: 403, kind: publish.Permanent, says: "must be joined"},
+		{name: "not Matrix", status: 404, kind: publish.Permanent, says: "HTTP 404"},
+		{name: "unknown algorithm", encryption: `{"algorithm":"org.example.rot13"}`, kind: publish.Permanent, says: `"org.example.rot13"`},
+		{name: "no algorithm", encryption: `{}`, kind: publish.Permanent, says: "cannot encrypt with"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeRoom(t, testToken)
+			f.stateStatus, f.encryption = tc.status, tc.encryption
+			p := newPublisher(t, f.URL, testToken, "!news:heed.test", testPickleKey, nil)
+			_, err := p.Publish(context.Background(), publishtest.Request("Unknown"))
+			if kind, _ := publish.Classify(err); err == nil || kind != tc.kind || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("err = %v, want %v saying %q", err, tc.kind, tc.says)
+			}
+			if n := f.publishes(); n != 0 {
+				t.Errorf("%d messages reached the room, want none", n)
+			}
+		})
+	}
+}
+
+// The room's encryption is read at every publish: a room may turn it on at
+// any time.
+func TestEncryptionIsReadAtEachPublish(t *testing.T) {
+	f := newFakeRoom(t, testToken)
+	p := newPublisher(t, f.URL, testToken, "!news:heed.test", "", nil)
+	for i := range 2 {
+		if _, err := p.Publish(context.Background(), publishtest.Request(fmt.Sprintf("Each%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.stateReads != 2 {
+		t.Errorf("the room's encryption was read %d times for 2 publishes", f.stateReads)
 	}
 }

@@ -2,6 +2,7 @@ package matrixpub
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -80,8 +81,10 @@ func hasEvent(t testing.TB, u *matrixtest.User, room id.RoomID, ev id.EventID) b
 	return false
 }
 
+// isSend tells an announcement, plain or encrypted, from the other calls.
 func isSend(r *http.Request) bool {
-	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/send/m.room.message/")
+	return r.Method == http.MethodPut &&
+		(strings.Contains(r.URL.Path, "/send/m.room.message/") || strings.Contains(r.URL.Path, "/send/m.room.encrypted/"))
 }
 
 // The conformance suite through a proxy in front of Dendrite: the real
@@ -108,31 +111,61 @@ func TestRealConformance(t *testing.T) {
 // first announcement is thrown away and the connection cut, as when a
 // timeout strikes after the homeserver has acted.
 func dropFirstAnswer(t *testing.T, upstream string) (string, *atomic.Int32) {
+	return spoilFirst(t, upstream, isSend, spoilDrop)
+}
+
+// countSends forwards every request to upstream and counts the
+// announcements.
+func countSends(t *testing.T, upstream string) (string, *atomic.Int32) {
+	return spoilFirst(t, upstream, isSend, spoilNone)
+}
+
+// spoil is what spoilFirst does to the first request it picks.
+type spoil int
+
+const (
+	spoilNone spoil = iota
+	// spoilDrop: the homeserver acts on it, the answer is thrown away and
+	// the connection cut.
+	spoilDrop
+	// spoil500: it never reaches the homeserver, and is answered HTTP 500.
+	spoil500
+)
+
+// spoilFirst forwards every request to upstream but the first that match
+// picks, which it spoils as how says. It counts the requests match picks.
+func spoilFirst(t *testing.T, upstream string, match func(*http.Request) bool, how spoil) (string, *atomic.Int32) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }}
-	var sends atomic.Int32
+	var picked atomic.Int32
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isSend(r) && sends.Add(1) == 1 {
-			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
-			if rec.Code != http.StatusOK {
-				t.Errorf("the homeserver refused the first send: %d %s", rec.Code, rec.Body)
-			}
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err != nil {
-				t.Errorf("hijack: %v", err)
-				return
-			}
-			conn.Close()
+		if !match(r) || picked.Add(1) > 1 || how == spoilNone {
+			rp.ServeHTTP(w, r)
 			return
 		}
-		rp.ServeHTTP(w, r)
+		if how == spoil500 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"errcode":"M_UNKNOWN","error":"spoilt by the test"}`)
+			return
+		}
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+		if rec.Code != http.StatusOK {
+			t.Errorf("the homeserver refused %s %s: %d %s", r.Method, r.URL.Path, rec.Code, rec.Body)
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		conn.Close()
 	}))
 	t.Cleanup(s.Close)
-	return s.URL, &sends
+	return s.URL, &picked
 }
 
 // Issue item 9: an announcement retried after a timeout that struck once
