@@ -189,10 +189,19 @@ func (c *e2ee) ensureKeys(ctx context.Context, cli *mautrix.Client) error {
 		if err := c.mach.ShareKeys(ctx, -1); err != nil {
 			return fmt.Errorf("matrix: upload the device's keys: %w", err)
 		}
-	case !shared:
+	case dev.Keys.GetEd25519(cli.DeviceID) != own.SigningKey && !shared:
 		return fatalError{fmt.Errorf("matrix: device %s already has keys on the homeserver that heed's database does not hold (a lost database?): delete the device (Element: Settings → Sessions) or let heed log in as a new one", cli.DeviceID)}
 	case dev.Keys.GetEd25519(cli.DeviceID) != own.SigningKey:
 		return fatalError{fmt.Errorf("matrix: device %s has other keys on the homeserver than in heed's database", cli.DeviceID)}
+	case !shared:
+		// The device's own keys: an upload whose answer was lost went
+		// through, one-time keys and all.
+		acc := c.mach.GetAccount()
+		acc.Internal.MarkKeysAsPublished()
+		acc.Shared = true
+		if err := c.store.PutAccount(ctx, acc); err != nil {
+			return fmt.Errorf("matrix: save the Olm account: %w", err)
+		}
 	}
 	return nil
 }

@@ -78,6 +78,8 @@ type world struct {
 	// proxy, when set, is between heed and the homeserver; the people
 	// reach the homeserver directly.
 	proxy *matrixtest.Proxy
+	// hsWrap is worldOptions.homeserver.
+	hsWrap func(t testing.TB, upstream string) string
 	// mem, when set, is a second chat, with a review room "ops" of its
 	// own, where people can talk to heed whatever happens to Matrix (see
 	// opsSays).
@@ -107,6 +109,9 @@ type worldOptions struct {
 	mem         bool // a second chat (MemChat) with a review room "ops"
 	people      bool // the room's policy knows alice and carol as people (peopleOf)
 	crypto      *cryptoOptions
+	// homeserver, when set, is the URL heed is given instead of the
+	// server's (a test's HTTP proxy in front of it).
+	homeserver func(t testing.TB, upstream string) string
 }
 
 func newWorld(t testing.TB, srv *matrixtest.Server) *world {
@@ -128,7 +133,7 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	if o.syncTimeout == 0 {
 		o.syncTimeout = time.Second
 	}
-	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto}
+	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto, hsWrap: o.homeserver}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -184,6 +189,9 @@ func (w *world) start(dbPath string) {
 	hs := w.srv.URL
 	if w.proxy != nil {
 		hs = w.proxy.URL
+	}
+	if w.hsWrap != nil {
+		hs = w.hsWrap(t, hs)
 	}
 	cfg := Config{
 		Homeserver: hs, UserID: string(w.bot.ID), Password: w.bot.Password,

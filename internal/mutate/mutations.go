@@ -269,6 +269,10 @@ var mutations = []Mutation{
 	return a.deafCrypto()`,
 		To:  `	return ""`,
 		Pkg: "./bot/matrix", Tests: "TestE2EWithheldKeyHolds"},
+	{Name: "e2ee: heed's own keys, uploaded when the answer was lost, are taken for another device's", File: "bot/matrix/crypto.go",
+		From: `	case dev.Keys.GetEd25519(cli.DeviceID) != own.SigningKey && !shared:`,
+		To:   `	case !shared:`,
+		Pkg:  "./bot/matrix", Tests: "TestE2EKeyUploadAnswerLost"},
 	{Name: "e2ee: the key of an undecryptable event is not asked for", File: "bot/matrix/crypto.go",
 		From: `	if u.Session == "" {
 		return
