@@ -53,6 +53,9 @@ func (r *stateRef) SetKV(ctx context.Context, k, v string) error        { return
 // DB is the store's database, where the adapter keeps its crypto state.
 func (r *stateRef) DB() *sql.DB { return r.st.DB() }
 
+// Dialect is the store's database kind, which the crypto store speaks.
+func (r *stateRef) Dialect() string { return r.st.Dialect() }
+
 // world is one review room with its people and a running heed.
 type world struct {
 	t     testing.TB
@@ -88,6 +91,8 @@ type world struct {
 	// crypto, when set, is heed's encryption configuration (pickle_key,
 	// decrypt_wait); the people then have encrypting clients.
 	crypto *cryptoOptions
+	// postgres, when set, puts heed's database in PostgreSQL.
+	postgres bool
 }
 
 // cryptoOptions are heed's encryption settings in a world.
@@ -107,6 +112,7 @@ type worldOptions struct {
 	mem         bool // a second chat (MemChat) with a review room "ops"
 	people      bool // the room's policy knows alice and carol as people (peopleOf)
 	crypto      *cryptoOptions
+	postgres    bool // heed's database is PostgreSQL (internal/pgtest), not SQLite
 }
 
 func newWorld(t testing.TB, srv *matrixtest.Server) *world {
@@ -128,7 +134,7 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	if o.syncTimeout == 0 {
 		o.syncTimeout = time.Second
 	}
-	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto}
+	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto, postgres: o.postgres}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -215,7 +221,7 @@ func (w *world) start(dbPath string) {
 	}
 	w.s = heedtest.New(t, heedtest.Options{
 		Adapters: adapters, Rooms: rooms,
-		Clock: w.clock, DBPath: dbPath,
+		Clock: w.clock, DBPath: dbPath, Postgres: w.postgres,
 		Log: slog.New(slog.NewTextHandler(w.logs, nil)),
 	})
 	ref.st = w.s.Store
