@@ -187,6 +187,25 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 	})
 }
 
+// OpenStore opens the configured database (Config.Database: a SQLite
+// file or a PostgreSQL URL) with its media store. create is for `heed
+// run` and `heed migrate`, which create and migrate it; every other
+// command opens only an existing database whose schema is this heed's.
+func OpenStore(ctx context.Context, c *Config, create bool) (*sqlite.Store, error) {
+	open := sqlite.OpenExisting
+	if create {
+		open = sqlite.Open
+	}
+	st, err := open(ctx, c.Database)
+	if err != nil {
+		return nil, err
+	}
+	if c.MediaDir != "" {
+		st.SetMediaDir(c.MediaDir)
+	}
+	return st, nil
+}
+
 // CLIService builds the catalog, opens the store and returns the domain
 // services for one CLI command. Their policies are the rooms' configured
 // ones (no chat is asked about groups or power levels) and they store facts
@@ -198,7 +217,7 @@ func CLIService(ctx context.Context, c *Config, stdout io.Writer) (*sqlite.Servi
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := sqlite.OpenExisting(ctx, c.Database)
+	st, err := OpenStore(ctx, c, false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -27,7 +27,13 @@ import (
 // Config is heed's configuration file. Every field has a default, so heed
 // runs with no file at all: heed.db, the console chat, the log target.
 type Config struct {
+	// Database is the path of a SQLite file (default heed.db), or a
+	// postgres:// URL for PostgreSQL. HEED_DATABASE_URL, when set,
+	// overrides it.
 	Database string `yaml:"database"`
+	// MediaDir is where images are kept (default: beside the SQLite file,
+	// heed.db-media; for PostgreSQL, heed-media).
+	MediaDir string `yaml:"media_dir"`
 	// Zone is the team's time zone, for cards and for times typed without one.
 	Zone string `yaml:"zone"`
 	Log  struct {
@@ -330,6 +336,9 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 func (c *Config) defaults() {
+	if u := os.Getenv("HEED_DATABASE_URL"); u != "" {
+		c.Database = u
+	}
 	if c.Database == "" {
 		c.Database = "heed.db"
 	}

@@ -2,7 +2,9 @@
 # The whole test suite: what the README's test command and CI run.
 # It needs only Go (and gcc for the race detector). The Matrix and Mastodon
 # tiers build and start their own Dendrite and GoToSocial through
-# scripts/dendrite.sh and scripts/gotosocial.sh (cached under ~/.cache/heed).
+# scripts/dendrite.sh and scripts/gotosocial.sh (cached under ~/.cache/heed);
+# the PostgreSQL tier starts its own cluster (internal/pgtest), installing
+# Debian's postgresql package first when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +51,9 @@ if [ $rc -ne 0 ]; then
   echo "tests: $passed passed, $failed failed, $skipped skipped"
   exit $rc
 fi
+
+step "the store on PostgreSQL: the packages that drive it hardest, again, on a throwaway cluster (internal/pgtest)"
+HEED_TEST_DATABASE=postgres CGO_ENABLED=1 go test -tags goolm -race -count=1 ./internal/invariants ./internal/safeguards ./dispatch ./bot
 
 step "fuzz, bounded"
 fuzz() { # package target seconds

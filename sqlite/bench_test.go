@@ -251,8 +251,10 @@ func reportCPU(b *testing.B, start time.Duration) {
 // same payload hash as a post added and approved through the service, a
 // valid approval, and a dispatch that publishes the approved one, misses
 // the unapproved one and leaves the settled one alone.
-func TestBulkInsertMatchesService(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+func TestBulkInsertMatchesService(t *testing.T) { onBoth(t, testBulkInsertMatchesService) }
+
+func testBulkInsertMatchesService(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	ctx := s.Ctx
 	at := s.Clock.Now().Add(10 * time.Minute)
 

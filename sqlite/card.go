@@ -172,7 +172,7 @@ func (s *ReviewService) MarkRendered(ctx context.Context, views ...approvals.Vie
 // pass does, once it sees the pauses changed.
 func (s *ReviewService) TouchOpen(ctx context.Context) error {
 	now := s.now()
-	_, err := s.store.db.ExecContext(ctx, `UPDATE occurrences SET dirty = dirty + 1
+	_, err := s.store.exec(ctx, `UPDATE occurrences SET dirty = dirty + 1
 		WHERE state IN ('scheduled','in_review','approved','rejected','held') AND at > ? AND at <= ?`,
 		ms(now.Add(-s.settings.Window)), ms(now.Add(s.settings.Window)))
 	return err
@@ -188,8 +188,9 @@ func inReview(st approvals.State) bool {
 func (s *ReviewService) Seen(ctx context.Context, adapter, id, room, user string, at time.Time) (dup bool, err error) {
 	now := s.now()
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		dup = false
 		if id != "" {
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, adapter, id, ms(now))
+			res, err := tx.ExecContext(ctx, `INSERT INTO seen_events (adapter, id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, adapter, id, ms(now))
 			if err != nil {
 				return err
 			}

@@ -62,6 +62,10 @@ func (s *DeliveryService) NextWake(ctx context.Context) (time.Time, bool, error)
 func (s *DeliveryService) Settle(ctx context.Context, id int64, now time.Time, opt approvals.SettleOptions) (approvals.SettleResult, error) {
 	var res approvals.SettleResult
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		res = approvals.SettleResult{Outcome: approvals.OutcomeNone}
+		if mine, err := s.store.lockForClaim(ctx, tx, `SELECT id FROM occurrences WHERE id = ?`, id); err != nil || !mine {
+			return err // !mine: another process is settling it
+		}
 		v, err := s.view(ctx, tx, id)
 		if err != nil {
 			return err
@@ -81,7 +85,7 @@ func (s *DeliveryService) settle(ctx context.Context, tx *sql.Tx, v approvals.Vi
 	if v.At.After(now) {
 		return approvals.SettleResult{Outcome: approvals.OutcomeNone}, nil
 	}
-	pauses, err := activePauses(ctx, tx)
+	pauses, err := s.store.claimPauses(ctx, tx)
 	if err != nil {
 		return approvals.SettleResult{}, err
 	}
@@ -247,6 +251,10 @@ func (s *DeliveryService) ClaimRetry(ctx context.Context, ref approvals.Delivery
 	var c approvals.Claim
 	var ok bool
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		c, ok = approvals.Claim{}, false
+		if mine, err := s.store.lockForClaim(ctx, tx, `SELECT occurrence_id FROM deliveries WHERE occurrence_id = ? AND target = ?`, ref.Occurrence, ref.Target); err != nil || !mine {
+			return err // !mine: another process is claiming it
+		}
 		v, err := s.view(ctx, tx, ref.Occurrence)
 		if err != nil {
 			return err
@@ -260,7 +268,7 @@ func (s *DeliveryService) ClaimRetry(ctx context.Context, ref approvals.Delivery
 		if d == nil || d.State != approvals.DeliveryRetry || d.NextAttempt.After(now) || opt.Deaf != "" {
 			return nil
 		}
-		pauses, err := activePauses(ctx, tx)
+		pauses, err := s.store.claimPauses(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -413,6 +421,7 @@ func (s *DeliveryService) RecoverCrashed(ctx context.Context, honoursKey func(ta
 	now := s.now()
 	var n int
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		n = 0
 		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing)
 		if err != nil {
 			return err

@@ -18,6 +18,7 @@ func (s *PostService) Import(ctx context.Context, entries []approvals.ImportEntr
 	var res approvals.ImportResult
 	errDry := errors.New("dry run")
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		res = approvals.ImportResult{}
 		var problems []string
 		for _, e := range entries {
 			np := approvals.NormalizeNewPost(e.Post)

@@ -60,7 +60,11 @@ func wantDelivery(t *testing.T, s *heedtest.Stack, c approvals.Claim, want appro
 // second outcome and is never claimed again; an outcome without a kind is
 // recorded as unknown, and an unknown one takes only a person's answer.
 func TestStoreDeliveryMovesGoThroughTheMachine(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+	onBoth(t, testStoreDeliveryMovesGoThroughTheMachine)
+}
+
+func testStoreDeliveryMovesGoThroughTheMachine(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	c := claimed(t, s, "first")
 	wantDelivery(t, s, c, approvals.DeliveryPublishing, 1)
 	now := s.Clock.Now().Add(10 * time.Minute)
@@ -119,7 +123,11 @@ func TestStoreDeliveryMovesGoThroughTheMachine(t *testing.T) {
 // TestStoreRetractionMovesGoThroughTheMachine: an answer comes only for a
 // retraction under way, and a retracted delivery stays retracted.
 func TestStoreRetractionMovesGoThroughTheMachine(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+	onBoth(t, testStoreRetractionMovesGoThroughTheMachine)
+}
+
+func testStoreRetractionMovesGoThroughTheMachine(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	c := claimed(t, s, "oops")
 	now := s.Clock.Now().Add(10 * time.Minute)
 	if err := s.Service.Deliveries.RecordPublish(s.Ctx, c, approvals.Outcome{Kind: approvals.OutcomeOK, RemoteID: "r1"}, now); err != nil {
@@ -156,7 +164,11 @@ func TestStoreRetractionMovesGoThroughTheMachine(t *testing.T) {
 // TestStoreOfferMovesGoThroughTheMachine: an offer is stored open, is
 // announced only while open, and is decided once.
 func TestStoreOfferMovesGoThroughTheMachine(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+	onBoth(t, testStoreOfferMovesGoThroughTheMachine)
+}
+
+func testStoreOfferMovesGoThroughTheMachine(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	c := claimed(t, s, "out")
 	s.Clock.Advance(10 * time.Minute)
 	if err := s.Service.Deliveries.RecordPublish(s.Ctx, c, approvals.Outcome{Kind: approvals.OutcomeOK}, s.Clock.Now()); err != nil {

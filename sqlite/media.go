@@ -7,10 +7,14 @@ import (
 	"github.com/heed-dev/heed/media"
 )
 
-// Media is the media store beside the database: the directory named after
-// its file ("heed.db-media"), where each image of a post is kept by its
-// SHA-256 (package media).
-func (s *Store) Media() *media.Store { return media.New(media.DirFor(s.path)) }
+// Media is the media store, where each image of a post is kept by its
+// SHA-256 (package media): beside a SQLite database, the directory named
+// after its file ("heed.db-media"); for PostgreSQL, DefaultPostgresMedia
+// unless SetMediaDir named another.
+func (s *Store) Media() *media.Store { return media.New(s.mediaDir) }
+
+// SetMediaDir puts the media store in dir.
+func (s *Store) SetMediaDir(dir string) { s.mediaDir = dir }
 
 // ReadImage returns an image's bytes from the media store, checked against
 // its SHA-256 (media.Store.Read).

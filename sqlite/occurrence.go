@@ -31,7 +31,7 @@ func getOcc(ctx context.Context, q querier, id int64) (approvals.Occurrence, err
 }
 
 func liveReactions(ctx context.Context, q querier, occ int64) ([]approvals.Reaction, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, user, user_name, emoji, hashes, at, from_bot, from_self, reaction_id, source
+	rows, err := q.QueryContext(ctx, `SELECT id, "user", user_name, emoji, hashes, at, from_bot, from_self, reaction_id, source
 		FROM reactions WHERE occurrence_id = ? AND withdrawn_at IS NULL ORDER BY at, id`, occ)
 	if err != nil {
 		return nil, err
@@ -218,6 +218,15 @@ func (s *core) moveOcc(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, 
 	if !at.After(now) && !at.Equal(now) {
 		return approvals.Errorf(approvals.EINVALID, "#%d: new time %s is in the past", o.ID, at.Format(time.RFC3339))
 	}
+	// Looked for first: on PostgreSQL a statement that fails ends the
+	// transaction, and a caller may go on after this conflict.
+	var clash int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM occurrences WHERE post_id = ? AND at = ? AND id <> ?`, o.PostID, ms(at), o.ID).Scan(&clash); err != nil {
+		return err
+	}
+	if clash > 0 {
+		return approvals.Errorf(approvals.ECONFLICT, "#%d: its post already has an occurrence at %s", o.ID, at.Format(time.RFC3339))
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE occurrences SET at = ? WHERE id = ?`, ms(at), o.ID); err != nil {
 		if isUniqueViolation(err) {
 			return approvals.Errorf(approvals.ECONFLICT, "#%d: its post already has an occurrence at %s", o.ID, at.Format(time.RFC3339))
@@ -260,7 +269,7 @@ func (s *core) moveOcc(ctx context.Context, tx *sql.Tx, o approvals.Occurrence, 
 }
 
 func isUniqueViolation(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || pgCode(err) == pgUniqueViolation)
 }
 
 // rederive judges every open occurrence of a review room again, after who

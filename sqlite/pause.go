@@ -41,15 +41,18 @@ func (s *PauseService) PauseAll(ctx context.Context, by, target, reason, place s
 	}
 	var rc approvals.PauseReceipt
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		rc = approvals.PauseReceipt{}
+		if err := s.store.writePauseGate(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		if rc.Already, err = activePauses(ctx, tx); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO pauses (target, by, reason, at) VALUES (?, ?, ?, ?)`, target, by, reason, ms(now))
-		if err != nil {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO pauses (target, by, reason, at) VALUES (?, ?, ?, ?) RETURNING id`, target, by, reason, ms(now)).Scan(&id); err != nil {
 			return err
 		}
-		id, _ := res.LastInsertId()
 		rc.Pause = approvals.Pause{ID: id, Target: target, By: by, Reason: reason, At: now}
 		// What the pause holds back: every open occurrence in the review
 		// window, or, for a pause of one target, those that go to it.
@@ -58,7 +61,7 @@ func (s *PauseService) PauseAll(ctx context.Context, by, target, reason, place s
 		args, pargs := []any{ms(now.Add(s.settings.Window))}, []any{approvals.DeliveryPublishing}
 		if target != "" {
 			waiting = `SELECT count(*) FROM occurrences o JOIN posts p ON p.id = o.post_id
-				WHERE o.state IN ('scheduled','in_review','approved') AND o.at <= ? AND EXISTS (SELECT 1 FROM json_each(p.targets) WHERE value = ?)`
+				WHERE o.state IN ('scheduled','in_review','approved') AND o.at <= ? AND EXISTS (SELECT 1 FROM ` + s.store.jsonEach("p.targets") + ` WHERE value = ?)`
 			publishing += ` AND target = ?`
 			args, pargs = append(args, target), append(pargs, target)
 		}
@@ -83,6 +86,7 @@ func (s *PauseService) Resume(ctx context.Context, by, target, place string) (ap
 	now := s.now()
 	var rc approvals.ResumeReceipt
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		rc = approvals.ResumeReceipt{}
 		all, err := activePauses(ctx, tx)
 		if err != nil {
 			return err

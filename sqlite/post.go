@@ -182,7 +182,7 @@ func (s *PostService) ListPosts(ctx context.Context, includeCanceled bool, limit
 	if limit <= 0 {
 		limit = 100
 	}
-	return queryAll(ctx, s.store.db, scanPost, `SELECT `+postColumns+` FROM posts WHERE canceled = 0 OR ? ORDER BY id DESC LIMIT ?`, includeCanceled, limit)
+	return queryAll(ctx, s.store.db, scanPost, `SELECT `+postColumns+` FROM posts WHERE NOT canceled OR ? ORDER BY id DESC LIMIT ?`, includeCanceled, limit)
 }
 
 // EditPost changes a post. Every open occurrence whose payload changes loses
@@ -313,7 +313,7 @@ func (s *PostService) CancelPost(ctx context.Context, id int64, actor, place str
 		if p.Canceled {
 			return approvals.Errorf(approvals.ECONFLICT, "post %d is canceled already", id)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE posts SET canceled = 1, next_at = NULL, updated_at = ? WHERE id = ?`, ms(now), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE posts SET canceled = TRUE, next_at = NULL, updated_at = ? WHERE id = ?`, ms(now), id); err != nil {
 			return err
 		}
 		ids, err := openOccurrences(ctx, tx, id)
@@ -364,10 +364,11 @@ const openStates = `('scheduled','in_review','approved','rejected','held')`
 
 func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Time, cards, limit int) (made int, more bool, err error) {
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		made, more = 0, false
 		// A series with cards for its next times already is left as it is.
 		rows, err := tx.QueryContext(ctx, `SELECT * FROM (SELECT `+postColumns+`, next_at,
 				(SELECT count(*) FROM occurrences o WHERE o.post_id = posts.id AND o.at > ? AND o.state IN `+openStates+`) AS upcoming
-			FROM posts WHERE next_at IS NOT NULL AND next_at <= ?)
+			FROM posts WHERE next_at IS NOT NULL AND next_at <= ?) AS due
 			WHERE cron = '' OR upcoming < ? ORDER BY next_at LIMIT ?`, ms(now), ms(horizon), cards, limit)
 		if err != nil {
 			return err
@@ -423,7 +424,7 @@ func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Ti
 					}
 				}
 				hash := approvals.CombinedHash(approvals.Hashes(approvals.Payloads(&it.p, at)))
-				res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO occurrences (id, post_id, at, state, hash, updated_at) VALUES (?, ?, ?, 'scheduled', ?, ?)`,
+				res, err := tx.ExecContext(ctx, `INSERT INTO occurrences (id, post_id, at, state, hash, updated_at) VALUES (?, ?, ?, 'scheduled', ?, ?) ON CONFLICT DO NOTHING`,
 					id, it.p.ID, ms(at), hash, ms(now))
 				if err != nil {
 					return err

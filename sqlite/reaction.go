@@ -22,8 +22,9 @@ func (s *ReviewService) React(ctx context.Context, in approvals.ReactionInput) (
 	in.Emoji = emoji
 	var res approvals.ReactResult
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		res = approvals.ReactResult{}
 		if in.EventID != "" {
-			r, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO seen_events (adapter, id, at) VALUES (?, ?, ?)`, in.EventAdapter, in.EventID, ms(now))
+			r, err := tx.ExecContext(ctx, `INSERT INTO seen_events (adapter, id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, in.EventAdapter, in.EventID, ms(now))
 			if err != nil {
 				return err
 			}
@@ -94,7 +95,7 @@ func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.Reac
 	}
 	hashes := approvals.Hashes(approvals.Payloads(&p, o.At))
 	hj, _ := json.Marshal(hashes)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO reactions (occurrence_id, user, user_name, emoji, hashes, at, from_bot, from_self, reaction_id, source)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reactions (occurrence_id, "user", user_name, emoji, hashes, at, from_bot, from_self, reaction_id, source)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, in.User, in.DisplayName(), in.Emoji, string(hj), ms(in.At), in.FromBot, in.FromSelf, in.ReactionID, in.Source); err != nil {
 		return res, err
 	}
@@ -144,7 +145,7 @@ func (s *ReviewService) react(ctx context.Context, tx *sql.Tx, in approvals.Reac
 func (s *ReviewService) hasLiveReaction(ctx context.Context, tx *sql.Tx, in approvals.ReactionInput) (bool, error) {
 	var id int64
 	var rid string
-	err := tx.QueryRowContext(ctx, `SELECT id, reaction_id FROM reactions WHERE occurrence_id = ? AND user = ? AND emoji = ? AND withdrawn_at IS NULL`,
+	err := tx.QueryRowContext(ctx, `SELECT id, reaction_id FROM reactions WHERE occurrence_id = ? AND "user" = ? AND emoji = ? AND withdrawn_at IS NULL`,
 		in.Occurrence, in.User, in.Emoji).Scan(&id, &rid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -176,13 +177,13 @@ func (s *ReviewService) unreact(ctx context.Context, tx *sql.Tx, in approvals.Un
 	var user, name, emoji string
 	var err error
 	if in.ReactionID != "" {
-		err = tx.QueryRowContext(ctx, `SELECT id, occurrence_id, user, user_name, emoji FROM reactions WHERE reaction_id = ? AND withdrawn_at IS NULL`, in.ReactionID).Scan(&id, &occ, &user, &name, &emoji)
+		err = tx.QueryRowContext(ctx, `SELECT id, occurrence_id, "user", user_name, emoji FROM reactions WHERE reaction_id = ? AND withdrawn_at IS NULL`, in.ReactionID).Scan(&id, &occ, &user, &name, &emoji)
 	} else {
 		e, ok := approvals.NormalizeEmoji(in.Emoji)
 		if !ok {
 			return approvals.ReactResult{Kind: approvals.KindOther}, nil
 		}
-		err = tx.QueryRowContext(ctx, `SELECT id, occurrence_id, user, user_name, emoji FROM reactions WHERE occurrence_id = ? AND user = ? AND emoji = ? AND withdrawn_at IS NULL`,
+		err = tx.QueryRowContext(ctx, `SELECT id, occurrence_id, "user", user_name, emoji FROM reactions WHERE occurrence_id = ? AND "user" = ? AND emoji = ? AND withdrawn_at IS NULL`,
 			in.Occurrence, in.User, e).Scan(&id, &occ, &user, &name, &emoji)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -223,6 +224,7 @@ func (s *ReviewService) unreact(ctx context.Context, tx *sql.Tx, in approvals.Un
 func (s *ReviewService) Reconcile(ctx context.Context, occ int64, current []approvals.ReactionInput) (added, withdrawn int, err error) {
 	now := s.now()
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		added, withdrawn = 0, 0
 		live, err := liveReactions(ctx, tx, occ)
 		if err != nil {
 			return err

@@ -45,6 +45,7 @@ func (s *ReviewService) SetRoster(ctx context.Context, room string, isDefault bo
 	now := s.now()
 	changed := 0
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		changed = 0
 		old, ok, err := getRoster(ctx, tx, room)
 		if err != nil {
 			return err

@@ -60,8 +60,8 @@ func seenInRoom(ctx context.Context, q querier, room, user string, at, now time.
 	if at.IsZero() || at.After(now) {
 		at = now
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO room_presence (room, user, at) VALUES (?, ?, ?)
-		ON CONFLICT (room, user) DO UPDATE SET at = max(room_presence.at, excluded.at)`, room, user, ms(at))
+	_, err := q.ExecContext(ctx, `INSERT INTO room_presence (room, "user", at) VALUES (?, ?, ?)
+		ON CONFLICT (room, "user") DO UPDATE SET at = CASE WHEN excluded.at > room_presence.at THEN excluded.at ELSE room_presence.at END`, room, user, ms(at))
 	return err
 }
 
@@ -73,7 +73,7 @@ func (s *DeliveryService) approverSeen(ctx context.Context, q querier, v approva
 	if err != nil {
 		return false, "", err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT user, at FROM room_presence WHERE room = ? ORDER BY at DESC`, v.Timing.DutyRoom)
+	rows, err := q.QueryContext(ctx, `SELECT "user", at FROM room_presence WHERE room = ? ORDER BY at DESC`, v.Timing.DutyRoom)
 	if err != nil {
 		return false, "", err
 	}
@@ -109,7 +109,7 @@ func (s *ReviewService) LastCallsDue(ctx context.Context, now time.Time, lead ti
 // is being sent. It reports false when it was sent already, so that it goes
 // out at most once, across restarts and processes.
 func (s *ReviewService) ClaimLastCall(ctx context.Context, occ int64, at time.Time) (bool, error) {
-	res, err := s.store.db.ExecContext(ctx, `INSERT OR IGNORE INTO last_calls (occurrence_id, at, sent_at) VALUES (?, ?, ?)`, occ, ms(at), ms(s.now()))
+	res, err := s.store.db.ExecContext(ctx, `INSERT INTO last_calls (occurrence_id, at, sent_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, occ, ms(at), ms(s.now()))
 	if err != nil {
 		return false, err
 	}
@@ -130,11 +130,9 @@ func (s *ReviewService) AddSensitiveDate(ctx context.Context, date, name, actor,
 	now := s.now()
 	d := approvals.SensitiveDate{Date: date, Name: name, AddedBy: actor, At: now}
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO sensitive_dates (date, name, added_by, at) VALUES (?, ?, ?, ?)`, date, name, actor, ms(now))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO sensitive_dates (date, name, added_by, at) VALUES (?, ?, ?, ?) RETURNING id`, date, name, actor, ms(now)).Scan(&d.ID); err != nil {
 			return err
 		}
-		d.ID, _ = res.LastInsertId()
 		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "sensitive.add", Place: place, Detail: date + ": " + name})
 	})
 	return d, err
@@ -216,6 +214,7 @@ func (s *PauseService) BeginRetract(ctx context.Context, id int64, canRetract fu
 	now := s.now()
 	var items []approvals.RetractItem
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		items = nil
 		o, err := getOcc(ctx, tx, id)
 		if err != nil {
 			return err
@@ -363,6 +362,7 @@ func (s *PauseService) OfferRetract(ctx context.Context, window time.Duration, a
 	}
 	o := approvals.RetractOffer{By: actor, Reason: reason, Since: now.Add(-window), At: now, Place: place, State: state}
 	err = s.store.tx(ctx, func(tx *sql.Tx) error {
+		o.ID, o.Items = 0, nil
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT d.occurrence_id FROM deliveries d
 			WHERE d.state = ? AND d.updated_at >= ?
 			AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.occurrence_id = d.occurrence_id AND r.target = d.target AND r.state IN (?, ?))
@@ -383,12 +383,10 @@ func (s *PauseService) OfferRetract(ctx context.Context, window time.Duration, a
 			return nil
 		}
 		items, _ := json.Marshal(o.Items)
-		res, err := tx.ExecContext(ctx, `INSERT INTO retract_offers (by, reason, since, at, items, place, state) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			actor, reason, ms(o.Since), ms(now), string(items), place, o.State)
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO retract_offers (by, reason, since, at, items, place, state) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			actor, reason, ms(o.Since), ms(now), string(items), place, o.State).Scan(&o.ID); err != nil {
 			return err
 		}
-		o.ID, _ = res.LastInsertId()
 		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "retract.offer", Place: place,
 			Detail: fmt.Sprintf("offer %d: %s published since %s", o.ID, idList(o.Items), o.Since.Format(time.RFC3339))})
 	})
@@ -418,7 +416,7 @@ func scanOffer(r scanner) (approvals.RetractOffer, error) {
 // UnpostedOffers lists open offers not yet announced in the review rooms
 // (made with the CLI while the daemon runs).
 func (s *PauseService) UnpostedOffers(ctx context.Context) ([]approvals.RetractOffer, error) {
-	return queryAll(ctx, s.store.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? AND posted = 0 ORDER BY id`, approvals.OfferOpen)
+	return queryAll(ctx, s.store.db, scanOffer, `SELECT `+offerColumns+` FROM retract_offers WHERE state = ? AND NOT posted ORDER BY id`, approvals.OfferOpen)
 }
 
 // MarkOfferPosted records that an offer is being announced in the review
@@ -427,6 +425,7 @@ func (s *PauseService) UnpostedOffers(ctx context.Context) ([]approvals.RetractO
 func (s *PauseService) MarkOfferPosted(ctx context.Context, id int64) (bool, error) {
 	var mine bool
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		mine = false
 		var from approvals.OfferState // OfferNone when there is no such offer
 		var posted bool
 		err := tx.QueryRowContext(ctx, `SELECT state, posted FROM retract_offers WHERE id = ?`, id).Scan(&from, &posted)
@@ -441,7 +440,7 @@ func (s *PauseService) MarkOfferPosted(ctx context.Context, id int64) (bool, err
 		if err != nil {
 			return nil // decided, or gone: nothing to announce
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE retract_offers SET posted = 1, state = ? WHERE id = ? AND posted = 0 AND state = ?`, to, id, from)
+		res, err := tx.ExecContext(ctx, `UPDATE retract_offers SET posted = TRUE, state = ? WHERE id = ? AND NOT posted AND state = ?`, to, id, from)
 		if err != nil {
 			return err
 		}

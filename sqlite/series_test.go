@@ -14,8 +14,10 @@ import (
 // window; another follows as each passes, and after a long stop only its
 // last three times become missed occurrences. One-shot posts are as
 // before.
-func TestSeriesShowsOnlyItsNextCards(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+func TestSeriesShowsOnlyItsNextCards(t *testing.T) { onBoth(t, testSeriesShowsOnlyItsNextCards) }
+
+func testSeriesShowsOnlyItsNextCards(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	add := func(text string, sch approvals.Schedule) approvals.Post {
 		t.Helper()
 		p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Text: text, Targets: []string{"rec"}, Author: "author", Schedule: sch}, "author", "test")
@@ -89,8 +91,10 @@ func TestSeriesShowsOnlyItsNextCards(t *testing.T) {
 // TestManyFullSeriesEndMaterialize: with series_cards 1, each of 600 series
 // gets one occurrence, and series that have their cards already are not
 // read again batch after batch, however many there are.
-func TestManyFullSeriesEndMaterialize(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+func TestManyFullSeriesEndMaterialize(t *testing.T) { onBoth(t, testManyFullSeriesEndMaterialize) }
+
+func testManyFullSeriesEndMaterialize(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	s.Service.SeriesCards = 1
 	until := s.Clock.Now().Add(10 * time.Minute)
 	for range 600 {
@@ -110,8 +114,10 @@ func TestManyFullSeriesEndMaterialize(t *testing.T) {
 // TestSeriesCardSaysItIsASeries: each card of a recurring post sums up the
 // series: how it repeats, its next time, and that only the next few times
 // have cards.
-func TestSeriesCardSaysItIsASeries(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+func TestSeriesCardSaysItIsASeries(t *testing.T) { onBoth(t, testSeriesCardSaysItIsASeries) }
+
+func testSeriesCardSaysItIsASeries(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	p, err := s.Service.Posts.AddPost(s.Ctx, approvals.NewPost{Text: "standup", Targets: []string{"rec"}, Author: "author",
 		Schedule: approvals.Schedule{Cron: "0 10 * * *", TZ: "UTC"}}, "author", "test")
 	if err != nil {

@@ -10,8 +10,10 @@ import (
 
 // A change to the settings after the service is built reaches every
 // aggregate service: they share one core.
-func TestSettingsReachEveryService(t *testing.T) {
-	s := heedtest.New(t, heedtest.Options{})
+func TestSettingsReachEveryService(t *testing.T) { onBoth(t, testSettingsReachEveryService) }
+
+func testSettingsReachEveryService(t *testing.T, db heedtest.Options) {
+	s := heedtest.New(t, db)
 	t0 := time.Date(2030, 2, 1, 12, 0, 0, 0, time.UTC)
 	s.Service.Now = func() time.Time { return t0 }
 	s.Service.Window = 48 * time.Hour

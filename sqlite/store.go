@@ -1,3 +1,7 @@
+// Package sqlite is heed's store: its database, on SQLite (a file, the
+// default) or on PostgreSQL (a postgres:// URL). One set of statements
+// serves both; the differences are in Store (opening, migrations,
+// transactions) and in postgres.go.
 package sqlite
 
 import (
@@ -15,19 +19,25 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/media"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	sqlite3 "modernc.org/sqlite" // registers the "sqlite" driver, pure Go
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// Store is heed's SQLite database. The daemon and the CLI open the same file
-// from separate processes; every write runs in a BEGIN IMMEDIATE transaction
-// so that checks and changes are never interleaved.
+// Store is heed's database. The daemon and the CLI open the same database
+// from separate processes. On SQLite every write runs in a BEGIN IMMEDIATE
+// transaction, so that checks and changes are never interleaved; on
+// PostgreSQL in a SERIALIZABLE one, run again when it collided with
+// another (pgTx).
 type Store struct {
 	db        *sql.DB
-	path      string
+	dialect   string
+	path      string // the file, or the PostgreSQL URL without its password
+	mediaDir  string
 	installID string
 	// writeMu queues this process's write transactions in Go. SQLite
 	// admits one writer at a time anyway; without the queue, writers that
@@ -37,11 +47,23 @@ type Store struct {
 	writeMu sync.Mutex
 }
 
-// Open opens (creating if needed) and migrates the database at path. It
-// refuses a database whose schema is newer than this binary knows.
-func Open(ctx context.Context, path string) (*Store, error) {
-	return OpenDriver(ctx, "sqlite", path)
+// Open opens (creating if needed) and migrates the database: a PostgreSQL
+// URL (IsPostgres), or else the path of a SQLite file. It refuses a
+// database whose schema is newer than this binary knows.
+func Open(ctx context.Context, database string) (*Store, error) {
+	if IsPostgres(database) {
+		db, err := openPostgres(database)
+		if err != nil {
+			return nil, err
+		}
+		return open(ctx, &Store{db: db, dialect: DialectPostgres, path: Redact(database), mediaDir: DefaultPostgresMedia})
+	}
+	return OpenDriver(ctx, "sqlite", database)
 }
+
+// DefaultPostgresMedia is the media store of a PostgreSQL database unless
+// SetMediaDir names another: heed-media in the working directory.
+const DefaultPostgresMedia = "heed-media"
 
 // OpenDriver is Open through the database/sql driver registered as
 // driverName, which must speak SQLite (tests wrap the driver to count
@@ -54,13 +76,17 @@ func OpenDriver(ctx context.Context, driverName, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	return open(ctx, &Store{db: db, dialect: DialectSQLite, path: path, mediaDir: media.DirFor(path)})
+}
+
+// open migrates the store's database and reads its install id.
+func open(ctx context.Context, s *Store) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
 	}
 	if err := s.loadInstallID(ctx); err != nil {
-		db.Close()
+		s.db.Close()
 		return nil, err
 	}
 	return s, nil
@@ -93,12 +119,17 @@ func LoosePermissions(path string) []string {
 	return out
 }
 
-// OpenExisting opens the heed database at path for a command that must not
-// create or change one (everything but `heed run` and `heed migrate`): it
-// refuses a path with no database, and one whose schema is older or newer
-// than this binary's, naming what to do. A mistyped --db or a command run
-// from the wrong directory so never pauses a new, empty file.
-func OpenExisting(ctx context.Context, path string) (*Store, error) {
+// OpenExisting opens the heed database for a command that must not create
+// or change one (everything but `heed run` and `heed migrate`): it refuses
+// a path with no database, a PostgreSQL database without heed's schema,
+// and one whose schema is older or newer than this binary's, naming what
+// to do. A mistyped --db or a command run from the wrong directory so
+// never pauses a new, empty file.
+func OpenExisting(ctx context.Context, database string) (*Store, error) {
+	if IsPostgres(database) {
+		return openExistingPostgres(ctx, database)
+	}
+	path := database
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -112,7 +143,32 @@ func OpenExisting(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path}
+	return openExisting(ctx, &Store{db: db, dialect: DialectSQLite, path: path, mediaDir: media.DirFor(path)})
+}
+
+func openExistingPostgres(ctx context.Context, database string) (*Store, error) {
+	db, err := openPostgres(database)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, dialect: DialectPostgres, path: Redact(database), mediaDir: DefaultPostgresMedia}
+	// goose would create its version table in an empty database: look first.
+	var table sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('goose_db_version')::text`).Scan(&table); err != nil {
+		db.Close()
+		return nil, approvals.Errorf(approvals.EUNAVAILABLE, "cannot reach the PostgreSQL database %s: %v", s.path, err)
+	}
+	if !table.Valid {
+		db.Close()
+		return nil, approvals.Errorf(approvals.ENOTFOUND, "the PostgreSQL database %s holds no heed database: give the one `heed run` uses (--db, database: in --config, or HEED_DATABASE_URL), or create it with `heed migrate`; nothing was created", s.path)
+	}
+	return openExisting(ctx, s)
+}
+
+// openExisting checks the schema version of a store opened by
+// OpenExisting and reads its install id.
+func openExisting(ctx context.Context, s *Store) (*Store, error) {
+	db, path := s.db, s.path
 	current, known, err := s.SchemaVersions(ctx)
 	if err != nil {
 		db.Close()
@@ -172,16 +228,34 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB exposes the handle for benchmarks and tests in other packages.
+// DB exposes the handle for benchmarks and tests in other packages, and
+// for mautrix's crypto store, which keeps its tables in heed's database.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// Path is the database file.
+// Dialect is the database's kind: DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+func (s *Store) postgres() bool { return s.dialect == DialectPostgres }
+
+// Path is the database file, or the PostgreSQL URL without its password.
 func (s *Store) Path() string { return s.path }
 
 // InstallID identifies this database; idempotency keys include it.
 func (s *Store) InstallID() string { return s.installID }
 
 func (s *Store) provider() (*goose.Provider, error) {
+	if s.postgres() {
+		sub, err := fs.Sub(migrations, "migrations/postgres")
+		if err != nil {
+			return nil, err
+		}
+		// Replicas starting at once take turns to migrate.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		return goose.NewProvider(goose.DialectPostgres, s.db, sub, goose.WithSessionLocker(locker))
+	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
@@ -237,10 +311,14 @@ func (s *Store) loadInstallID(ctx context.Context) error {
 	})
 }
 
-// tx runs fn in one write transaction (BEGIN IMMEDIATE through the DSN).
+// tx runs fn in one write transaction: BEGIN IMMEDIATE (through the DSN)
+// on SQLite, SERIALIZABLE on PostgreSQL, where fn may run again (pgTx).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if s.postgres() {
+		return s.pgUnwritable(s.pgTx(ctx, fn))
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.unwritable(err)

@@ -10,10 +10,10 @@ import (
 	"github.com/heed-dev/heed/sqlite"
 )
 
-// TestNewDatabaseIsPrivate: a database heed creates, and the -wal and -shm
+// TestSQLiteNewDatabaseIsPrivate: a database heed creates, and the -wal and -shm
 // files SQLite makes beside it, are readable and writable by their owner
 // only; LoosePermissions names a file that is not.
-func TestNewDatabaseIsPrivate(t *testing.T) {
+func TestSQLiteNewDatabaseIsPrivate(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix modes")
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/heed-dev/heed/approvals"
 )
 
-// TestFullDiskIsNamed: a write the database has no room for (SQLite's
+// TestSQLiteFullDiskIsNamed: a write the database has no room for (SQLite's
 // max_page_count stands in for a full disk) fails with an error a person
 // can act on, naming the file, and changes nothing.
-func TestFullDiskIsNamed(t *testing.T) {
+func TestSQLiteFullDiskIsNamed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "heed.db")
 	st, err := Open(t.Context(), path)
 	if err != nil {

@@ -30,7 +30,8 @@ import (
 // Megolm sessions, the device lists it tracks and the room state they need
 // (members, encryption) live in heed's own database, in the tables of
 // mautrix's SQL crypto and state stores (crypto_*, mx_*), reached through
-// dbutil with the SQLite dialect on the same *sql.DB as the rest of heed.
+// dbutil on the same *sql.DB as the rest of heed, in its dialect (SQLite
+// or PostgreSQL).
 // Pickled keys are encrypted with the pickle key.
 //
 // Everything heed sends into an encrypted room (cards, edits, replies) is
@@ -59,8 +60,13 @@ const keepTrying = 24 * time.Hour
 // defaultDecryptWait is how long an undecryptable event holds publishing.
 const defaultDecryptWait = 15 * time.Minute
 
-// dbHolder is what the state store offers when it is heed's SQLite store.
-type dbHolder interface{ DB() *sql.DB }
+// dbHolder is what the state store offers when it is heed's store: its
+// database, and the dialect dbutil is to speak there ("sqlite" or
+// "postgres").
+type dbHolder interface {
+	DB() *sql.DB
+	Dialect() string
+}
 
 // e2ee is the adapter's encryption state.
 type e2ee struct {
@@ -128,7 +134,7 @@ func (a *Adapter) setupCrypto(ctx context.Context, cli *mautrix.Client) error {
 	if !ok || h.DB() == nil {
 		return fatalError{errors.New("matrix: encryption needs heed's database, and the adapter was given another state store")}
 	}
-	db, err := dbutil.NewWithDB(h.DB(), "sqlite")
+	db, err := dbutil.NewWithDB(h.DB(), h.Dialect())
 	if err != nil {
 		return fatalError{fmt.Errorf("matrix: crypto store: %w", err)}
 	}

@@ -53,6 +53,9 @@ func (r *stateRef) SetKV(ctx context.Context, k, v string) error        { return
 // DB is the store's database, where the adapter keeps its crypto state.
 func (r *stateRef) DB() *sql.DB { return r.st.DB() }
 
+// Dialect is the store's database kind, which the crypto store speaks.
+func (r *stateRef) Dialect() string { return r.st.Dialect() }
+
 // world is one review room with its people and a running heed.
 type world struct {
 	t     testing.TB
@@ -90,6 +93,8 @@ type world struct {
 	// crypto, when set, is heed's encryption configuration (pickle_key,
 	// decrypt_wait); the people then have encrypting clients.
 	crypto *cryptoOptions
+	// postgres, when set, puts heed's database in PostgreSQL.
+	postgres bool
 }
 
 // cryptoOptions are heed's encryption settings in a world.
@@ -109,6 +114,7 @@ type worldOptions struct {
 	mem         bool // a second chat (MemChat) with a review room "ops"
 	people      bool // the room's policy knows alice and carol as people (peopleOf)
 	crypto      *cryptoOptions
+	postgres    bool // heed's database is PostgreSQL (internal/pgtest), not SQLite
 	// homeserver, when set, is the URL heed is given instead of the
 	// server's (a test's HTTP proxy in front of it).
 	homeserver func(t testing.TB, upstream string) string
@@ -133,7 +139,8 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	if o.syncTimeout == 0 {
 		o.syncTimeout = time.Second
 	}
-	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto, hsWrap: o.homeserver}
+	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto,
+		postgres: o.postgres, hsWrap: o.homeserver}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -223,7 +230,7 @@ func (w *world) start(dbPath string) {
 	}
 	w.s = heedtest.New(t, heedtest.Options{
 		Adapters: adapters, Rooms: rooms,
-		Clock: w.clock, DBPath: dbPath,
+		Clock: w.clock, DBPath: dbPath, Postgres: w.postgres,
 		Log: slog.New(slog.NewTextHandler(w.logs, nil)),
 	})
 	ref.st = w.s.Store

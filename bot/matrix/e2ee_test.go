@@ -98,8 +98,15 @@ func TestE2EEncryptedPause(t *testing.T) {
 // 4. heed is restarted; alice reacts while it is down. After the restart
 // the reaction counts once, heed is the same device, and new messages
 // still decrypt both ways.
-func TestE2EEncryptedRestart(t *testing.T) {
-	w := newEncryptedWorld(t)
+func TestE2EEncryptedRestart(t *testing.T) { encryptedRestart(t, newEncryptedWorld(t)) }
+
+// TestE2EEncryptedRestartOnPostgres is TestE2EEncryptedRestart with
+// heed's database, its crypto state included, in PostgreSQL.
+func TestE2EEncryptedRestartOnPostgres(t *testing.T) {
+	encryptedRestart(t, newWorldWith(t, matrixtest.Shared(t), worldOptions{crypto: &cryptoOptions{encrypted: true}, postgres: true}))
+}
+
+func encryptedRestart(t *testing.T, w *world) {
 	occ, card := w.card("Encrypted restart", time.Hour)
 	device := w.a.crypt().mach.Client.DeviceID
 	w.stop()

@@ -389,7 +389,7 @@ func configCmd(a *app) *cobra.Command {
 			if src == "" {
 				src = "(no file: built-in defaults)"
 			}
-			fmt.Fprintf(w, "config %s is valid\ndatabase: %s\nzone: %s\n", src, c.Database, c.Zone)
+			fmt.Fprintf(w, "config %s is valid\ndatabase: %s\nzone: %s\n", src, sqlite.Redact(c.Database), c.Zone)
 			for _, name := range heedapp.SortedNames(c.Chats) {
 				fmt.Fprintf(w, "chat: %s (%s)\n", name, heedapp.KindOf(c.Chats[name]))
 			}
@@ -527,7 +527,7 @@ func migrateCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d (this heed knows up to %d)\n", c.Database, cur, known)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d (this heed knows up to %d)\n", sqlite.Redact(c.Database), cur, known)
 			if w := permissionWarning(c.Database); w != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
@@ -543,7 +543,7 @@ func healthcheckCmd(a *app) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, c, err := a.store(ctx, false)
+			st, _, err := a.store(ctx, false)
 			if err != nil {
 				return err
 			}
@@ -553,12 +553,12 @@ func healthcheckCmd(a *app) *cobra.Command {
 				return err
 			}
 			if holderGone(holder) {
-				return approvals.Errorf(approvals.ECONFLICT, "the heed run that holds %s (%s) is no longer running", c.Database, holder)
+				return approvals.Errorf(approvals.ECONFLICT, "the heed run that holds %s (%s) is no longer running", st.Path(), holder)
 			}
 			if holder == "" || until.Before(time.Now()) {
-				return approvals.Errorf(approvals.ECONFLICT, "no heed run is renewing its lease on %s", c.Database)
+				return approvals.Errorf(approvals.ECONFLICT, "no heed run is renewing its lease on %s", st.Path())
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s holds %s until %s\n", holder, c.Database, until.Format(time.RFC3339))
+			fmt.Fprintf(cmd.OutOrStdout(), "ok: %s holds %s until %s\n", holder, st.Path(), until.Format(time.RFC3339))
 			return nil
 		},
 	}

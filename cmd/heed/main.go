@@ -86,7 +86,7 @@ func newRoot(a *app) *cobra.Command {
 		a.cfgPath = os.Getenv("HEED_CONFIG")
 	}
 	root.PersistentFlags().StringVarP(&a.cfgPath, "config", "c", a.cfgPath, "config file (default: none: heed.db, console chat, log target; env HEED_CONFIG)")
-	root.PersistentFlags().StringVar(&a.dbPath, "db", a.dbPath, "database file (overrides the config's database)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", a.dbPath, "database: a SQLite file or a postgres:// URL (overrides the config's database and HEED_DATABASE_URL)")
 	root.PersistentFlags().StringVar(&a.actor, "as", a.actor, "who you are, for the audit log and as a post's author (default: your user name)")
 	root.AddCommand(runCmd(a), postCmd(a), importCmd(a), pauseCmd(a), resumeCmd(a), statusCmd(a),
 		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a), healthcheckCmd(a))
@@ -158,11 +158,7 @@ func (a *app) store(ctx context.Context, create bool) (*sqlite.Store, *heedapp.C
 	if err != nil {
 		return nil, nil, err
 	}
-	open := sqlite.OpenExisting
-	if create {
-		open = sqlite.Open
-	}
-	st, err := open(ctx, c.Database)
+	st, err := heedapp.OpenStore(ctx, c, create)
 	return st, c, err
 }
 

@@ -273,13 +273,19 @@ type daemon struct {
 
 func startDaemon(t *testing.T) *daemon {
 	t.Helper()
+	return startDaemonOn(t, newDB(t, t.TempDir()), "")
+}
+
+// startDaemonOn starts `heed run` on the database db, with config added
+// to its configuration file.
+func startDaemonOn(t *testing.T, db, config string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
-	db := newDB(t, dir)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	a := &app{dbPath: db, actor: "newcomer", in: inR, out: outW, errOut: io.Discard}
 	root := newRoot(a)
-	root.SetArgs([]string{"run", "--config", writeFile(t, dir, "quiet.yaml", "log:\n  level: error\n")})
+	root.SetArgs([]string{"run", "--config", writeFile(t, dir, "quiet.yaml", "log:\n  level: error\n"+config)})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- a.execute(ctx, root); outW.Close() }()
@@ -372,8 +378,9 @@ func TestNewcomerScenario(t *testing.T) {
 // database file while heed runs: a post added there gets its card, and a
 // pause made there holds what was approved. It logs how long the daemon
 // took to notice (the design bound is its 500 ms poll).
-func TestCLIReachesRunningDaemon(t *testing.T) {
-	d := startDaemon(t)
+func TestCLIReachesRunningDaemon(t *testing.T) { cliReachesRunningDaemon(t, startDaemon(t)) }
+
+func cliReachesRunningDaemon(t *testing.T, d *daemon) {
 	start := time.Now()
 	id := strings.TrimSpace(mustHeed(t, d.db, "--as", "carol", "post", "add", "--at", "+3s", "--to", "log", "--text", "from the CLI"))
 	d.waitFor("card #" + id)

@@ -39,7 +39,7 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, c.Database)
+	st, err := heedapp.OpenStore(ctx, c, true)
 	if err != nil {
 		return err
 	}
@@ -76,11 +76,11 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	if hasConsole {
-		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s\n", versionString(), c.Database, strings.Join(cat.Names(), ", "), zone)
+		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s\n", versionString(), sqlite.Redact(c.Database), strings.Join(cat.Names(), ", "), zone)
 		fmt.Fprintf(a.out, "You are @%s. Type `heed post add --at +1m --to %s --text \"hello\"`, then `/as alice` and `+N ✅`. `pause` stops everything; `help` lists commands.\n",
 			a.who(), cat.Names()[0])
 	}
-	log.Info("heed running", "database", c.Database, "targets", cat.Names(), "chats", len(eng.Adapters))
+	log.Info("heed running", "database", sqlite.Redact(c.Database), "targets", cat.Names(), "chats", len(eng.Adapters))
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -159,6 +159,9 @@ func (a *app) shell(ctx context.Context, user string, args []string, out io.Writ
 // permissionWarning says when users other than its owner may read or
 // write the database: it holds who approved what, and adapters' tokens.
 func permissionWarning(path string) string {
+	if sqlite.IsPostgres(path) {
+		return "" // PostgreSQL's own access control applies
+	}
 	loose := sqlite.LoosePermissions(path)
 	if len(loose) == 0 {
 		return ""

@@ -73,7 +73,7 @@ func forbidden(deps []string, walls []string) []string {
 func TestDomainImportsNoStoreChatOrNetwork(t *testing.T) {
 	pkgs := listPackages(t)
 	walls := []string{
-		"database/sql", "modernc.org/sqlite", "github.com/pressly/goose",
+		"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose",
 		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
 		"net/http",
 		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
@@ -90,11 +90,11 @@ func TestDomainImportsNoStoreChatOrNetwork(t *testing.T) {
 	}
 }
 
-// A network package links neither SQLite nor goose nor the store: the
+// A network package links neither SQL driver nor goose nor the store: the
 // publish contract is apart from the dispatcher.
 func TestNetworksLinkNoStore(t *testing.T) {
 	pkgs := listPackages(t)
-	walls := []string{"modernc.org/sqlite", "github.com/pressly/goose", module + "/sqlite", module + "/dispatch"}
+	walls := []string{"modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose", module + "/sqlite", module + "/dispatch"}
 	n := 0
 	for name, p := range pkgs {
 		if !hasPrefixPath(name, module+"/publish") {
@@ -115,7 +115,7 @@ func TestNetworksLinkNoStore(t *testing.T) {
 // wiring fills with the store's.
 func TestBotAndDispatchLinkNoStore(t *testing.T) {
 	pkgs := listPackages(t)
-	walls := []string{"database/sql", "modernc.org/sqlite", "github.com/pressly/goose", module + "/sqlite"}
+	walls := []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose", module + "/sqlite"}
 	for _, name := range []string{module + "/bot", module + "/dispatch"} {
 		p, ok := pkgs[name]
 		if !ok {
@@ -153,7 +153,7 @@ func TestChatAdaptersAreApart(t *testing.T) {
 func TestTripwireKnowsNoChatOrStore(t *testing.T) {
 	pkgs := listPackages(t)
 	walls := []string{
-		"database/sql", "modernc.org/sqlite", "github.com/pressly/goose",
+		"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose",
 		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
 		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
 	}
@@ -254,7 +254,7 @@ func TestAppLinksNoKinds(t *testing.T) {
 func TestMediaStoreLinksNoStoreChatOrNetwork(t *testing.T) {
 	pkgs := listPackages(t)
 	walls := []string{
-		"database/sql", "modernc.org/sqlite", "github.com/pressly/goose",
+		"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose",
 		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
 		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
 		module + "/tripwire", module + "/app",

@@ -39,18 +39,21 @@ type BulkRow struct {
 // idempotency key. Cards are taken as rendered (dirty = 0). No audit lines
 // are written. It returns the first id used; ids are consecutive.
 func BulkInsert(ctx context.Context, st *sqlite.Store, now time.Time, n int, row func(i int, r *BulkRow)) (first int64, err error) {
-	// One connection, with a page cache large enough that a million rows'
-	// index pages are not spilled to the WAL over and over; it is put back
-	// to SQLite's default before the connection returns to the pool.
+	// One connection; on SQLite with a page cache large enough that a
+	// million rows' index pages are not spilled to the WAL over and over,
+	// put back to SQLite's default before the connection returns to the
+	// pool.
 	conn, err := st.DB().Conn(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	if _, err = conn.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
-		return 0, err
+	if st.Dialect() == sqlite.DialectSQLite {
+		if _, err = conn.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+			return 0, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -74,7 +77,7 @@ func BulkInsert(ctx context.Context, st *sqlite.Store, now time.Time, n int, row
 	insPost := prep(`INSERT INTO posts (id, text, targets, author, room, at, tz, next_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, 'UTC', ?, ?, ?)`)
 	insOcc := prep(`INSERT INTO occurrences (id, post_id, at, state, hash, dirty, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?)`)
-	insReaction := prep(`INSERT INTO reactions (occurrence_id, user, user_name, emoji, hashes, at, source) VALUES (?, ?, ?, '✅', ?, ?, 'bulk')`)
+	insReaction := prep(`INSERT INTO reactions (occurrence_id, "user", user_name, emoji, hashes, at, source) VALUES (?, ?, ?, '✅', ?, ?, 'bulk')`)
 	insDelivery := prep(`INSERT INTO deliveries (occurrence_id, target, state, attempts, idempotency_key, updated_at) VALUES (?, ?, ?, 1, ?, ?)`)
 	if err != nil {
 		return 0, err

@@ -1,7 +1,8 @@
 // Package heedtest builds a whole heed for tests: the store on a real SQLite
-// file, the chat engine, the dispatcher and a recording publisher, with an
-// injected clock, wired by app.Build as `heed run` is. Tests drive time one
-// cycle at a time and never sleep:
+// file (or a real PostgreSQL database: Options.Postgres), the chat engine,
+// the dispatcher and a recording publisher, with an injected clock, wired
+// by app.Build as `heed run` is. Tests drive time one cycle at a time and
+// never sleep:
 //
 //	s := heedtest.New(t, heedtest.Options{})
 //	p := s.Add("hello", 10*time.Minute)          // a post due in 10 min to "rec"
@@ -20,6 +21,7 @@ package heedtest
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -30,6 +32,7 @@ import (
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/dispatch"
+	"github.com/heed-dev/heed/internal/pgtest"
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -60,7 +63,14 @@ type Options struct {
 	Rooms    []bot.Room
 	Targets  []publish.Target // in addition to "rec"
 	Start    time.Time
-	DBPath   string // reuse a database file (restart tests); default: a new file in t.TempDir()
+	DBPath   string // reuse a database file or PostgreSQL URL (restart tests); default: a new file in t.TempDir()
+	// Postgres puts the store in a fresh PostgreSQL database of its own
+	// (pgtest.URL: the test binary's TestMain must run pgtest.Main)
+	// instead of a SQLite file. With HEED_TEST_DATABASE=postgres in the
+	// environment, every stack that names no DBPath and counts no SQL is
+	// so: a package's tests then run as a conformance suite of the store
+	// on PostgreSQL.
+	Postgres bool
 	Clock    *Clock // share a clock across restarts
 	Zone     *time.Location
 	Log      *slog.Logger
@@ -85,7 +95,7 @@ type Stack struct {
 	Catalog    *dispatch.Catalog
 	Rec        *Recorder
 	Chat       *MemChat // nil when Options.Adapters were given
-	DBPath     string
+	DBPath     string   // the SQLite file, or the PostgreSQL URL
 }
 
 // DefaultApprovers are the approvers of the default MemChat room.
@@ -102,20 +112,37 @@ func New(t testing.TB, o Options) *Stack {
 		}
 		o.Clock = NewClock(start)
 	}
-	if o.DBPath == "" {
-		o.DBPath = filepath.Join(t.TempDir(), "heed.db")
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	driverName := "sqlite"
-	if o.CountSQL {
-		RegisterCountingDriver()
-		driverName = CountingDriver
+	if os.Getenv("HEED_TEST_DATABASE") == sqlite.DialectPostgres && o.DBPath == "" && !o.CountSQL {
+		o.Postgres = true
 	}
-	st, err := sqlite.OpenDriver(ctx, driverName, o.DBPath)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
+	var st *sqlite.Store
+	var err error
+	if o.Postgres || sqlite.IsPostgres(o.DBPath) {
+		if o.CountSQL {
+			t.Fatal("heedtest: CountSQL counts SQLite's statements only")
+		}
+		if o.DBPath == "" {
+			o.DBPath = pgtest.URL(t)
+		}
+		if st, err = sqlite.Open(ctx, o.DBPath); err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		st.SetMediaDir(filepath.Join(t.TempDir(), "heed-media"))
+	} else {
+		if o.DBPath == "" {
+			o.DBPath = filepath.Join(t.TempDir(), "heed.db")
+		}
+		driverName := "sqlite"
+		if o.CountSQL {
+			RegisterCountingDriver()
+			driverName = CountingDriver
+		}
+		if st, err = sqlite.OpenDriver(ctx, driverName, o.DBPath); err != nil {
+			t.Fatalf("open store: %v", err)
+		}
 	}
 	t.Cleanup(func() { st.Close() })
 	s := &Stack{T: t, Ctx: ctx, Clock: o.Clock, Store: st, DBPath: o.DBPath, Rec: NewRecorder()}

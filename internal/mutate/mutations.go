@@ -401,4 +401,53 @@ var mutations = []Mutation{
 		From: `if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); err == nil && enc {`,
 		To:   `if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); false && err == nil && enc {`,
 		Pkg:  "./bot/matrix", Tests: "TestE2EEncryptedImage"},
+
+	// PostgreSQL (sqlite/postgres.go): the claim meets a pause on one row,
+	// transactions that collided run again, and what a failed statement
+	// would end is looked for first.
+	{Name: "postgres: a claim does not wait for a pause being written", File: "sqlite/postgres.go",
+		From: "`SELECT changes FROM pause_gate WHERE id = 1 FOR SHARE`",
+		To:   "`SELECT changes FROM pause_gate WHERE id = 1`",
+		Pkg:  "./sqlite", Tests: "TestPostgresClaimWaitsForAPauseInFlight"},
+	{Name: "postgres: a pause does not take the pause gate", File: "sqlite/postgres.go",
+		From: "`UPDATE pause_gate SET changes = changes + 1 WHERE id = 1`",
+		To:   "`SELECT 1`",
+		Pkg:  "./sqlite", Tests: "TestPostgresClaimWaitsForAPauseInFlight"},
+	{Name: "postgres: a transaction that collided is not run again", File: "sqlite/postgres.go",
+		From: `		err := s.pgTxOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt == maxTxAttempts {`,
+		To: `		err := s.pgTxOnce(ctx, fn)
+		if true {`,
+		Pkg: "./sqlite", Tests: "TestPostgresTransactionRunsAgainAfterAConflict"},
+	{Name: "postgres: a move onto another occurrence is found by the failing statement", File: "sqlite/occurrence.go",
+		From: `	if clash > 0 {`,
+		To:   `	if false && clash > 0 {`,
+		Pkg:  "./sqlite", Tests: "TestReconcileGoesOnAfterAClash"},
+	{Name: "postgres: a command opens an empty database", File: "sqlite/store.go",
+		From: `	if !table.Valid {`,
+		To:   `	if false && !table.Valid {`,
+		Pkg:  "./sqlite", Tests: "TestPostgresOpenExisting"},
+	{Name: "postgres: the database URL's password is shown", File: "sqlite/postgres.go",
+		From: `	if _, ok := u.User.Password(); ok {`,
+		To:   `	if _, ok := u.User.Password(); false && ok {`,
+		Pkg:  "./cmd/heed", Tests: "TestPostgresPasswordIsNeverShown"},
+	{Name: "pgtest: a cluster left by a killed test run keeps running", File: "internal/pgtest/pgtest.go",
+		From: `		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close() // its test binary is running`,
+		To: `		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); true {
+			_ = err
+			f.Close() // its test binary is running`,
+		Pkg: "./internal/pgtest", Tests: "TestStaleClusterIsStopped"},
+	{Name: "pgtest: a running test binary's cluster is cleaned up", File: "internal/pgtest/pgtest.go",
+		From: `		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close() // its test binary is running`,
+		To: `		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); false && err != nil {
+			f.Close() // its test binary is running`,
+		Pkg: "./internal/pgtest", Tests: "TestStaleClusterIsStopped"},
+	{Name: "pgtest: a test binary installs PostgreSQL again after another did", File: "internal/pgtest/pgtest.go",
+		From: `	if _, ok := findBinaries(); ok {
+		return nil // another test binary installed it meanwhile`,
+		To: `	if _, ok := findBinaries(); false && ok {
+		return nil // another test binary installed it meanwhile`,
+		Pkg: "./internal/pgtest", Tests: "TestInstallsPostgreSQLOnce"},
 }
