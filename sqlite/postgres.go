@@ -60,10 +60,39 @@ func Redact(database string) string {
 // handle, heed's and those of libraries given it (mautrix's crypto store),
 // passes through rebind.
 func openPostgres(database string) (*sql.DB, error) {
+	return openPostgresWith(database, nil)
+}
+
+// openReadOnlyPostgres is OpenReadOnly of a PostgreSQL database: every
+// transaction of its connections is read-only (the server refuses
+// writes), and a database without heed's schema is refused, not
+// migrated.
+func openReadOnlyPostgres(ctx context.Context, database string) (*Store, error) {
+	db, err := openPostgresWith(database, map[string]string{"default_transaction_read_only": "on"})
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, dialect: DialectPostgres, path: Redact(database), mediaDir: DefaultPostgresMedia}
+	var table sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('goose_db_version')::text`).Scan(&table); err != nil {
+		db.Close()
+		return nil, approvals.Errorf(approvals.EUNAVAILABLE, "cannot reach the PostgreSQL database %s: %v", s.path, err)
+	}
+	if !table.Valid {
+		db.Close()
+		return nil, approvals.Errorf(approvals.ENOTFOUND, "no heed database in %s", s.path)
+	}
+	return s, nil
+}
+
+func openPostgresWith(database string, params map[string]string) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(database)
 	if err != nil {
 		// pgx's message may quote the URL, password included.
 		return nil, approvals.Errorf(approvals.EINVALID, "database %s is not a PostgreSQL URL heed can use: write it as postgres://user:password@host:5432/dbname", Redact(database))
+	}
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
 	}
 	db := sql.OpenDB(rebindConnector{stdlib.GetConnector(*cfg)})
 	// Several heed processes share the server's connection limit

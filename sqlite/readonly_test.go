@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/internal/pgtest"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -89,5 +90,38 @@ func TestOpenReadOnlyChangesNothing(t *testing.T) {
 	}
 	if v, err := st.GetKV(ctx, "k"); err != nil || v != "v3" {
 		t.Errorf("GetKV after a refused write = %q, %v; want v3", v, err)
+	}
+}
+
+// TestPostgresOpenReadOnlyChangesNothing: a PostgreSQL database opened
+// read-only is read; a write is refused by the server; an empty database
+// is refused (ENOTFOUND), not migrated.
+func TestPostgresOpenReadOnlyChangesNothing(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	if _, err := sqlite.OpenReadOnly(ctx, url); approvals.ErrorCode(err) != approvals.ENOTFOUND {
+		t.Fatalf("read-only open of an empty PostgreSQL database: %v", err)
+	}
+	st, err := sqlite.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SetKV(ctx, "k", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := sqlite.OpenReadOnly(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if v, err := ro.GetKV(ctx, "k"); err != nil || v != "v1" {
+		t.Fatalf("read-only read: %q, %v", v, err)
+	}
+	if err := ro.SetKV(ctx, "k", "v2"); err == nil {
+		t.Fatal("a read-only PostgreSQL store took a write")
+	}
+	if v, _ := st.GetKV(ctx, "k"); v != "v1" {
+		t.Fatalf("the value became %q", v)
 	}
 }

@@ -194,6 +194,9 @@ func openExisting(ctx context.Context, s *Store) (*Store, error) {
 // migrated, and a path with no database is refused (ENOTFOUND) rather
 // than created. heed run may hold the database meanwhile.
 func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if IsPostgres(path) {
+		return openReadOnlyPostgres(ctx, path)
+	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -222,7 +225,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Store{db: db, dialect: DialectSQLite, path: path, mediaDir: media.DirFor(path)}, nil
 }
 
 // Close closes the database.

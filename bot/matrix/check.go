@@ -260,7 +260,7 @@ func (a *Adapter) storedAccount(ctx context.Context, cli *mautrix.Client) (*cryp
 	if !ok || h.DB() == nil {
 		return nil, nil
 	}
-	db, err := dbutil.NewWithDB(h.DB(), "sqlite")
+	db, err := dbutil.NewWithDB(h.DB(), h.Dialect())
 	if err != nil {
 		return nil, err
 	}

@@ -651,6 +651,14 @@ func (s *checkState) DB() *sql.DB {
 	return s.st.DB()
 }
 
+// Dialect is the read-only database's dialect.
+func (s *checkState) Dialect() string {
+	if s.st == nil {
+		return ""
+	}
+	return s.st.Dialect()
+}
+
 // auditWho is who acted, as `heed audit` shows it: the name shown, then
 // the identity used when it differs, and the person: "@alice (U0ALICE,
 // person alice)".

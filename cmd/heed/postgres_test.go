@@ -8,7 +8,6 @@ import (
 	"github.com/heed-dev/heed/internal/pgtest"
 )
 
-
 // TestPostgresCLIReachesRunningDaemon is TestCLIReachesRunningDaemon with
 // the database in PostgreSQL: `heed run` and the CLI are separate users
 // of it, named by a postgres:// URL.
