@@ -25,6 +25,8 @@ func (r readOnlyState) SetKV(_ context.Context, k, _ string) error {
 }
 func (r readOnlyState) DB() *sql.DB { return r.st.DB() }
 
+func (r readOnlyState) Dialect() string { return r.st.Dialect() }
+
 // TestCheckRoomsReportsUndecryptable: the room check of an encrypted room
 // heed serves says it can read it, with its device, and lists the events
 // heed has not been able to decrypt so far (who sent them, from which
