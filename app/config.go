@@ -98,6 +98,134 @@ type RoomConfig struct {
 	Holidays          []string  `yaml:"holidays"`      // e.g. [DE, DE-BY]: unstaffed all day
 	OnDuty            Duration  `yaml:"on_duty"`       // hold unless an approver was seen this long before
 	SensitiveRequired int       `yaml:"sensitive_required"`
+
+	// Deadlines that chase approvers: an occurrence not approved
+	// approve_by before its time gets a reminder in its card's thread,
+	// repeated every remind_every; escalate_to is mentioned at the last.
+	ApproveBy   DurationText `yaml:"approve_by"`
+	RemindEvery DurationText `yaml:"remind_every"`
+	EscalateTo  Escalation   `yaml:"escalate_to"`
+}
+
+// DurationText is a duration as written ("2h"), read when the
+// configuration is checked, so that a bad one is reported with its room
+// and field.
+type DurationText string
+
+// UnmarshalYAML takes any scalar as written.
+func (d *DurationText) UnmarshalYAML(b []byte) error {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+		return errors.New("give a duration such as 30m or 2h")
+	case nil:
+		*d = ""
+	default:
+		*d = DurationText(fmt.Sprint(v))
+	}
+	return nil
+}
+
+// Duration parses d; "" and "0" are zero.
+func (d DurationText) Duration() (time.Duration, error) {
+	s := strings.TrimSpace(string(d))
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: use forms such as 30m or 2h", s)
+	}
+	return v, nil
+}
+
+// Escalation is a room's escalate_to: user ids, people, a Slack user group
+// id, or a Matrix power level (a number).
+type Escalation []string
+
+// UnmarshalYAML accepts a list of strings and numbers (a power level).
+func (e *Escalation) UnmarshalYAML(b []byte) error {
+	var raw []any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return errors.New("escalate_to: give a list, such as [U0123ABC] or [\"@carol:example.org\", 100]")
+	}
+	out := make(Escalation, 0, len(raw))
+	for _, v := range raw {
+		switch v := v.(type) {
+		case string:
+			out = append(out, strings.TrimSpace(v))
+		case int, int64, uint64:
+			out = append(out, fmt.Sprint(v))
+		default:
+			return fmt.Errorf("escalate_to: %v is neither a name nor a power level", v)
+		}
+	}
+	*e = out
+	return nil
+}
+
+// MinRemindEvery is the shortest remind_every: reminders more often than
+// this would drown the thread they are meant to draw people to.
+const MinRemindEvery = 5 * time.Minute
+
+var (
+	matrixUserID = regexp.MustCompile(`^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]+)?$`)
+	slackUserID  = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	slackGroupID = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
+	powerLevel   = regexp.MustCompile(`^-?[0-9]+$`)
+)
+
+// checkDeadlines checks a room's approve_by, remind_every and escalate_to
+// for the kind of its chat; where names the room.
+func (c *Config) checkDeadlines(where string, r RoomConfig) error {
+	by, err := r.ApproveBy.Duration()
+	if err != nil {
+		return fmt.Errorf("%s approve_by: %v", where, err)
+	}
+	every, err := r.RemindEvery.Duration()
+	if err != nil {
+		return fmt.Errorf("%s remind_every: %v", where, err)
+	}
+	if by < 0 {
+		return fmt.Errorf("%s approve_by: %s is before the time is even set: give how long before its time a post should be approved, such as 2h, or 0 for no reminders", where, by)
+	}
+	if every < 0 || (every > 0 && every < MinRemindEvery) {
+		return fmt.Errorf("%s remind_every: %s is too often: give %s or more, such as 30m, or 0 for one reminder", where, every, MinRemindEvery)
+	}
+	if by == 0 && every > 0 {
+		return fmt.Errorf("%s remind_every: reminders start at approve_by, which is not set: set approve_by too, such as 2h", where)
+	}
+	if by == 0 && len(r.EscalateTo) > 0 {
+		return fmt.Errorf("%s escalate_to: escalation comes with the last reminder, and approve_by is not set: set approve_by too, such as 2h", where)
+	}
+	kind := KindOf(c.Chats[r.Chat])
+	for _, e := range r.EscalateTo {
+		if e == "" {
+			return fmt.Errorf("%s escalate_to: an entry is empty", where)
+		}
+		if c.people.Known(e) && !powerLevel.MatchString(e) {
+			continue
+		}
+		var ok bool
+		var want string
+		switch kind {
+		case "slack":
+			ok, want = slackUserID.MatchString(e) || slackGroupID.MatchString(e), "a Slack user id (U0123ABC), a user group id (S0123ABC) or one of the people"
+		case "matrix":
+			ok, want = matrixUserID.MatchString(e) || powerLevel.MatchString(e), "a Matrix user id (@carol:example.org), a power level (such as 100) or one of the people"
+		case "console":
+			ok, want = !powerLevel.MatchString(e) && !strings.ContainsAny(e, " \t,"), "a name as people type it in the console, or one of the people"
+		default:
+			ok = true
+		}
+		if !ok {
+			return fmt.Errorf("%s escalate_to: %q is not %s", where, e, want)
+		}
+	}
+	return nil
 }
 
 // TripwireConfig is the optional news tripwire; it is off without feeds.
@@ -658,6 +786,12 @@ func (c *Config) Safeguards() (*timing.Safeguards, error) {
 		if rs.SensitiveRequired < 0 {
 			return nil, fmt.Errorf("%s sensitive_required: give a number of approvals, such as 2", where)
 		}
+		if err := c.checkDeadlines(where, r); err != nil {
+			return nil, err
+		}
+		rs.ApproveBy, _ = r.ApproveBy.Duration()
+		rs.RemindEvery, _ = r.RemindEvery.Duration()
+		rs.EscalateTo = slices.Clone(r.EscalateTo)
 		zone := c.Zone
 		if r.Zone != "" {
 			loc, err := approvals.LoadZone(r.Zone)

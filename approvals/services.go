@@ -107,6 +107,16 @@ type ReviewService interface {
 	ClaimLastCall(ctx context.Context, occ int64, at time.Time) (bool, error)
 	// ReleaseLastCall undoes a claim whose message could not be sent.
 	ReleaseLastCall(ctx context.Context, occ int64, at time.Time) error
+	// RemindersDue lists the occurrences still in review whose time is
+	// ahead and within horizon from now, with the last reminder each had
+	// for its time.
+	RemindersDue(ctx context.Context, now time.Time, horizon time.Duration) ([]ReminderDue, error)
+	// ClaimReminder records, with its audit line, that reminder r is being
+	// sent; false when it was sent already.
+	ClaimReminder(ctx context.Context, r Reminder) (bool, error)
+	// ReleaseReminder undoes a claim whose message could not be sent, and
+	// audits why.
+	ReleaseReminder(ctx context.Context, r Reminder, why string) error
 	// AddSensitiveDate stores a sensitive day added from chat.
 	AddSensitiveDate(ctx context.Context, date, name, actor, place string) (SensitiveDate, error)
 	// SensitiveDates lists the days added from chat, oldest first.

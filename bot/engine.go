@@ -343,7 +343,10 @@ func (e *Engine) RunOnce(ctx context.Context) error {
 	if err := e.cmds.postOffers(ctx); err != nil {
 		return err
 	}
-	return e.cmds.lastCalls(ctx)
+	if err := e.cmds.lastCalls(ctx); err != nil {
+		return err
+	}
+	return e.cmds.reminders(ctx)
 }
 
 // Reconcile reads every open card's reactions back from the chat and makes

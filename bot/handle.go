@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
@@ -15,6 +16,12 @@ import (
 // retract offers).
 type commands struct {
 	e *Engine
+
+	rmu sync.Mutex
+	// unsent holds, by occurrence, when a reminder the chat refused may be
+	// tried again, so that a chat that is down gets no retry (and no
+	// audit line) at every cycle.
+	unsent map[int64]time.Time
 }
 
 func (h *commands) onMessage(ctx context.Context, room Room, ev Event) error {

@@ -164,8 +164,8 @@ func supersededCard(c Card, fresh MessageRef) Card {
 }
 
 // notifyState tells the approvers in the card's thread when the occurrence
-// turned held, missed or unknown, once each time; it returns the card as
-// recorded.
+// turned held, missed or unknown, and the author too when it missed, once
+// each time; it returns the card as recorded.
 func (cs *Cards) notifyState(ctx context.Context, v approvals.View, room Room, ref approvals.CardRef) (approvals.CardRef, error) {
 	if ref.Notified == v.State || (!needsPeople(v.State) && ref.Notified == "") {
 		return ref, nil
@@ -174,6 +174,7 @@ func (cs *Cards) notifyState(ctx context.Context, v approvals.View, room Room, r
 	if needsPeople(v.State) {
 		st = v.State
 		var text string
+		who := cs.approvers(ctx, v, room)
 		approve := strings.Join(room.Policy.WithDefaults().ApproveEmoji, " or ")
 		switch v.State {
 		case approvals.StateHeld:
@@ -182,12 +183,14 @@ func (cs *Cards) notifyState(ctx context.Context, v approvals.View, room Room, r
 		case approvals.StateMissed:
 			text = fmt.Sprintf("⌛ #%d missed its time (%s) without enough approvals and did not go out. `delay %d 1h` to give it a new time, or `cancel %d`.",
 				v.ID, v.At.In(cs.e.Zone).Format("Mon 2 Jan 15:04"), v.ID, v.ID)
+			// Its author learns it in the same notice: one per miss.
+			who = append(who, v.Post.Author)
 		case approvals.StateUnknown:
 			text = fmt.Sprintf("❓ #%d: heed cannot tell whether it went out. Check the account, then `resolve %d published` or `resolve %d failed`.", v.ID, v.ID, v.ID)
 		}
 		// Sent before it is recorded: a crash between the two tells
 		// them twice rather than never.
-		if err := cs.e.adapter(room.Adapter).Reply(ctx, room.ID, MessageRef(ref.Ref), address(cs.mentions(room, cs.approvers(ctx, v, room)), text)); err != nil {
+		if err := cs.e.adapter(room.Adapter).Reply(ctx, room.ID, MessageRef(ref.Ref), address(cs.mentions(room, who), text)); err != nil {
 			return ref, err
 		}
 	}

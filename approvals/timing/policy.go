@@ -27,3 +27,24 @@ func RequiredApprovals(base int, onSensitive bool, sensitiveRequired int) int {
 	}
 	return base
 }
+
+// ReminderSlot says which reminder of an occurrence at `at` is the one of
+// now, for a room whose occurrences should be approved approveBy before
+// their time, reminded every `every` (0: once). Slot 0 is due approveBy
+// before the time, slot k every×k after it; the reminder of now is the
+// latest slot due at or before now, so slots that passed unsent (heed was
+// down, the room was unstaffed) fold into one. last is set for the last
+// slot due before the time. ok is false before the first slot, from the
+// time on, and when approveBy is 0.
+func ReminderSlot(at, now time.Time, approveBy, every time.Duration) (slot int, last, ok bool) {
+	start := at.Add(-approveBy)
+	if approveBy <= 0 || now.Before(start) || !now.Before(at) {
+		return 0, false, false
+	}
+	if every <= 0 {
+		return 0, true, true
+	}
+	slot = int(now.Sub(start) / every)
+	lastSlot := int((approveBy - 1) / every)
+	return slot, slot >= lastSlot, true
+}

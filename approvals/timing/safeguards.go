@@ -49,6 +49,17 @@ type RoomSafeguards struct {
 	SensitiveRequired int
 	// Zone is the room's zone for messages; nil: the team's.
 	Zone *time.Location
+	// ApproveBy is how long before its time an occurrence should be
+	// approved: one still in review then gets a reminder in its card's
+	// thread; 0 sends none.
+	ApproveBy time.Duration
+	// RemindEvery repeats the reminder until the occurrence is approved,
+	// rejected or missed; 0 sends one.
+	RemindEvery time.Duration
+	// EscalateTo are mentioned at the last reminder before the time: chat
+	// user ids, people, a Slack user group id (S…), or a Matrix power
+	// level (digits: everyone the room's power levels put at or above it).
+	EscalateTo []string
 }
 
 // Audience is who reads a target: the zones whose calendar dates count for

@@ -1,6 +1,7 @@
 package timing
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestRoomFallsBackToDefault(t *testing.T) {
 		t.Errorf("no zone: %v", z)
 	}
 	var none *Safeguards
-	if r := none.Room("a"); r != (RoomSafeguards{}) || none.RoomZone(r) != time.UTC {
+	if r := none.Room("a"); !reflect.DeepEqual(r, RoomSafeguards{}) || none.RoomZone(r) != time.UTC {
 		t.Errorf("nil safeguards: %+v", r)
 	}
 }

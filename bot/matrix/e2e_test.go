@@ -15,6 +15,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/matrix/matrixtest"
 	"github.com/heed-dev/heed/internal/heedtest"
@@ -95,6 +96,8 @@ type world struct {
 	crypto *cryptoOptions
 	// postgres, when set, puts heed's database in PostgreSQL.
 	postgres bool
+	// guards are the timing safeguards (reminders); nil: none.
+	guards *timing.Safeguards
 }
 
 // cryptoOptions are heed's encryption settings in a world.
@@ -114,7 +117,8 @@ type worldOptions struct {
 	mem         bool // a second chat (MemChat) with a review room "ops"
 	people      bool // the room's policy knows alice and carol as people (peopleOf)
 	crypto      *cryptoOptions
-	postgres    bool // heed's database is PostgreSQL (internal/pgtest), not SQLite
+	postgres    bool               // heed's database is PostgreSQL (internal/pgtest), not SQLite
+	guards      *timing.Safeguards // timing safeguards (reminders)
 	// homeserver, when set, is the URL heed is given instead of the
 	// server's (a test's HTTP proxy in front of it).
 	homeserver func(t testing.TB, upstream string) string
@@ -140,7 +144,7 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 		o.syncTimeout = time.Second
 	}
 	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto,
-		postgres: o.postgres, hsWrap: o.homeserver}
+		postgres: o.postgres, hsWrap: o.homeserver, guards: o.guards}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -230,7 +234,7 @@ func (w *world) start(dbPath string) {
 	}
 	w.s = heedtest.New(t, heedtest.Options{
 		Adapters: adapters, Rooms: rooms,
-		Clock: w.clock, DBPath: dbPath, Postgres: w.postgres,
+		Clock: w.clock, DBPath: dbPath, Postgres: w.postgres, Safeguards: w.guards,
 		Log: slog.New(slog.NewTextHandler(w.logs, nil)),
 	})
 	ref.st = w.s.Store

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot/matrix/matrixtest"
 )
 
@@ -53,4 +55,50 @@ func TestE2EEditAfterApprovalMentionsOnAFreshCard(t *testing.T) {
 	w.react(w.alice, fresh, "✅")
 	w.waitEdit(fresh, "approved by "+string(w.alice.ID))
 	w.s.WantState(occ, approvals.StateApproved)
+}
+
+// TestE2EReminderMentionsApproversAndEscalates, against a real homeserver:
+// a card nobody approved by approve_by gets a reply in its thread whose
+// m.mentions name its approvers and, being the last before its time,
+// everyone at the escalation's power level (eve, at 10, who may not
+// approve), but never heed itself.
+func TestE2EReminderMentionsApproversAndEscalates(t *testing.T) {
+	guards := &timing.Safeguards{Rooms: map[string]timing.RoomSafeguards{"review": {ApproveBy: time.Hour, EscalateTo: []string{"10"}}},
+		DefaultRoom: "review", Zone: time.UTC}
+	w := newWorldWith(t, matrixtest.Shared(t), worldOptions{guards: guards})
+	w.admin.SetPowerLevel(t, w.room, w.eve.ID, 10)
+	deadline := time.Now().Add(realWait)
+	for {
+		users, _ := w.a.MembersAtLevel(string(w.room), 10)
+		if slices.Contains(users, string(w.eve.ID)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heed did not read eve's power level: %v (log:\n%s)", users, w.logs)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a real server's sync, bounded by the deadline
+	}
+	occ, card := w.card("Needs a look", 2*time.Hour)
+	w.advance(time.Hour)
+	w.s.Cycle()
+	notice := w.watch.Wait(t, "a reminder in the card's thread", realWait, func(e *event.Event) bool {
+		body, _ := e.Content.Raw["body"].(string)
+		rel, _ := e.Content.Raw["m.relates_to"].(map[string]any)
+		return e.Sender == w.bot.ID && rel != nil && rel["event_id"] == string(card) && strings.Contains(body, "still needs approval")
+	})
+	body, _ := notice.Event.Content.Raw["body"].(string)
+	if !strings.Contains(body, "Escalating to ") || !strings.Contains(body, string(w.eve.ID)) {
+		t.Fatalf("the last reminder does not escalate to eve: %q", body)
+	}
+	mentions, _ := notice.Event.Content.Raw["m.mentions"].(map[string]any)
+	users, _ := mentions["user_ids"].([]any)
+	for _, u := range []id.UserID{w.alice.ID, w.carol.ID, w.eve.ID} {
+		if !slices.Contains(users, any(string(u))) {
+			t.Fatalf("the reminder does not mention %s: %v", u, notice.Event.Content.Raw)
+		}
+	}
+	if slices.Contains(users, any(string(w.bot.ID))) {
+		t.Fatalf("the reminder mentions heed itself: %v", users)
+	}
+	w.s.WantState(occ, approvals.StateInReview)
 }

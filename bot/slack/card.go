@@ -198,11 +198,13 @@ func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// mentionToken is a user mention as the engine writes it (Mention).
-var mentionToken = regexp.MustCompile(`<@[UW][A-Z0-9]+>`)
+// mentionToken is a user or user group mention as the engine writes it
+// (Mention, MentionGroup).
+var mentionToken = regexp.MustCompile(`<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>`)
 
-// escapeKeepMentions escapes text for Slack but leaves the user mentions
-// heed wrote in it as mentions, so that those people are notified.
+// escapeKeepMentions escapes text for Slack but leaves the user and user
+// group mentions heed wrote in it as mentions, so that those people are
+// notified.
 func escapeKeepMentions(s string) string {
 	var b strings.Builder
 	last := 0

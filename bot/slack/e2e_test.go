@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/slack/slackfake"
 	"github.com/heed-dev/heed/internal/heedtest"
@@ -36,6 +37,7 @@ type stackSetup struct {
 	opts     []Option        // more adapter options
 	noStart  bool            // do not run the adapter yet
 	fakeOpts slackfake.Options
+	guards   *timing.Safeguards // timing safeguards (reminders); nil: none
 }
 
 func newStack(t testing.TB, o stackSetup) *stackEnv {
@@ -58,8 +60,9 @@ func newStack(t testing.TB, o stackSetup) *stackEnv {
 		Adapters: []bot.Adapter{e.a},
 		Rooms: []bot.Room{{Name: "review", Adapter: "slack", ID: chReview,
 			Policy: approvals.Policy{Approvers: []string{alice}, Required: o.required}}},
-		Clock:  o.clock,
-		DBPath: o.dbPath,
+		Clock:      o.clock,
+		DBPath:     o.dbPath,
+		Safeguards: o.guards,
 	})
 	e.h = s.Engine
 	WithState(s.Store)(e.a) // as heed run gives it the database

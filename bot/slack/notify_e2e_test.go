@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot/slack/slackfake"
 )
 
@@ -43,13 +44,33 @@ func TestE2EEditAfterApprovalMentionsOnAFreshCard(t *testing.T) {
 	x.s.WantState(occ, approvals.StateApproved)
 }
 
-// TestRepliesKeepMentions: a reply's mentions reach Slack as mentions,
+// TestRepliesKeepMentions: a reply's mentions (of users and of user
+// groups) reach Slack as mentions,
 // everything else escaped; until this, a last call's <@U0123> arrived as
 // text and notified nobody.
 func TestRepliesKeepMentions(t *testing.T) {
-	got := escapeKeepMentions("<@UALICE> <@W0BOB>: ⏰ #3 & <not a mention> <@alice>")
-	want := "<@UALICE> <@W0BOB>: ⏰ #3 &amp; &lt;not a mention&gt; &lt;@alice&gt;"
+	got := escapeKeepMentions("<@UALICE> <@W0BOB>: ⏰ #3 & <not a mention> <@alice> <!subteam^S0EDIT> <!subteam^nope> <!channel>")
+	want := "<@UALICE> <@W0BOB>: ⏰ #3 &amp; &lt;not a mention&gt; &lt;@alice&gt; <!subteam^S0EDIT> &lt;!subteam^nope&gt; &lt;!channel&gt;"
 	if got != want {
 		t.Fatalf("escapeKeepMentions = %q, want %q", got, want)
 	}
+}
+
+// TestE2EReminderMentionsApproversAndEscalates: a card nobody approved by
+// approve_by gets a reply in its thread that mentions its approvers the way
+// Slack notifies (<@UALICE>), and, being the last before its time, the
+// escalation's user and user group (<!subteam^S…>), unescaped.
+func TestE2EReminderMentionsApproversAndEscalates(t *testing.T) {
+	guards := &timing.Safeguards{Rooms: map[string]timing.RoomSafeguards{"review": {ApproveBy: time.Hour, EscalateTo: []string{bob, "SESCALATE"}}},
+		DefaultRoom: "review", Zone: time.UTC}
+	x := newStack(t, stackSetup{guards: guards})
+	card, occ := x.post(t, "needs a look", 2*time.Hour)
+	x.advance(t, time.Hour)
+	x.s.Cycle()
+	reply := x.f.ExpectReply(t, chReview, card.TS, "<@"+alice+">", "still needs approval", "last reminder",
+		"Escalating to <@"+bob+"> <!subteam^SESCALATE>: please decide")
+	if strings.Contains(reply.AllText(), "&lt;") {
+		t.Fatalf("a mention arrived escaped: %q", reply.AllText())
+	}
+	x.s.WantState(occ, approvals.StateInReview)
 }

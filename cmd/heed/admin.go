@@ -587,6 +587,16 @@ func describeRoom(r heedapp.RoomConfig, rs timing.RoomSafeguards) string {
 	if rs.OnDuty > 0 {
 		parts = append(parts, "on duty within "+short(rs.OnDuty))
 	}
+	if rs.ApproveBy > 0 {
+		remind := "reminders from " + short(rs.ApproveBy) + " before"
+		if rs.RemindEvery > 0 {
+			remind += ", every " + short(rs.RemindEvery)
+		}
+		if len(rs.EscalateTo) > 0 {
+			remind += ", escalating to " + strings.Join(rs.EscalateTo, " ")
+		}
+		parts = append(parts, remind)
+	}
 	if rs.SensitiveRequired > 1 {
 		parts = append(parts, fmt.Sprintf("%d approvals on sensitive days", rs.SensitiveRequired))
 	}

@@ -66,6 +66,9 @@ rooms:
     holidays: [DE-BY]
     on_duty: 2h
     sensitive_required: 2
+    approve_by: 2h
+    remind_every: 30m
+    escalate_to: [dave]
   - name: night
     chat: console
     id: night
@@ -92,7 +95,7 @@ tripwire:
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"safeguards of social: last call 20m before; staffed Mon-Fri 09:00-18:00; Sat 10:00-14:00 except holidays in DE-BY (Europe/Berlin); on duty within 2h; 2 approvals on sensitive days",
+		"safeguards of social: last call 20m before; staffed Mon-Fri 09:00-18:00; Sat 10:00-14:00 except holidays in DE-BY (Europe/Berlin); on duty within 2h; reminders from 2h before, every 30m, escalating to dave; 2 approvals on sensitive days",
 		"safeguards of night: no last call; always staffed",
 		fmt.Sprintf("sensitive days: %d known (shipped list and dates.yaml", len(shipped.Entries())+1),
 		"audience of log: zones Europe/Berlin (and each post's own zone unless set); countries DE, AT",

@@ -2,6 +2,7 @@ package heedtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -37,6 +38,15 @@ type MemChat struct {
 	render func() error
 	// OnReply, when set, is called with each reply as heed sends it.
 	OnReply func(text string)
+	// refuseReplies makes Reply fail, as a chat that is down does.
+	refuseReplies bool
+}
+
+// RefuseReplies makes every reply fail (true) or go through (false).
+func (m *MemChat) RefuseReplies(refuse bool) {
+	m.mu.Lock()
+	m.refuseReplies = refuse
+	m.mu.Unlock()
 }
 
 func (m *MemChat) handle(h bot.Handler, ev bot.Event) error {
@@ -175,6 +185,9 @@ func (m *MemChat) UpdateCard(ctx context.Context, room string, ref bot.MessageRe
 func (m *MemChat) Reply(ctx context.Context, room string, thread bot.MessageRef, text string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.refuseReplies {
+		return errors.New("mem: the chat refused the reply")
+	}
 	m.calls.Replies++
 	m.Replies = append(m.Replies, text)
 	if m.OnReply != nil {

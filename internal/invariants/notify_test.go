@@ -80,8 +80,9 @@ func TestUnapprovedEditDoesNotPostAFreshCard(t *testing.T) {
 }
 
 // TestHeldAndMissedTellTheApproversOnce: a post held by a pause, and one
-// that missed its time, each get one reply addressed to the approvers, also
-// after a restart on the same database.
+// that missed its time, each get one reply addressed to the approvers (and,
+// for the missed one, its author), also after a restart on the same
+// database.
 func TestHeldAndMissedTellTheApproversOnce(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
 	missed := s.Add("nobody approved me", 5*time.Minute)
@@ -102,8 +103,11 @@ func TestHeldAndMissedTellTheApproversOnce(t *testing.T) {
 		}
 	}
 	for _, r := range s.Chat.Replies {
-		if (strings.Contains(r, "is held") || strings.Contains(r, "missed its time")) && !strings.HasPrefix(r, "alice bob carol: ") {
+		if strings.Contains(r, "is held") && !strings.HasPrefix(r, "alice bob carol: ") {
 			t.Fatalf("the notice does not address the approvers: %q", r)
+		}
+		if strings.Contains(r, "missed its time") && !strings.HasPrefix(r, "alice bob carol author: ") {
+			t.Fatalf("the missed notice does not address the approvers and the author: %q", r)
 		}
 	}
 

@@ -450,4 +450,35 @@ var mutations = []Mutation{
 		To: `	if _, ok := findBinaries(); false && ok {
 		return nil // another test binary installed it meanwhile`,
 		Pkg: "./internal/pgtest", Tests: "TestInstallsPostgreSQLOnce"},
+	// Deadlines that chase approvers (bot/remind.go, sqlite/remind.go).
+	{Name: "reminders: a slot is claimed twice", File: "sqlite/remind.go",
+		From: `		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}`,
+		To: `		if n, _ := res.RowsAffected(); n < 0 {
+			return nil
+		}`,
+		Pkg: "./sqlite", Tests: "TestClaimReminderOnce"},
+	{Name: "reminders: sent outside staffed hours", File: "bot/remind.go",
+		From: `if staffed, _ := rs.Hours.Staffed(now); !staffed {`,
+		To:   `if staffed, _ := rs.Hours.Staffed(now); false && !staffed {`,
+		Pkg:  safeguards, Tests: "TestRemindersQuietOutsideStaffedHours"},
+	{Name: "reminders: go on after approval or rejection", File: "sqlite/remind.go",
+		From: `WHERE o.state = 'in_review' AND o.at > ?`,
+		To:   `WHERE o.state <> '' AND o.at > ?`,
+		Pkg:  safeguards, Tests: "TestRemindersStopOnceApprovedOrRejected"},
+	{Name: "reminders: escalation at every reminder", File: "bot/remind.go",
+		From: `		if last {
+			esc = h.e.cards.escalation(room, rs.EscalateTo)`,
+		To: `		if true {
+			esc = h.e.cards.escalation(room, rs.EscalateTo)`,
+		Pkg: safeguards, Tests: "TestRemindersAtTheirSlotsOnceAcrossRestart|TestRemindersQuietOutsideStaffedHours"},
+	{Name: "reminders: a refused one is tried again at every cycle", File: "bot/remind.go",
+		From: `if h.retryLater(d.Occurrence, now) {`,
+		To:   `if false && h.retryLater(d.Occurrence, now) {`,
+		Pkg:  safeguards, Tests: "TestRefusedReminderIsTriedAgainLater"},
+	{Name: "missed: the author is not mentioned", File: "bot/notify.go",
+		From: `			who = append(who, v.Post.Author)`,
+		To:   `			_ = v.Post.Author`,
+		Pkg:  safeguards, Tests: "TestMissedMentionsTheAuthorOnce"},
 }
