@@ -330,22 +330,27 @@ func (u *User) CreateRoom(t testing.TB, join bool, invite ...*User) id.RoomID {
 	return resp.RoomID
 }
 
-// serverRetry runs a test's own setup call, trying it again (up to 5 times)
-// when the homeserver answers HTTP 500: Dendrite on SQLite does so now and
-// then under load. It fails the test on any other error, or after the
-// fifth 500. heed's own calls are never retried here.
+// serverRetry runs a test's own setup call, trying it again (up to 8 times,
+// backing off from 100 ms to 6.4 s) when the homeserver answers HTTP 500:
+// Dendrite on SQLite does so now and then under load, while another
+// writer holds its database, and five immediate tries have all met the
+// same busy spell. It fails the test on any other error, or after the
+// eighth 500. heed's own calls are never retried here.
 func serverRetry(t testing.TB, what string, call func() error) {
 	t.Helper()
+	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := call()
 		if err == nil {
 			return
 		}
 		var httpErr mautrix.HTTPError
-		if attempt == 5 || !errors.As(err, &httpErr) || httpErr.Response == nil || httpErr.Response.StatusCode != 500 {
+		if attempt == 8 || !errors.As(err, &httpErr) || httpErr.Response == nil || httpErr.Response.StatusCode != 500 {
 			t.Fatalf("%s (attempt %d): %v", what, attempt, err)
 		}
-		t.Logf("%s: %v; trying again", what, err)
+		t.Logf("%s: %v; trying again in %v", what, err, backoff)
+		time.Sleep(backoff) // a back-off before a retry, not a wait for an event
+		backoff *= 2
 	}
 }
 
