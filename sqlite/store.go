@@ -367,11 +367,26 @@ func (s *Store) GetKV(ctx context.Context, key string) (string, error) {
 	return v, err
 }
 
-// SetKV stores an adapter's state value.
+// SetKV stores an adapter's state value. It queues with the other
+// writes of this process (writeMu).
 func (s *Store) SetKV(ctx context.Context, key, value string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (key, value) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return err
+}
+
+// Exclusive runs f while no other write of this process runs. It is for
+// code that writes through DB() (the Matrix crypto store), so that its
+// writes queue in Go with heed's own rather than meet them in SQLite's
+// busy handler, which sleeps a millisecond and more. f must be short and
+// make no network request, since every writer of this process waits for
+// it, and must not call the store's own write methods.
+func (s *Store) Exclusive(f func() error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return f()
 }
 
 // AcquireLease takes or renews the named lease for holder until now+ttl. It

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -43,5 +44,39 @@ func TestSQLiteNewDatabaseIsPrivate(t *testing.T) {
 	}
 	if loose := sqlite.LoosePermissions(path); len(loose) != 1 || !strings.HasSuffix(loose[0], "heed.db (0644)") {
 		t.Errorf("loose permissions after chmod 644: %v", loose)
+	}
+}
+
+// TestSetKVQueuesWithWrites: SetKV waits in Go for the process's other
+// writes (its transactions, and Exclusive, through which the Matrix crypto
+// store writes) instead of meeting them in SQLite's busy handler, which
+// sleeps a millisecond and more before it tries again.
+func TestSetKVQueuesWithWrites(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "heed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	held, release, exclusive := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() { exclusive <- st.Exclusive(func() error { close(held); <-release; return nil }) }()
+	<-held
+	done := make(chan error, 1)
+	go func() { done <- st.SetKV(t.Context(), "k", "v") }()
+	// Whether SetKV waits can only be seen as it not finishing: a while
+	// that a write which does not wait takes many times over.
+	select {
+	case err := <-done:
+		t.Fatalf("SetKV wrote (err %v) while another write held the queue", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-exclusive; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.GetKV(t.Context(), "k"); err != nil || v != "v" {
+		t.Fatalf("after the queue moved on: %q, %v", v, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
+	"go.mau.fi/util/exsync"
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 	"maunium.net/go/mautrix/crypto/olm"
@@ -60,6 +61,26 @@ const keepTrying = 24 * time.Hour
 // defaultDecryptWait is how long an undecryptable event holds publishing.
 const defaultDecryptWait = 15 * time.Minute
 
+// stateStore is mautrix's SQL state store, remembering the rooms it has
+// found encrypted: the client asks before every send whether the room is
+// encrypted, and a room never stops being encrypted.
+type stateStore struct {
+	*sqlstatestore.SQLStateStore
+	encrypted sync.Map // id.RoomID → true
+}
+
+// IsEncrypted implements mautrix.StateStore.
+func (s *stateStore) IsEncrypted(ctx context.Context, room id.RoomID) (bool, error) {
+	if _, ok := s.encrypted.Load(room); ok {
+		return true, nil
+	}
+	enc, err := s.SQLStateStore.IsEncrypted(ctx, room)
+	if enc {
+		s.encrypted.Store(room, true)
+	}
+	return enc, err
+}
+
 // dbHolder is what the state store offers when it is heed's store: its
 // database, and the dialect dbutil is to speak there ("sqlite" or
 // "postgres").
@@ -68,14 +89,23 @@ type dbHolder interface {
 	Dialect() string
 }
 
+// writeQueue is what heed's SQLite store also offers: f runs while no
+// other write of this process does (sqlite.Store.Exclusive).
+type writeQueue interface{ Exclusive(f func() error) error }
+
 // e2ee is the adapter's encryption state.
 type e2ee struct {
 	a     *Adapter
 	db    *dbutil.Database
 	store *crypto.SQLCryptoStore
-	state *sqlstatestore.SQLStateStore
+	state *stateStore
 	mach  *crypto.OlmMachine
 	wait  time.Duration // decrypt_wait
+
+	// rooms is taken per room around encrypting and sharing the room's
+	// session, before the write queue, so that an encrypt waiting in the
+	// queue never waits for a share's requests.
+	rooms *exsync.KeyedMutex[id.RoomID]
 
 	mu      sync.Mutex
 	pending map[id.EventID]*undecryptable
@@ -144,7 +174,7 @@ func (a *Adapter) setupCrypto(ctx context.Context, cli *mautrix.Client) error {
 	// starts with keys of its own.
 	account := string(cli.UserID) + "/" + string(cli.DeviceID)
 	store := crypto.NewSQLCryptoStore(db, dl, account, cli.DeviceID, []byte(a.cfg.PickleKey))
-	state := sqlstatestore.NewSQLStateStore(db, dl, false)
+	state := &stateStore{SQLStateStore: sqlstatestore.NewSQLStateStore(db, dl, false)}
 	if err := state.Upgrade(ctx); err != nil {
 		return fmt.Errorf("matrix: upgrade the Matrix state tables in heed's database: %w", err)
 	}
@@ -153,6 +183,11 @@ func (a *Adapter) setupCrypto(ctx context.Context, cli *mautrix.Client) error {
 	}
 	cli.StateStore = state
 	mach := crypto.NewOlmMachine(cli, &zl, store, state)
+	// Each decrypt would otherwise write the inbound session back (its
+	// ratchet-safety bookkeeping), which only serves mautrix's options to
+	// delete or ratchet received keys; heed uses neither. Replays are
+	// still refused through the message index store.
+	mach.DisableRatchetTracking = true
 	if err := mach.Load(ctx); err != nil {
 		if pickleError(err) {
 			return fatalError{fmt.Errorf("matrix: cannot read heed's Olm account with this pickle_key (%w): the key must be the one heed first ran with", err)}
@@ -160,7 +195,7 @@ func (a *Adapter) setupCrypto(ctx context.Context, cli *mautrix.Client) error {
 		return fmt.Errorf("matrix: load the Olm account: %w", err)
 	}
 	if c == nil {
-		c = &e2ee{a: a, pending: map[id.EventID]*undecryptable{}}
+		c = &e2ee{a: a, rooms: exsync.NewKeyedMutex[id.RoomID](), pending: map[id.EventID]*undecryptable{}}
 	}
 	c.db, c.store, c.state, c.mach = db, store, state, mach
 	c.wait = a.cfg.decryptWait()
@@ -216,7 +251,8 @@ func (c *e2ee) ensureKeys(ctx context.Context, cli *mautrix.Client) error {
 // sends into an encrypted room, sharing the room's Megolm session with the
 // members' devices first when needed.
 func (c *e2ee) Encrypt(ctx context.Context, room id.RoomID, typ event.Type, content any) (*event.EncryptedEventContent, error) {
-	enc, err := c.mach.EncryptMegolmEvent(ctx, room, typ, content)
+	defer c.rooms.WithLock(room)()
+	enc, err := c.encrypt(ctx, room, typ, content)
 	if err == nil {
 		return enc, nil
 	}
@@ -230,7 +266,25 @@ func (c *e2ee) Encrypt(ctx context.Context, room id.RoomID, typ event.Type, cont
 	if err := c.mach.ShareGroupSession(ctx, room, users); err != nil {
 		return nil, fmt.Errorf("share the room key: %w", err)
 	}
-	return c.mach.EncryptMegolmEvent(ctx, room, typ, content)
+	return c.encrypt(ctx, room, typ, content)
+}
+
+// encrypt encrypts with the room's current session, which it reads and
+// writes back advanced. It makes no request, so it runs in heed's queue of
+// writers (writeQueue): its write would otherwise meet the sync loop's and
+// the engine's, a millisecond or more in SQLite's busy handler, just
+// before the message is sent.
+func (c *e2ee) encrypt(ctx context.Context, room id.RoomID, typ event.Type, content any) (enc *event.EncryptedEventContent, err error) {
+	run := func() error {
+		enc, err = c.mach.EncryptMegolmEvent(ctx, room, typ, content)
+		return nil
+	}
+	if q, ok := c.a.state.(writeQueue); ok {
+		_ = q.Exclusive(run)
+	} else {
+		_ = run()
+	}
+	return enc, err
 }
 
 // Decrypt implements mautrix.CryptoHelper.

@@ -5,8 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +48,12 @@ func (s *syncBuffer) String() string {
 }
 
 // stateRef lets the adapter be built before the stack whose store it uses.
-type stateRef struct{ st *sqlite.Store }
+type stateRef struct {
+	st *sqlite.Store
+	// queued counts the adapter's calls running in the store's queue of
+	// writers (Exclusive) now.
+	queued atomic.Int32
+}
 
 func (r *stateRef) GetKV(ctx context.Context, k string) (string, error) { return r.st.GetKV(ctx, k) }
 func (r *stateRef) SetKV(ctx context.Context, k, v string) error        { return r.st.SetKV(ctx, k, v) }
@@ -56,6 +63,15 @@ func (r *stateRef) DB() *sql.DB { return r.st.DB() }
 
 // Dialect is the store's database kind, which the crypto store speaks.
 func (r *stateRef) Dialect() string { return r.st.Dialect() }
+
+// Exclusive is the store's queue of writers.
+func (r *stateRef) Exclusive(f func() error) error {
+	return r.st.Exclusive(func() error {
+		r.queued.Add(1)
+		defer r.queued.Add(-1)
+		return f()
+	})
+}
 
 // world is one review room with its people and a running heed.
 type world struct {
@@ -73,6 +89,7 @@ type world struct {
 
 	s    *heedtest.Stack
 	a    *Adapter
+	ref  *stateRef // the adapter's state store: the stack's store
 	stop func()
 	// syncTimeout is the adapter's long poll: short in tests, so that Alive
 	// follows the test clock closely.
@@ -98,7 +115,15 @@ type world struct {
 	postgres bool
 	// guards are the timing safeguards (reminders); nil: none.
 	guards *timing.Safeguards
+	// transport, when set, carries heed's HTTP requests (benchmarks count
+	// them); countSQL opens heed's store on heedtest.CountingDriver.
+	transport http.RoundTripper
+	countSQL  bool
 }
+
+// peopleTransport, when set in worldOptions, carries each person's HTTP
+// requests from their registration on.
+type peopleTransport func(u *matrixtest.User) http.RoundTripper
 
 // cryptoOptions are heed's encryption settings in a world.
 type cryptoOptions struct {
@@ -119,6 +144,9 @@ type worldOptions struct {
 	crypto      *cryptoOptions
 	postgres    bool               // heed's database is PostgreSQL (internal/pgtest), not SQLite
 	guards      *timing.Safeguards // timing safeguards (reminders)
+	transport   http.RoundTripper  // heed's HTTP transport
+	countSQL    bool               // heed's store on heedtest.CountingDriver
+	peopleRT    peopleTransport    // the people's HTTP transports
 	// homeserver, when set, is the URL heed is given instead of the
 	// server's (a test's HTTP proxy in front of it).
 	homeserver func(t testing.TB, upstream string) string
@@ -144,7 +172,8 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 		o.syncTimeout = time.Second
 	}
 	w := &world{t: t, srv: srv, logs: &syncBuffer{}, syncTimeout: o.syncTimeout, wrap: o.wrap, people: o.people, crypto: o.crypto,
-		postgres: o.postgres, hsWrap: o.homeserver, guards: o.guards}
+		postgres: o.postgres, hsWrap: o.homeserver, guards: o.guards,
+		transport: o.transport, countSQL: o.countSQL}
 	if o.proxy {
 		w.proxy = srv.Proxy(t)
 	}
@@ -153,6 +182,11 @@ func newWorldWith(t testing.TB, srv *matrixtest.Server, o worldOptions) *world {
 	w.alice = srv.Register(t, "alice")
 	w.carol = srv.Register(t, "carol")
 	w.eve = srv.Register(t, "eve")
+	if o.peopleRT != nil {
+		for _, u := range []*matrixtest.User{w.admin, w.alice, w.carol, w.eve} {
+			u.Client.Client = &http.Client{Transport: o.peopleRT(u)}
+		}
+	}
 	switch {
 	case o.crypto != nil:
 		for _, u := range []*matrixtest.User{w.admin, w.alice, w.carol, w.eve} {
@@ -213,6 +247,9 @@ func (w *world) start(dbPath string) {
 		cfg.PickleKey, cfg.DecryptWait, cfg.RecoveryKey = w.crypto.pickleKey, w.crypto.decryptWait, w.crypto.recoveryKey
 		extra = append(extra, WithRecoveryKeyOut(w.crypto.recoveryOut))
 	}
+	if w.transport != nil {
+		extra = append(extra, WithHTTPClient(&http.Client{Transport: w.transport, Timeout: 30 * time.Second}))
+	}
 	a, err := New(cfg, nil, ref, append(extra, WithClock(w.clock.Now), WithSyncTimeout(w.syncTimeout),
 		WithLogger(slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))...)
 	if err != nil {
@@ -234,11 +271,11 @@ func (w *world) start(dbPath string) {
 	}
 	w.s = heedtest.New(t, heedtest.Options{
 		Adapters: adapters, Rooms: rooms,
-		Clock: w.clock, DBPath: dbPath, Postgres: w.postgres, Safeguards: w.guards,
+		Clock: w.clock, DBPath: dbPath, Postgres: w.postgres, Safeguards: w.guards, CountSQL: w.countSQL,
 		Log: slog.New(slog.NewTextHandler(w.logs, nil)),
 	})
 	ref.st = w.s.Store
-	w.a = a
+	w.a, w.ref = a, ref
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var h bot.Handler = w.s.Engine

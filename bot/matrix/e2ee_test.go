@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot/matrix/matrixtest"
+	"github.com/heed-dev/heed/internal/heedtest"
 )
 
 // Encrypted review rooms, against Dendrite. The people's clients are
@@ -344,5 +346,91 @@ func TestE2EEncryptedImage(t *testing.T) {
 	plain, err := file.Decrypt(stored)
 	if err != nil || !bytes.Equal(plain, catPNG) {
 		t.Fatalf("the image decrypts to %d bytes (%v), want the post's %d", len(plain), err, len(catPNG))
+	}
+}
+
+// What heed does in its database for one encrypted reaction and the edit
+// it sends. Its own messages coming back through /sync are neither
+// decrypted nor handled (they never decide anything), so no message index
+// is recorded for them; a decrypt does not write the Megolm session back;
+// whether the room is encrypted is not read again for each message sent;
+// and the write of the room's session after encrypting runs in the store's
+// queue of writers, not against heed's other writes in SQLite's busy
+// handler.
+func TestE2EEncryptedReactionWork(t *testing.T) {
+	w := newWorldWith(t, matrixtest.Shared(t), worldOptions{countSQL: true, crypto: &cryptoOptions{encrypted: true}})
+	// A first reaction brings alice's session to heed.
+	_, first := w.card("Brings alice's session", time.Hour)
+	w.reactEncrypted(w.alice, first, "✅")
+	w.waitEdit(first, "approved by "+string(w.alice.ID))
+
+	_, card := w.card("Counted", time.Hour)
+	var mu sync.Mutex
+	var statements []string
+	var unqueued []string
+	stop := heedtest.ObserveSQL(w.s.DBPath, func(q string, _ time.Duration) {
+		q = strings.Join(strings.Fields(q), " ")
+		mu.Lock()
+		defer mu.Unlock()
+		statements = append(statements, q)
+		if strings.HasPrefix(q, "UPDATE crypto_megolm_outbound_session") && w.ref.queued.Load() == 0 {
+			unqueued = append(unqueued, q)
+		}
+	})
+	defer stop()
+	reaction := w.reactEncrypted(w.alice, card, "✅")
+	edit := w.watch.Wait(t, "the edit", realWait, func(e *event.Event) bool {
+		return isEditOf(e, card) && strings.Contains(newBody(e), "approved by "+string(w.alice.ID))
+	}).Event.ID
+	// heed has handled the sync that brought its own edit back once it
+	// records the edit as the room's last event.
+	last := w.a.key(w.bot.ID, "last_event/"+string(w.room))
+	waitFor(t, "heed to handle its own edit coming back", func() bool {
+		v, err := w.s.Store.GetKV(context.Background(), last)
+		return err == nil && v == string(edit)
+	})
+	stop()
+
+	indexed := map[id.EventID]bool{}
+	rows, err := w.s.Store.DB().Query(`SELECT event_id FROM crypto_message_index`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var ev id.EventID
+		if err := rows.Scan(&ev); err != nil {
+			t.Fatal(err)
+		}
+		indexed[ev] = true
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !indexed[reaction] {
+		t.Errorf("no message index recorded for alice's reaction %s: was it decrypted?", reaction)
+	}
+	for _, own := range []id.EventID{first, card, edit} {
+		if indexed[own] {
+			t.Errorf("heed decrypted its own message %s coming back through /sync", own)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	encrypted := 0
+	for _, q := range statements {
+		switch {
+		case strings.Contains(q, "crypto_megolm_inbound_session") && !strings.HasPrefix(q, "SELECT"):
+			t.Errorf("a decrypt wrote the inbound session back: %s", q)
+		case strings.Contains(q, "FROM mx_room_state"):
+			t.Errorf("the room's encryption state was read again to send: %s", q)
+		case strings.HasPrefix(q, "UPDATE crypto_megolm_outbound_session"):
+			encrypted++
+		}
+	}
+	if encrypted != 1 {
+		t.Errorf("heed wrote the room's outbound session %d times for one edit, want once", encrypted)
+	}
+	if len(unqueued) != 0 {
+		t.Errorf("the outbound session was written outside the store's queue of writers %d times", len(unqueued))
 	}
 }

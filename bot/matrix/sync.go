@@ -654,6 +654,13 @@ func (a *Adapter) process(ctx context.Context, h bot.Handler, cli *mautrix.Clien
 			if a.seen.has(evt.ID) {
 				continue
 			}
+			if evt.Sender == cli.UserID && evt.Unsigned.TransactionID != "" {
+				// heed's own message, sent by this very login (the
+				// homeserver gives the transaction id back only to the
+				// sender): it never decides anything, so it is neither
+				// decrypted nor handled.
+				continue
+			}
 			evt, err := a.decrypt(ctx, room, evt, "")
 			if err != nil {
 				continue // pending until its key arrives, or dropped (logged)

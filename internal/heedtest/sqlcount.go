@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // CountingDriver is the name of a database/sql driver that is SQLite
@@ -43,6 +44,25 @@ func (c *sqlCounter) Now() SQLCounts {
 	return SQLCounts{c.statements.Load(), c.writes.Load(), c.tx.Load(), c.writeTx.Load()}
 }
 
+// sqlObservers are the functions ObserveSQL registered, by database path.
+var sqlObservers sync.Map // string → func(string, time.Duration)
+
+// ObserveSQL has f told of every statement that a store opened on
+// CountingDriver at path runs (and of each BEGIN, COMMIT and ROLLBACK),
+// with how long the driver took to run it (for a query, until its first
+// row can be read), until stop is called. f may be called from several
+// goroutines at once.
+func ObserveSQL(path string, f func(query string, took time.Duration)) (stop func()) {
+	sqlObservers.Store(path, f)
+	return func() { sqlObservers.Delete(path) }
+}
+
+// dsnPath is the database path in a DSN made by sqlite.DSN.
+func dsnPath(dsn string) string {
+	p, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	return p
+}
+
 var registerCounting sync.Once
 
 // RegisterCountingDriver registers CountingDriver once.
@@ -64,13 +84,21 @@ func (d countingDriver) Open(dsn string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countingConn{Conn: c}, nil
+	return &countingConn{Conn: c, path: dsnPath(dsn)}, nil
 }
 
 // countingConn passes everything to the SQLite connection and counts it.
 type countingConn struct {
 	driver.Conn
+	path        string
 	inTx, wrote bool
+}
+
+// observe tells the path's observer, if any, that query took since start.
+func (c *countingConn) observe(query string, start time.Time) {
+	if f, ok := sqlObservers.Load(c.path); ok {
+		f.(func(string, time.Duration))(query, time.Since(start))
+	}
 }
 
 func isWrite(query string) bool {
@@ -103,6 +131,7 @@ func (c *countingConn) ExecContext(ctx context.Context, query string, args []dri
 		return nil, driver.ErrSkip
 	}
 	c.count(query)
+	defer c.observe(query, time.Now())
 	return e.ExecContext(ctx, query, args)
 }
 
@@ -112,6 +141,7 @@ func (c *countingConn) QueryContext(ctx context.Context, query string, args []dr
 		return nil, driver.ErrSkip
 	}
 	c.count(query)
+	defer c.observe(query, time.Now())
 	return q.QueryContext(ctx, query, args)
 }
 
@@ -134,7 +164,9 @@ func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driv
 	if !ok {
 		return nil, errors.New("heedtest: the SQLite driver does not begin transactions with a context")
 	}
+	start := time.Now()
 	tx, err := b.BeginTx(ctx, opts)
+	c.observe("BEGIN", start)
 	if err != nil {
 		return nil, err
 	}
@@ -169,8 +201,17 @@ type countingTx struct {
 	c *countingConn
 }
 
-func (t *countingTx) Commit() error   { t.c.inTx = false; return t.Tx.Commit() }
-func (t *countingTx) Rollback() error { t.c.inTx = false; return t.Tx.Rollback() }
+func (t *countingTx) Commit() error {
+	t.c.inTx = false
+	defer t.c.observe("COMMIT", time.Now())
+	return t.Tx.Commit()
+}
+
+func (t *countingTx) Rollback() error {
+	t.c.inTx = false
+	defer t.c.observe("ROLLBACK", time.Now())
+	return t.Tx.Rollback()
+}
 
 type countingStmt struct {
 	driver.Stmt
@@ -180,6 +221,7 @@ type countingStmt struct {
 
 func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.c.count(s.query)
+	defer s.c.observe(s.query, time.Now())
 	if e, ok := s.Stmt.(driver.StmtExecContext); ok {
 		return e.ExecContext(ctx, args)
 	}
@@ -192,6 +234,7 @@ func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue
 
 func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	s.c.count(s.query)
+	defer s.c.observe(s.query, time.Now())
 	if q, ok := s.Stmt.(driver.StmtQueryContext); ok {
 		return q.QueryContext(ctx, args)
 	}
