@@ -679,3 +679,24 @@ func (a *Adapter) Undecryptable() []string {
 	slices.Sort(out)
 	return out
 }
+
+// PrepareDatabase creates, or brings up to date, the tables of heed's
+// Matrix crypto and state stores (crypto_*, mx_*) in db, spoken to in
+// dialect ("sqlite" or "postgres"), as the first start with encryption
+// does. `heed migrate --to` makes them in the new database before it
+// copies the old one's rows into them.
+func PrepareDatabase(ctx context.Context, db *sql.DB, dialect string) error {
+	d, err := dbutil.NewWithDB(db, dialect)
+	if err != nil {
+		return err
+	}
+	state := sqlstatestore.NewSQLStateStore(d, dbutil.NoopLogger, false)
+	if err := state.Upgrade(ctx); err != nil {
+		return fmt.Errorf("matrix: make the Matrix state tables: %w", err)
+	}
+	store := crypto.NewSQLCryptoStore(d, dbutil.NoopLogger, "", "", nil)
+	if err := store.DB.Upgrade(ctx); err != nil {
+		return fmt.Errorf("matrix: make the crypto tables: %w", err)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/bot/matrix"
+	"github.com/heed-dev/heed/media"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -512,12 +515,16 @@ func checkRooms(ctx context.Context, w io.Writer, c *heedapp.Config, state *chec
 }
 
 func migrateCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "migrate",
-		Short: "Create the database if need be, bring its schema up to date and print its version",
+	var to string
+	cmd := &cobra.Command{
+		Use:   "migrate [--to postgres://…]",
+		Short: "Create the database if need be, bring its schema up to date and print its version; --to copies a SQLite database into an empty PostgreSQL one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if to != "" {
+				return a.migrateTo(cmd, to)
+			}
 			st, c, err := a.store(ctx, true)
 			if err != nil {
 				return err
@@ -534,6 +541,80 @@ func migrateCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&to, "to", "", "copy this SQLite database into the empty PostgreSQL database at this URL (postgres://…)")
+	return cmd
+}
+
+// migrateTo copies the configured SQLite database into an empty
+// PostgreSQL database: its schema is made first, then every row is copied
+// in one transaction, and the counts are compared. The source is left as
+// it was; nothing is copied while a heed run holds it.
+func (a *app) migrateTo(cmd *cobra.Command, to string) error {
+	ctx := cmd.Context()
+	if !sqlite.IsPostgres(to) {
+		return approvals.Errorf(approvals.EINVALID, "--to %s: give the PostgreSQL database to copy into as a URL, postgres://user:password@host:5432/dbname", sqlite.Redact(to))
+	}
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	if sqlite.IsPostgres(c.Database) {
+		return approvals.Errorf(approvals.EINVALID, "the database to copy from is %s, already PostgreSQL: --to copies a SQLite database (--db heed.db)", sqlite.Redact(c.Database))
+	}
+	src, err := sqlite.OpenExisting(ctx, c.Database)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	holder, until, err := src.Lease(ctx, leaseName)
+	if err != nil {
+		return err
+	}
+	if holder != "" && until.After(time.Now()) && !holderGone(holder) {
+		return approvals.Errorf(approvals.ECONFLICT, "a heed run (%s) holds %s: stop it first, so that nothing changes during the copy; nothing was copied", holder, c.Database)
+	}
+	// Refuse a database with data before making any table in it.
+	if ro, err := sqlite.OpenReadOnly(ctx, to); err == nil {
+		err = ro.EmptyTarget(ctx)
+		ro.Close()
+		if err != nil {
+			return err
+		}
+	} else if approvals.ErrorCode(err) != approvals.ENOTFOUND {
+		return err
+	}
+	dst, err := sqlite.Open(ctx, to)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := matrix.PrepareDatabase(ctx, dst.DB(), dst.Dialect()); err != nil {
+		return err
+	}
+	rep, err := src.CopyTo(ctx, dst)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	var total int64
+	for _, t := range rep.Tables {
+		total += rep.Rows[t]
+	}
+	fmt.Fprintf(w, "copied %s into %s: %d rows in %d tables, each table's count checked\n", c.Database, sqlite.Redact(to), total, len(rep.Tables))
+	for _, t := range rep.Tables {
+		if rep.Rows[t] > 0 {
+			fmt.Fprintf(w, "  %-36s %d\n", t, rep.Rows[t])
+		}
+	}
+	fmt.Fprintf(w, "Now point heed at it (database: or HEED_DATABASE_URL), and keep %s as it is until heed runs well on PostgreSQL.\n", c.Database)
+	if c.MediaDir == "" {
+		dir, err := filepath.Abs(media.DirFor(c.Database))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "The images stay in %s: set media_dir: %s in the configuration, so that heed on PostgreSQL finds them.\n", dir, dir)
+	}
+	return nil
 }
 
 func healthcheckCmd(a *app) *cobra.Command {

@@ -474,6 +474,19 @@ var mutations = []Mutation{
 		To: `	if _, ok := findBinaries(); false && ok {
 		return nil // another test binary installed it meanwhile`,
 		Pkg: "./internal/pgtest", Tests: "TestInstallsPostgreSQLOnce"},
+	// heed migrate --to: a SQLite database copied into PostgreSQL (sqlite/copy.go).
+	{Name: "migrate --to: the id sequences are not moved past the copied ids", File: "sqlite/copy.go",
+		From: `	if err := resetIdentities(ctx, tx); err != nil {`,
+		To:   `	if err := error(nil); err != nil {`,
+		Pkg:  "./cmd/heed", Tests: "TestMigrateToPostgresCopiesEverything"},
+	{Name: "migrate --to: a target with data is copied into", File: "sqlite/copy.go",
+		From: `	if len(full) > 0 {`,
+		To:   `	if false && len(full) > 0 {`,
+		Pkg:  "./cmd/heed", Tests: "TestMigrateToPostgresCopiesEverything"},
+	{Name: "migrate --to: copied while a heed run holds the source", File: "cmd/heed/admin.go",
+		From: `	if holder != "" && until.After(time.Now()) && !holderGone(holder) {`,
+		To:   `	if false && holder != "" && until.After(time.Now()) && !holderGone(holder) {`,
+		Pkg:  "./cmd/heed", Tests: "TestMigrateToRefusesWhatItCannotDo"},
 	// Deadlines that chase approvers (bot/remind.go, sqlite/remind.go).
 	{Name: "reminders: a slot is claimed twice", File: "sqlite/remind.go",
 		From: `		if n, _ := res.RowsAffected(); n != 1 {
