@@ -269,9 +269,13 @@ type daemon struct {
 	lines  chan string
 	cancel context.CancelFunc
 	done   chan error
+	banner string // the line that says heed is running
 }
 
-func startDaemon(t *testing.T) *daemon {
+func startDaemon(t *testing.T) *daemon { return startDaemonWith(t, "") }
+
+// startDaemonWith starts a daemon whose config has extra appended.
+func startDaemonWith(t *testing.T, extra string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
 	db := newDB(t, dir)
@@ -279,7 +283,7 @@ func startDaemon(t *testing.T) *daemon {
 	outR, outW := io.Pipe()
 	a := &app{dbPath: db, actor: "newcomer", in: inR, out: outW, errOut: io.Discard}
 	root := newRoot(a)
-	root.SetArgs([]string{"run", "--config", writeFile(t, dir, "quiet.yaml", "log:\n  level: error\n")})
+	root.SetArgs([]string{"run", "--config", writeFile(t, dir, "quiet.yaml", "log:\n  level: error\n"+extra)})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- a.execute(ctx, root); outW.Close() }()
@@ -292,7 +296,7 @@ func startDaemon(t *testing.T) *daemon {
 		close(lines)
 	}()
 	d := &daemon{t: t, db: db, in: inW, lines: lines, cancel: cancel, done: done}
-	d.waitFor("is running")
+	d.banner = d.waitFor("is running")
 	return d
 }
 

@@ -86,6 +86,7 @@ type Stack struct {
 	Rec        *Recorder
 	Chat       *MemChat // nil when Options.Adapters were given
 	DBPath     string
+	System     *app.System // what app.Build wired: the HTTP listener's handler comes from it
 }
 
 // DefaultApprovers are the approvers of the default MemChat room.
@@ -135,7 +136,7 @@ func New(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	s.Service, s.Engine, s.Dispatcher = sys.Service, sys.Engine, sys.Dispatcher
+	s.Service, s.Engine, s.Dispatcher, s.System = sys.Service, sys.Engine, sys.Dispatcher, sys
 	if s.Chat != nil {
 		s.Chat.handler = s.Engine
 		s.Chat.render = func() error { return s.Engine.Cards().Sync(ctx) }
