@@ -20,6 +20,7 @@ import (
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/console"
 	"github.com/heed-dev/heed/dispatch"
+	"github.com/heed-dev/heed/metrics"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -43,6 +44,9 @@ type Parts struct {
 	Runner       string         // the dispatcher's name, recorded on claims
 	Now          func() time.Time
 	Log          *slog.Logger // default slog.Default()
+	// Metrics are counted into; default: new ones. The wiring has them
+	// read the database and the engine at every scrape.
+	Metrics *metrics.Metrics
 }
 
 // System is a running heed's domain services, chat engine and dispatcher.
@@ -50,6 +54,11 @@ type System struct {
 	Service    *sqlite.Service
 	Engine     *bot.Engine
 	Dispatcher *dispatch.Dispatcher
+	Store      *sqlite.Store
+	Metrics    *metrics.Metrics
+
+	log *slog.Logger
+	now func() time.Time
 }
 
 // Build wires the services, the engine and the dispatcher: the services
@@ -95,7 +104,18 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 		},
 	}
 	eng.Wake = disp.Wake
-	return &System{Service: svc, Engine: eng, Dispatcher: disp}, nil
+	now := p.Now
+	if now == nil {
+		now = time.Now
+	}
+	m := p.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	disp.Observer = m
+	sys := &System{Service: svc, Engine: eng, Dispatcher: disp, Store: p.Store, Metrics: m, log: log, now: now}
+	m.Read(sys.snapshot)
+	return sys, nil
 }
 
 // DatabaseUser is a publisher that keeps state of its own in heed's
@@ -147,6 +167,7 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 		log = c.Logger()
 	}
 	zone, _ := approvals.LoadZone(c.Zone)
+	m := metrics.New()
 	var adapters []bot.Adapter
 	for _, name := range SortedNames(c.Chats) {
 		ch := c.Chats[name]
@@ -161,7 +182,8 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 			}
 		}
 		ad, err := bot.NewAdapter(bot.AdapterConfig{Name: name, Kind: KindOf(ch), Decode: c.Decoder(ch), RoomIDs: ids,
-			State: st, Log: log.With("chat", name), Now: time.Now})
+			State: st, SharedListener: c.SharesListener(name), Log: log.With("chat", name), Now: time.Now,
+			RateLimited: func(wait time.Duration) { m.ChatRateLimited(name, wait) }})
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +205,7 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 		Store: st, Catalog: cat, Adapters: adapters, Rooms: rooms, Safeguards: guards, Zone: zone,
 		DeafAfter: c.DeafAfter.Or(2 * time.Minute), ReviewWindow: time.Duration(c.ReviewWindow), SeriesCards: c.SeriesCards,
 		LateGrace: c.LateGrace.Or(10 * time.Minute), StopGrace: c.ShutdownGrace.Or(30 * time.Second), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
-		Runner: o.Runner, Log: log,
+		Runner: o.Runner, Log: log, Metrics: m,
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +23,7 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/sqlite"
 	"github.com/heed-dev/heed/tripwire"
 )
 
@@ -61,6 +64,11 @@ type Config struct {
 	// target says otherwise; empty: derived from the audience zones.
 	AudienceCountries []string       `yaml:"audience_countries"`
 	Tripwire          TripwireConfig `yaml:"tripwire"`
+	// HTTP is heed's one HTTP listener: health, readiness, metrics, and a
+	// chat's webhook endpoint (Slack's Events API). Off unless listen is set.
+	HTTP HTTPConfig `yaml:"http"`
+	// Retention is how long the tables that only grow keep their rows.
+	Retention RetentionConfig `yaml:"retention"`
 
 	// Chats and Targets are keyed by name; each has a kind and the kind's
 	// own settings.
@@ -226,6 +234,158 @@ func (c *Config) checkDeadlines(where string, r RoomConfig) error {
 		}
 	}
 	return nil
+}
+
+// HTTPConfig is heed's HTTP listener.
+type HTTPConfig struct {
+	// Listen is the address, such as 127.0.0.1:8080; empty: no listener.
+	Listen string `yaml:"listen"`
+	// MetricsAllow are the networks /metrics answers (CIDR, or one
+	// address); default loopback only.
+	MetricsAllow []string `yaml:"metrics_allow"`
+	// MetricsUser and MetricsPassword, when set, make /metrics ask for
+	// basic auth as well; the password is written as ${ENV}.
+	MetricsUser     string `yaml:"metrics_user"`
+	MetricsPassword string `yaml:"metrics_password"`
+	// ReadyDispatchWithin: /readyz fails when the dispatcher has not
+	// completed a cycle for this long (default 2m).
+	ReadyDispatchWithin Duration `yaml:"ready_dispatch_within"`
+}
+
+// RetentionConfig is how long heed keeps what it trims; 0 keeps all.
+type RetentionConfig struct {
+	SeenEvents *Duration `yaml:"seen_events"` // chats' event ids, to drop redelivered events (default 720h)
+	Presence   *Duration `yaml:"presence"`    // when each person was last seen in a review room (default 2160h)
+	Audit      *Duration `yaml:"audit"`       // the audit log (default 0: kept whole)
+	Interval   Duration  `yaml:"interval"`    // between trimming passes (default 1h)
+	Batch      int       `yaml:"batch"`       // rows deleted per table per pass (default 1000)
+}
+
+// Retention defaults.
+const (
+	DefaultSeenEventsRetention = 30 * 24 * time.Hour
+	DefaultPresenceRetention   = 90 * 24 * time.Hour
+	minSeenEventsRetention     = 24 * time.Hour
+)
+
+// RetentionSettings are the retention settings with their defaults.
+func (c *Config) RetentionSettings() (keep sqlite.Retention, interval time.Duration) {
+	r := c.Retention
+	or := func(d *Duration, def time.Duration) time.Duration {
+		if d == nil {
+			return def
+		}
+		return time.Duration(*d)
+	}
+	keep = sqlite.Retention{SeenEvents: or(r.SeenEvents, DefaultSeenEventsRetention), Presence: or(r.Presence, DefaultPresenceRetention),
+		Audit: or(r.Audit, 0), Batch: r.Batch}
+	if keep.Batch == 0 {
+		keep.Batch = 1000
+	}
+	return keep, r.Interval.Or(time.Hour)
+}
+
+// checkRetention refuses a retention that would lose what heed still
+// needs: event ids kept less than a day (a chat redelivers within hours),
+// presence kept less than a room's on_duty.
+func (c *Config) checkRetention() error {
+	r := c.Retention
+	for _, d := range []struct {
+		key string
+		v   *Duration
+	}{{"seen_events", r.SeenEvents}, {"presence", r.Presence}, {"audit", r.Audit}} {
+		if d.v != nil && *d.v < 0 {
+			return fmt.Errorf("retention.%s: give a duration such as 720h, or 0 to keep everything", d.key)
+		}
+	}
+	if r.Interval < 0 || r.Batch < 0 {
+		return errors.New("retention: interval and batch must be positive")
+	}
+	keep, _ := c.RetentionSettings()
+	if keep.SeenEvents > 0 && keep.SeenEvents < minSeenEventsRetention {
+		return fmt.Errorf("retention.seen_events %s: keep event ids at least 24h, since chats redeliver events within hours; or 0 to keep them all", keep.SeenEvents)
+	}
+	if keep.Presence > 0 {
+		for i, room := range c.Rooms {
+			if d := time.Duration(room.OnDuty); d > keep.Presence {
+				return fmt.Errorf("retention.presence %s is shorter than rooms[%d] (%s) on_duty %s: the on-duty check would forget who was seen; keep presence at least %s", keep.Presence, i, room.Name, d, d)
+			}
+		}
+	}
+	return nil
+}
+
+// reservedPaths are the listener's own paths; a chat's endpoint must not
+// take one.
+var reservedPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// checkHTTP checks the listener's settings and how a Slack chat in events
+// mode shares it.
+func (c *Config) checkHTTP() error {
+	h := c.HTTP
+	if h.Listen != "" {
+		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+			return fmt.Errorf("http.listen %q: give host:port, such as 127.0.0.1:8080", h.Listen)
+		}
+	}
+	if _, err := h.Allow(); err != nil {
+		return err
+	}
+	if (h.MetricsUser == "") != (h.MetricsPassword == "") {
+		return errors.New("http: set both metrics_user and metrics_password for basic auth on /metrics, or neither")
+	}
+	if h.MetricsPassword != "" && !slices.Contains(c.secrets, h.MetricsPassword) {
+		return errors.New("http.metrics_password: write it as ${HEED_METRICS_PASSWORD} and set that variable, not the password itself in the file")
+	}
+	if h.ReadyDispatchWithin < 0 {
+		return errors.New("http.ready_dispatch_within: give a duration such as 2m")
+	}
+	paths := map[string]string{}
+	for _, name := range SortedNames(c.Chats) {
+		ch := c.Chats[name]
+		if KindOf(ch) != "slack" || ch["mode"] != "events" || h.Listen == "" {
+			continue
+		}
+		if own, _ := ch["listen"].(string); own != "" && own != h.Listen {
+			return fmt.Errorf("chats.%s.listen (%s) and http.listen (%s) differ: with http.listen set, heed serves the Events API on it; remove chats.%s.listen", name, own, h.Listen, name)
+		}
+		path, _ := ch["path"].(string)
+		if path == "" {
+			path = "/slack/events"
+		}
+		if slices.Contains(reservedPaths, path) {
+			return fmt.Errorf("chats.%s.path %s is one of heed's own paths (%s): choose another, such as /slack/events", name, path, strings.Join(reservedPaths, ", "))
+		}
+		if other, dup := paths[path]; dup {
+			return fmt.Errorf("chats.%s.path %s is also chats.%s's path: give each Slack chat its own path", name, path, other)
+		}
+		paths[path] = name
+	}
+	return nil
+}
+
+// Allow is the /metrics allow-list as prefixes; nil when none is set.
+func (h HTTPConfig) Allow() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, a := range h.MetricsAllow {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, ipErr := netip.ParseAddr(a)
+			if ipErr != nil {
+				return nil, fmt.Errorf("http.metrics_allow: %q is not a network such as 10.0.0.0/8 or an address such as 127.0.0.1", a)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// SharesListener says whether heed's listener serves chat name's HTTP
+// endpoint: a Slack chat in events mode, when http.listen is set.
+func (c *Config) SharesListener(name string) bool {
+	ch := c.Chats[name]
+	return c.HTTP.Listen != "" && KindOf(ch) == "slack" && ch["mode"] == "events"
 }
 
 // TripwireConfig is the optional news tripwire; it is off without feeds.
@@ -567,6 +727,12 @@ func (c *Config) check() error {
 		if err := c.checkPolicy(fmt.Sprintf("rooms[%d] (%s)", i, r.Name), r); err != nil {
 			return err
 		}
+	}
+	if err := c.checkHTTP(); err != nil {
+		return err
+	}
+	if err := c.checkRetention(); err != nil {
+		return err
 	}
 	if c.SeriesCards < 0 {
 		return errors.New("series_cards: give how many upcoming occurrences of a recurring post get a card, such as 3")

@@ -7,6 +7,7 @@ package bot
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/heed-dev/heed/approvals"
@@ -142,6 +143,13 @@ type ApproverSource interface {
 type Hearing interface {
 	// Deaf says why the chat cannot be heard now, or "" when it can.
 	Deaf() string
+}
+
+// HTTPEndpoint is implemented by adapters that receive their chat's
+// requests over HTTP on heed's own listener (Slack's Events API when
+// http.listen is set). Path is "" when the adapter serves nothing there.
+type HTTPEndpoint interface {
+	HTTPEndpoint() (path string, h http.Handler)
 }
 
 // Mentioner is implemented by adapters whose chat notifies a person only

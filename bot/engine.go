@@ -216,6 +216,29 @@ func (e *Engine) Deaf(now time.Time) string {
 	if err := e.init(); err != nil {
 		return err.Error()
 	}
+	for _, h := range e.Hearing(now) {
+		if h.Deaf != "" {
+			return h.Deaf
+		}
+	}
+	return ""
+}
+
+// ChatHearing is whether one chat with a review room is heard: Deaf says
+// why not, and is "" when it is.
+type ChatHearing struct {
+	Chat string
+	Deaf string
+}
+
+// Hearing says for each chat with a review room, in the order of the
+// rooms, whether it is heard at now (the readiness check and the metrics
+// read it; Deaf is its first reason).
+func (e *Engine) Hearing(now time.Time) []ChatHearing {
+	if err := e.init(); err != nil {
+		return []ChatHearing{{Chat: "", Deaf: err.Error()}}
+	}
+	var out []ChatHearing
 	seen := map[string]bool{}
 	for _, r := range e.Rooms {
 		if seen[r.Adapter] {
@@ -223,20 +246,26 @@ func (e *Engine) Deaf(now time.Time) string {
 		}
 		seen[r.Adapter] = true
 		a := e.adapter(r.Adapter)
-		if h, ok := a.(Hearing); ok {
-			if why := h.Deaf(); why != "" {
-				return why
-			}
+		out = append(out, ChatHearing{Chat: a.Name(), Deaf: e.deaf(a, now)})
+	}
+	return out
+}
+
+// deaf says why adapter a cannot be heard at now, or "".
+func (e *Engine) deaf(a Adapter, now time.Time) string {
+	if h, ok := a.(Hearing); ok {
+		if why := h.Deaf(); why != "" {
+			return why
 		}
-		alive := a.Alive()
-		if alive.IsZero() {
-			return fmt.Sprintf("the %s chat has not connected yet", a.Name())
-		}
-		if gap := now.Sub(alive); gap > e.DeafAfter {
-			// No running gap in the text: it becomes a card note, which
-			// must not change (and edit the card) on every cycle.
-			return fmt.Sprintf("the %s chat has not been heard from since %s", a.Name(), alive.In(e.Zone).Format("15:04:05 MST"))
-		}
+	}
+	alive := a.Alive()
+	if alive.IsZero() {
+		return fmt.Sprintf("the %s chat has not connected yet", a.Name())
+	}
+	if gap := now.Sub(alive); gap > e.DeafAfter {
+		// No running gap in the text: it becomes a card note, which
+		// must not change (and edit the card) on every cycle.
+		return fmt.Sprintf("the %s chat has not been heard from since %s", a.Name(), alive.In(e.Zone).Format("15:04:05 MST"))
 	}
 	return ""
 }

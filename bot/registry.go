@@ -26,8 +26,14 @@ type AdapterConfig struct {
 	// RoomIDs are the review rooms configured for this adapter.
 	RoomIDs []string
 	State   StateStore
-	Log     *slog.Logger
-	Now     func() time.Time
+	// SharedListener says heed's own HTTP listener serves the adapter's
+	// HTTP endpoint (HTTPEndpoint): the adapter must not listen itself.
+	SharedListener bool
+	// RateLimited, when set, is told of every wait the chat's rate limit
+	// asks for (metrics).
+	RateLimited func(wait time.Duration)
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // AdapterFactory builds a chat adapter.

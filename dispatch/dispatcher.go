@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -47,8 +48,34 @@ type Dispatcher struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 
-	wake chan struct{}
-	once sync.Once
+	// Observer, when set, is told what each cycle did (metrics).
+	Observer Observer
+
+	wake      chan struct{}
+	once      sync.Once
+	lastCycle atomic.Int64 // unix nanoseconds of the last cycle that completed
+}
+
+// Observer is told what the dispatcher does, for metrics. Its methods must
+// return at once.
+type Observer interface {
+	// Claimed: a delivery was claimed lag after its occurrence's time.
+	Claimed(target string, lag time.Duration)
+	// Published: a publish call to target took took and ended in kind.
+	Published(target string, took time.Duration, kind approvals.OutcomeKind)
+	// RateLimited: target answered that it is rate limited (HTTP 429) and
+	// asked for a wait of wait before the next attempt.
+	RateLimited(target string, wait time.Duration)
+}
+
+// LastCycle is when the last dispatch cycle that could read and write the
+// store completed; zero before the first.
+func (d *Dispatcher) LastCycle() time.Time {
+	n := d.lastCycle.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 func (d *Dispatcher) init() {
@@ -183,6 +210,9 @@ func (d *Dispatcher) RunOnce(ctx context.Context, now time.Time) (Stats, error) 
 	}
 	close(jobs)
 	wg.Wait()
+	if blocked == nil {
+		d.lastCycle.Store(d.Now().UnixNano())
+	}
 	return st, blocked
 }
 
@@ -200,6 +230,9 @@ func (d *Dispatcher) settled(id int64, res approvals.SettleResult, add func(func
 
 // send publishes one claim and records its outcome.
 func (d *Dispatcher) send(ctx context.Context, c approvals.Claim, add func(func(*Stats))) {
+	if d.Observer != nil {
+		d.Observer.Claimed(c.Target, max(d.Now().Sub(c.Payload.At), 0))
+	}
 	out := d.publish(ctx, c)
 	add(func(st *Stats) {
 		st.Claimed++
@@ -278,8 +311,13 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		context.AfterFunc(pctx, func() { t.Stop() })
 	})
 	defer stop()
+	start := time.Now()
 	res, err := t.Publisher.Publish(pctx, req)
+	took := time.Since(start)
 	if err == nil {
+		if d.Observer != nil {
+			d.Observer.Published(c.Target, took, approvals.OutcomeOK)
+		}
 		d.Log.Info("published", "occurrence", c.Occurrence, "target", c.Target, "url", res.URL, "remote_id", res.RemoteID)
 		return approvals.Outcome{Kind: approvals.OutcomeOK, RemoteID: res.RemoteID, URL: res.URL}
 	}
@@ -290,6 +328,12 @@ func (d *Dispatcher) publish(ctx context.Context, c approvals.Claim) approvals.O
 		kind = publish.Retryable
 	}
 	out := approvals.Outcome{Kind: outcomeKind(kind), Err: err.Error()}
+	if d.Observer != nil {
+		d.Observer.Published(c.Target, took, out.Kind)
+		if kind == publish.Retryable && after > 0 {
+			d.Observer.RateLimited(c.Target, after)
+		}
+	}
 	if kind == publish.Retryable {
 		if c.Attempt < d.MaxAttempts {
 			out.NextAttempt = d.Now().Add(max(after, retryDelay(c.Attempt)))

@@ -228,6 +228,39 @@ func (s *Store) write(sum string, data []byte) error {
 	return nil
 }
 
+// CopyTo copies every stored blob into the store in dir (a backup's),
+// which must not exist yet, and returns how many it copied. Blobs never
+// change once stored, so a copy made while heed adds images holds every
+// blob there was when it began.
+func (s *Store) CopyTo(dir string) (int, error) {
+	entries, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return 0, approvals.Errorf(approvals.ECONFLICT, "%s exists: give the backup another name, or remove it first", dir)
+	}
+	to := New(dir)
+	n := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !validSum(e.Name()) {
+			continue // a temporary file of a put under way
+		}
+		data, err := s.Read(e.Name())
+		if err != nil {
+			return n, err
+		}
+		if err := to.write(e.Name(), data); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 // mkdir creates the store's directory, readable by its owner only. A
 // directory that exists is left as it is.
 func (s *Store) mkdir() error {

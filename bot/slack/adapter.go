@@ -40,11 +40,13 @@ type Adapter struct {
 	now      func() time.Time
 	sleep    func(ctx context.Context, d time.Duration) error
 	ping     time.Duration
-	queue    chan inbound // every event but pause and resume
-	prio     prioQueue    // pause and resume
-	normLane lane         // counts for queue
-	prioLane lane         // counts for prio
-	rooms    []string     // from WithRooms
+	shared   bool                     // heed's listener serves the Events API endpoint
+	limited  func(wait time.Duration) // told of rate-limit waits (WithRateLimited)
+	queue    chan inbound             // every event but pause and resume
+	prio     prioQueue                // pause and resume
+	normLane lane                     // counts for queue
+	prioLane lane                     // counts for prio
+	rooms    []string                 // from WithRooms
 	seen     *dedup
 	groups   groupCache
 	users    userCache
@@ -119,6 +121,15 @@ func WithQueueSize(n int) Option { return func(a *Adapter) { a.queue = make(chan
 // while heed was stopped is read back on start.
 func WithState(st bot.StateStore) Option { return func(a *Adapter) { a.state = st } }
 
+// WithRateLimited has f told of every wait Slack's rate limit asks for
+// (an HTTP 429 with Retry-After, or a "ratelimited" answer).
+func WithRateLimited(f func(wait time.Duration)) Option { return func(a *Adapter) { a.limited = f } }
+
+// WithSharedListener has heed's own HTTP listener serve the Events API
+// endpoint (HTTPEndpoint) in events mode: the adapter does not listen on
+// its own address.
+func WithSharedListener() Option { return func(a *Adapter) { a.shared = true } }
+
 // New builds the adapter from its configuration.
 func New(cfg Config, opts ...Option) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
@@ -161,6 +172,7 @@ func New(cfg Config, opts ...Option) (*Adapter, error) {
 		sleep:   func(ctx context.Context, d time.Duration) error { return a.sleep(ctx, d) },
 		log:     a.log,
 		secrets: []string{cfg.BotToken, cfg.AppToken, cfg.SigningSecret},
+		limited: a.limited,
 	}
 	a.users.ttl = time.Hour
 	a.prio.wake = make(chan struct{}, 1)
@@ -208,6 +220,12 @@ func init() {
 		}
 		if ac.State != nil {
 			opts = append(opts, WithState(ac.State))
+		}
+		if ac.SharedListener {
+			opts = append(opts, WithSharedListener())
+		}
+		if ac.RateLimited != nil {
+			opts = append(opts, WithRateLimited(ac.RateLimited))
 		}
 		return New(cfg, opts...)
 	})
@@ -299,7 +317,13 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	switch a.cfg.Mode {
 	case ModeEvents:
 		a.askCatchUp()
-		err = a.serveEvents(ctx)
+		if a.shared {
+			// heed's listener serves EventsHandler until it stops.
+			<-ctx.Done()
+			err = ctx.Err()
+		} else {
+			err = a.serveEvents(ctx)
+		}
 	default:
 		err = a.runSocket(ctx)
 	}
@@ -324,6 +348,7 @@ type webAPI struct {
 	sleep   func(ctx context.Context, d time.Duration) error
 	log     *slog.Logger
 	secrets []string
+	limited func(wait time.Duration) // told of every rate-limit wait (metrics)
 
 	mu    sync.Mutex
 	gates map[string]chan struct{} // method → closed when its rate-limit wait ends
@@ -344,6 +369,9 @@ func (w *webAPI) call(ctx context.Context, method string, f func(context.Context
 			return w.scrub(err)
 		}
 		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
+		if w.limited != nil {
+			w.limited(wait)
+		}
 		gate, mine := w.shut(method)
 		err = w.sleep(ctx, wait)
 		if mine {

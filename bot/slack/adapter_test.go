@@ -480,17 +480,19 @@ func TestGroupsRefreshBeforeEvents(t *testing.T) {
 }
 
 // A 429 storm: every call waits out Retry-After and goes out again, and
-// everything arrives, in order.
+// everything arrives, in order. Every wait is told to WithRateLimited
+// (heed's metrics).
 func TestRateLimitStormKeepsOrder(t *testing.T) {
 	var mu sync.Mutex
-	var waits []time.Duration
+	var waits, told []time.Duration
 	sleep := func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		waits = append(waits, d)
 		mu.Unlock()
 		return ctx.Err()
 	}
-	e := newEnv(t, setup{fake: slackfake.Options{NoEcho: true}, noRun: true, opts: []Option{WithSleep(sleep)}})
+	limited := func(d time.Duration) { mu.Lock(); told = append(told, d); mu.Unlock() }
+	e := newEnv(t, setup{fake: slackfake.Options{NoEcho: true}, noRun: true, opts: []Option{WithSleep(sleep), WithRateLimited(limited)}})
 	ctx := context.Background()
 	e.f.RateLimit(12, 3)
 	c := sampleCard(11)
@@ -525,6 +527,9 @@ func TestRateLimitStormKeepsOrder(t *testing.T) {
 	defer mu.Unlock()
 	if len(waits) != 12 || waits[0] != 3*time.Second {
 		t.Fatalf("waits = %v, want 12 × 3s", waits)
+	}
+	if !slices.Equal(told, waits) {
+		t.Fatalf("rate-limit waits told: %v, want %v", told, waits)
 	}
 	// The calls went out in order: every 429 was followed by the same call.
 	var order []string

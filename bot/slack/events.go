@@ -33,6 +33,26 @@ var (
 // 401 and changes nothing.
 func (a *Adapter) EventsHandler() http.Handler { return http.HandlerFunc(a.serveHTTP) }
 
+// HTTPEndpoint is the Events API endpoint's path and handler when heed's
+// own listener serves it (events mode with WithSharedListener), or "".
+// The listener answers while the chat is not running (before Run has
+// started, after it ended): those requests get 503, so that Slack sends
+// them again, as it does when nothing listens.
+func (a *Adapter) HTTPEndpoint() (string, http.Handler) {
+	if a.cfg.Mode != ModeEvents || !a.shared {
+		return "", nil
+	}
+	h := a.EventsHandler()
+	return a.cfg.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.started.Load() == 0 {
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "heed's Slack chat is not running", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func (a *Adapter) serveEvents(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle(a.cfg.Path, a.EventsHandler())

@@ -5,9 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,6 +24,7 @@ import (
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/matrix"
+	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/media"
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -620,11 +624,21 @@ func (a *app) migrateTo(cmd *cobra.Command, to string) error {
 func healthcheckCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "healthcheck",
-		Short: "Exit 0 if a heed run holds a fresh lease on the database (for container health checks)",
-		Args:  cobra.NoArgs,
+		Short: "Exit 0 if heed is ready: its /readyz when http.listen is set, else a fresh lease on the database (for container health checks)",
+		Long: "With http.listen configured, ask heed's /readyz and print its reasons: the store is reachable,\n" +
+			"every chat is heard and the dispatcher cycled recently. Without it, check that a heed run holds a\n" +
+			"fresh lease on the database. Either way nothing is created or migrated.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, _, err := a.store(ctx, false)
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			if c.HTTP.Listen != "" {
+				return readyz(ctx, c.HTTP.Listen, cmd.OutOrStdout())
+			}
+			st, err := sqlite.OpenReadOnly(ctx, c.Database)
 			if err != nil {
 				return err
 			}
@@ -643,6 +657,48 @@ func healthcheckCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// readyz asks the /readyz of the heed listening on listen and prints the
+// checks that failed; it fails unless heed is ready.
+func readyz(ctx context.Context, listen string, out io.Writer) error {
+	host, port, _ := net.SplitHostPort(listen)
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	u := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return approvals.Errorf(approvals.EUNAVAILABLE, "heed does not answer at %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	var rep httpd.Report
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&rep); err != nil {
+		return approvals.Errorf(approvals.EUNAVAILABLE, "%s answered %s, not a readiness report", u, resp.Status)
+	}
+	var failed []string
+	for _, ch := range rep.Checks {
+		if !ch.OK {
+			failed = append(failed, ch.Name+": "+ch.Reason)
+		}
+	}
+	if resp.StatusCode != http.StatusOK && len(failed) == 0 {
+		failed = append(failed, "answered "+resp.Status)
+	}
+	if len(failed) > 0 {
+		return approvals.Errorf(approvals.ECONFLICT, "heed is not ready (%s): %s", u, strings.Join(failed, "; "))
+	}
+	fmt.Fprintf(out, "ok: ready (%s)\n", u)
+	return nil
 }
 
 // describeRoom says in a line what a room's safeguards do.

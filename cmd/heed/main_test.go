@@ -269,11 +269,16 @@ type daemon struct {
 	lines  chan string
 	cancel context.CancelFunc
 	done   chan error
+	banner string // the line that says heed is running
 }
 
-func startDaemon(t *testing.T) *daemon {
+func startDaemon(t *testing.T) *daemon { return startDaemonWith(t, "") }
+
+// startDaemonWith starts a daemon on a new database whose config has
+// extra appended.
+func startDaemonWith(t *testing.T, extra string) *daemon {
 	t.Helper()
-	return startDaemonOn(t, newDB(t, t.TempDir()), "")
+	return startDaemonOn(t, newDB(t, t.TempDir()), extra)
 }
 
 // startDaemonOn starts `heed run` on the database db, with config added
@@ -298,7 +303,7 @@ func startDaemonOn(t *testing.T, db, config string) *daemon {
 		close(lines)
 	}()
 	d := &daemon{t: t, db: db, in: inW, lines: lines, cancel: cancel, done: done}
-	d.waitFor("is running")
+	d.banner = d.waitFor("is running")
 	return d
 }
 

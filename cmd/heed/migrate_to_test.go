@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,20 @@ func TestMigrateToRefusesWhatItCannotDo(t *testing.T) {
 	}
 	if _, err := sqlite.OpenReadOnly(t.Context(), url); err == nil {
 		t.Errorf("a refused copy made heed's tables in the target")
+	}
+}
+
+// TestBackupOfPostgresSaysHow: heed backup of a PostgreSQL database makes
+// no file and names pg_dump, without the password.
+func TestBackupOfPostgresSaysHow(t *testing.T) {
+	url := pgtest.URL(t)
+	mustHeed(t, url, "migrate")
+	out := t.TempDir() + "/backup.db"
+	_, err := heed(t, url, "backup", out)
+	if err == nil || !strings.Contains(userMessage(err), "pg_dump") {
+		t.Fatalf("backup of PostgreSQL: %v", err)
+	}
+	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+		t.Errorf("a file was made: %v", serr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -49,6 +50,16 @@ func (a *app) run(ctx context.Context) error {
 	}
 	zone, _ := approvals.LoadZone(c.Zone)
 
+	// The listener is bound before anything starts, so that an address in
+	// use stops heed at once.
+	var ln net.Listener
+	if c.HTTP.Listen != "" {
+		if ln, err = net.Listen("tcp", c.HTTP.Listen); err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		defer ln.Close()
+	}
+
 	holder := fmt.Sprintf("%s pid %d", hostname(), os.Getpid())
 	if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, holderGone); err != nil {
 		return err
@@ -76,7 +87,11 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	if hasConsole {
-		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s\n", versionString(), sqlite.Redact(c.Database), strings.Join(cat.Names(), ", "), zone)
+		listening := ""
+		if ln != nil {
+			listening = " · http " + ln.Addr().String()
+		}
+		fmt.Fprintf(a.out, "heed %s is running · database %s · targets %s · zone %s%s\n", versionString(), sqlite.Redact(c.Database), strings.Join(cat.Names(), ", "), zone, listening)
 		fmt.Fprintf(a.out, "You are @%s. Type `heed post add --at +1m --to %s --text \"hello\"`, then `/as alice` and `+N ✅`. `pause` stops everything; `help` lists commands.\n",
 			a.who(), cat.Names()[0])
 	}
@@ -84,6 +99,22 @@ func (a *app) run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if ln != nil {
+		// The listener answers until the dispatcher has stopped (its
+		// deferred stop runs after the dispatcher's), so /readyz and the
+		// chat's endpoint stay up while publishes under way finish.
+		httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+		served := make(chan struct{})
+		srv := sys.HTTP(c.HTTPOptions())
+		go func() {
+			defer close(served)
+			if err := srv.Serve(httpCtx, ln, 5*time.Second); err != nil {
+				cancel(err)
+			}
+		}()
+		defer func() { stopHTTP(); <-served }()
+		log.Info("HTTP listener on", "addr", ln.Addr().String())
+	}
 	poll := c.Poll.Or(500 * time.Millisecond)
 	go func() {
 		// Renew the lease; if another heed took it (this one was suspended
@@ -120,6 +151,10 @@ func (a *app) run(ctx context.Context) error {
 	// On the way out, publish calls under way finish and are recorded
 	// (up to the dispatcher's StopGrace) before the store closes.
 	defer func() { cancel(nil); <-dispatched }()
+	keep, every := c.RetentionSettings()
+	trimmed := make(chan struct{})
+	go func() { defer close(trimmed); sys.RunRetention(ctx, keep, every, nil) }()
+	defer func() { cancel(nil); <-trimmed }()
 	if len(c.Tripwire.Feeds) > 0 {
 		// The tripwire runs on its own: a feed that hangs or fails never
 		// delays a publishing decision.

@@ -94,8 +94,9 @@ type Stack struct {
 	Dispatcher *dispatch.Dispatcher
 	Catalog    *dispatch.Catalog
 	Rec        *Recorder
-	Chat       *MemChat // nil when Options.Adapters were given
-	DBPath     string   // the SQLite file, or the PostgreSQL URL
+	Chat       *MemChat    // nil when Options.Adapters were given
+	DBPath     string      // the SQLite file, or the PostgreSQL URL
+	System     *app.System // what app.Build wired: the HTTP listener's handler comes from it
 }
 
 // DefaultApprovers are the approvers of the default MemChat room.
@@ -162,7 +163,7 @@ func New(t testing.TB, o Options) *Stack {
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	s.Service, s.Engine, s.Dispatcher = sys.Service, sys.Engine, sys.Dispatcher
+	s.Service, s.Engine, s.Dispatcher, s.System = sys.Service, sys.Engine, sys.Dispatcher, sys
 	if s.Chat != nil {
 		s.Chat.handler = s.Engine
 		s.Chat.render = func() error { return s.Engine.Cards().Sync(ctx) }

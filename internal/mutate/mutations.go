@@ -56,8 +56,8 @@ var mutations = []Mutation{
 		return EOFMessage`,
 		Pkg: "./cmd/heed", Tests: "TestConsoleEOFHoldsPublishing"},
 	{Name: "deaf: the engine ignores an adapter that knows it is deaf", File: "bot/engine.go",
-		From: `			if why := h.Deaf(); why != "" {`,
-		To:   `			if why := h.Deaf(); false && why != "" {`,
+		From: `		if why := h.Deaf(); why != "" {`,
+		To:   `		if why := h.Deaf(); false && why != "" {`,
 		Pkg:  "./cmd/heed", Tests: "TestConsoleEOFHoldsPublishing"},
 
 	{Name: "late: an occurrence long past its time still goes out", File: "sqlite/dispatch.go",
@@ -169,6 +169,9 @@ var mutations = []Mutation{
 			return w.scrub(err)
 		}
 		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
+		if w.limited != nil {
+			w.limited(wait)
+		}
 		gate, mine := w.shut(method)
 		err = w.sleep(ctx, wait)
 		if mine {
@@ -183,6 +186,9 @@ var mutations = []Mutation{
 			return w.scrub(err)
 		}
 		w.log.Warn("rate limited; waiting before trying again", "method", method, "retry_after", wait)
+		if w.limited != nil {
+			w.limited(wait)
+		}
 		gate, mine := w.shut("")
 		err = w.sleep(ctx, wait)
 		if mine {
@@ -518,4 +524,117 @@ var mutations = []Mutation{
 		From: `			who = append(who, v.Post.Author)`,
 		To:   `			_ = v.Post.Author`,
 		Pkg:  safeguards, Tests: "TestMissedMentionsTheAuthorOnce"},
+	// heed's HTTP listener, health, metrics, backup and retention.
+	{Name: "readyz: a deaf chat counts as heard", File: "app/http.go",
+		From: `c := httpd.Check{Name: "chat " + h.Chat, OK: h.Deaf == ""}`,
+		To:   `c := httpd.Check{Name: "chat " + h.Chat, OK: true}`,
+		Pkg:  "./app", Tests: "TestReadyzDeafChat"},
+	{Name: "readyz: a stuck dispatcher counts as cycling", File: "app/http.go",
+		From: `	case now.Sub(last) > dispatchWithin:`,
+		To:   `	case false && now.Sub(last) > dispatchWithin:`,
+		Pkg:  "./app", Tests: "TestReadyzStuckDispatcher"},
+	{Name: "readyz: a store that cannot be read counts as reachable", File: "app/http.go",
+		From: `		store.OK, store.Reason = false, "the database cannot be read: "+err.Error()`,
+		To:   `		_ = err`,
+		Pkg:  "./app", Tests: "TestReadyzStoreUnreachable"},
+	{Name: "readyz: not ready still answers 200", File: "httpd/server.go",
+		From: `		status = http.StatusServiceUnavailable`,
+		To:   `		status = http.StatusOK`,
+		Pkg:  "./app", Tests: "TestReadyzDeafChat|TestReadyzStuckDispatcher"},
+	{Name: "dispatcher: a failed cycle counts as a cycle for readiness", File: "dispatch/dispatcher.go",
+		From: `	if blocked == nil {
+		d.lastCycle.Store(d.Now().UnixNano())`,
+		To: `	if true {
+		d.lastCycle.Store(d.Now().UnixNano())`,
+		Pkg: "./dispatch", Tests: "TestFailedCycleIsNoCycle"},
+	{Name: "healthcheck: opens the database to write, creating it", File: "cmd/heed/admin.go",
+		From: `			st, err := sqlite.OpenReadOnly(ctx, c.Database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			holder, until, err := st.Lease(ctx, leaseName)`,
+		To: `			st, err := sqlite.Open(ctx, c.Database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			holder, until, err := st.Lease(ctx, leaseName)`,
+		Pkg: "./cmd/heed", Tests: "TestHealthcheckCreatesNothing"},
+	{Name: "healthcheck: a failing /readyz passes", File: "cmd/heed/admin.go",
+		From: `	if len(failed) > 0 {
+		return approvals.Errorf(approvals.ECONFLICT, "heed is not ready`,
+		To: `	if false {
+		return approvals.Errorf(approvals.ECONFLICT, "heed is not ready`,
+		Pkg: "./cmd/heed", Tests: "TestHealthcheckAsksReadyz"},
+	{Name: "listener: a Slack listen that differs from http.listen is taken", File: "app/config.go",
+		From: `if own, _ := ch["listen"].(string); own != "" && own != h.Listen {`,
+		To:   `if own, _ := ch["listen"].(string); false && own != "" && own != h.Listen {`,
+		Pkg:  "./app", Tests: "TestHTTPConfigErrors"},
+	{Name: "listener: the Slack endpoint is mounted though the chat listens itself", File: "bot/slack/events.go",
+		From: `	if a.cfg.Mode != ModeEvents || !a.shared {`,
+		To:   `	if a.cfg.Mode != ModeEvents {`,
+		Pkg:  "./app", Tests: "TestSlackEventsKeepsItsListenWithoutHTTP"},
+	{Name: "metrics: the allow-list is not checked", File: "httpd/server.go",
+		From: `	if !in {
+		return false, false
+	}`,
+		To: `	if false && !in {
+		return false, false
+	}`,
+		Pkg: "./httpd", Tests: "TestMetricsAllowList|TestMetricsBasicAuth"},
+	{Name: "metrics: the basic-auth password is not checked", File: "httpd/server.go",
+		From: `	return u&p == 1, true`,
+		To:   `	return u == 1 && p >= 0, true`,
+		Pkg:  "./httpd", Tests: "TestMetricsBasicAuth"},
+	{Name: "metrics: a target's 429 is not counted", File: "dispatch/dispatcher.go",
+		From: `			d.Observer.RateLimited(c.Target, after)`,
+		To:   `			_ = after`,
+		Pkg:  "./app", Tests: "TestMetricsAfterAScriptedDay"},
+	{Name: "metrics: a chat's rate-limit wait is not told", File: "bot/slack/adapter.go",
+		From: `		if w.limited != nil {
+			w.limited(wait)`,
+		To: `		if false {
+			w.limited(wait)`,
+		Pkg: slackPkg, Tests: "TestRateLimitStormKeepsOrder"},
+	{Name: "backup: an existing file is overwritten", File: "sqlite/backup.go",
+		From: `os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)`,
+		To:   `os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)`,
+		Pkg:  "./cmd/heed", Tests: "TestBackupRefusesAnExistingFile"},
+	{Name: "backup: the copy is readable by others", File: "sqlite/backup.go",
+		From: `	return os.Chmod(path, 0o600)`,
+		To:   `	return os.Chmod(path, 0o644)`,
+		Pkg:  "./cmd/heed", Tests: "TestBackupWhileHeedRuns"},
+	{Name: "backup: the images are left behind", File: "cmd/heed/backup.go",
+		From: `			n, err := st.Media().CopyTo(media.DirFor(args[0]))`,
+		To:   `			n, err := 0, error(nil)`,
+		Pkg:  "./cmd/heed", Tests: "TestBackupWhileHeedRuns"},
+	{Name: "retention: a pass is not bounded", File: "sqlite/retention.go",
+		From: `	if r.Batch <= 0 {
+		r.Batch = 1000
+	}`,
+		To:  `	r.Batch = -1`,
+		Pkg: "./app", Tests: "TestRetentionTrimsWhatIsOld|TestRetentionRunsInTheDaemon"},
+	{Name: "retention: the audit log stays open to deletes after a trim", File: "sqlite/retention.go",
+		From: `			if _, err := tx.ExecContext(ctx, auditNoDelete); err != nil {`,
+		To:   `			if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil {`,
+		Pkg:  "./app", Tests: "TestRetentionTrimsTheAuditLogWhenAsked"},
+	{Name: "retention: presence shorter than a room's on_duty is taken", File: "app/config.go",
+		From: `			if d := time.Duration(room.OnDuty); d > keep.Presence {`,
+		To:   `			if d := time.Duration(room.OnDuty); false && d > keep.Presence {`,
+		Pkg:  "./app", Tests: "TestRetentionConfig"},
+	{Name: "listener: a Slack chat on heed's listener listens itself too", File: "bot/slack/adapter.go",
+		From: `		if a.shared {
+			// heed's listener serves EventsHandler until it stops.`,
+		To: `		if false {
+			// heed's listener serves EventsHandler until it stops.`,
+		Pkg: slackPkg, Tests: "TestSharedListenerOpensNoListenerOfItsOwn"},
+	{Name: "metrics: the wiring does not count a chat's rate-limit waits", File: "app/app.go",
+		From: `			RateLimited: func(wait time.Duration) { m.ChatRateLimited(name, wait) }})`,
+		To:   `			RateLimited: nil})`,
+		Pkg:  "./app", Tests: "TestChatRateLimitCounted"},
+	{Name: "listener: the Slack endpoint takes requests while the chat is not running", File: "bot/slack/events.go",
+		From: `		if a.started.Load() == 0 {`,
+		To:   `		if false {`,
+		Pkg:  slackPkg, Tests: "TestSharedListenerOpensNoListenerOfItsOwn"},
 }
