@@ -21,6 +21,8 @@
 #   HEED_DENDRITE_WATCH_PID         if set, the server is stopped when this process exits
 #                                   (test binaries pass their own pid so a killed test
 #                                   run leaves no server behind)
+#   HEED_DENDRITE_DB                a PostgreSQL URL: the server keeps its state there, not in
+#                                   SQLite files in DIR (read when DIR is first configured)
 #
 # Needs Go, the Go module proxy and curl. Dendrite is built from a module of its
 # own because `go install …@v0.15.2` trips on a proxy that refuses version lists,
@@ -155,14 +157,26 @@ configure() {
 	local dir=$1 secret
 	(cd "$dir" && "$BIN/generate-keys" --private-key matrix_key.pem >/dev/null) ||
 		die "generate-keys failed in $dir"
-	"$BIN/generate-config" -ci -dir "$dir" -server localhost >"$dir/dendrite.yaml.new" ||
-		die "generate-config failed"
-	# Write-ahead logging for every database (see sqlite-wal/main.go for why).
-	local dbs
-	dbs=$(grep -o 'file:[^[:space:]]*\.db' "$dir/dendrite.yaml.new" | sed 's/^file://')
-	[ -n "$dbs" ] || die "unexpected generate-config output: no SQLite databases under $dir"
-	# shellcheck disable=SC2086 # one path per word (Dendrite's config cannot hold spaces in them either)
-	"$BIN/sqlite-wal" $dbs || die "could not switch Dendrite's databases to WAL"
+	if [ -n "${HEED_DENDRITE_DB:-}" ]; then
+		# One PostgreSQL database for every component: what Dendrite runs
+		# on in production. On SQLite its components' writers collide
+		# under load ("database is locked"), after which it answers HTTP
+		# 500 or panics.
+		"$BIN/generate-config" -ci -dir "$dir" -server localhost -db "$HEED_DENDRITE_DB" >"$dir/dendrite.yaml.new" ||
+			die "generate-config failed"
+		[ "$(grep -c -- '^    max_open_conns: 90$' "$dir/dendrite.yaml.new")" = 1 ] ||
+			die "unexpected generate-config output: no single global max_open_conns: 90"
+		sed -i 's|^    max_open_conns: 90$|    max_open_conns: 40|' "$dir/dendrite.yaml.new"
+	else
+		"$BIN/generate-config" -ci -dir "$dir" -server localhost >"$dir/dendrite.yaml.new" ||
+			die "generate-config failed"
+		# Write-ahead logging for every database (see sqlite-wal/main.go for why).
+		local dbs
+		dbs=$(grep -o 'file:[^[:space:]]*\.db' "$dir/dendrite.yaml.new" | sed 's/^file://')
+		[ -n "$dbs" ] || die "unexpected generate-config output: no SQLite databases under $dir"
+		# shellcheck disable=SC2086 # one path per word (Dendrite's config cannot hold spaces in them either)
+		"$BIN/sqlite-wal" $dbs || die "could not switch Dendrite's databases to WAL"
+	fi
 	# A fresh secret per server rather than the -ci config's well-known one.
 	secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	# Rewrite the few keys that matter; each must match exactly once, so a

@@ -15,12 +15,11 @@ import (
 
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/matrix/matrixtest"
-	"github.com/heed-dev/heed/internal/pgtest"
 )
 
 // The tests named TestReal* and TestE2E* run against a real Dendrite
 // started by scripts/dendrite.sh (see matrixtest).
-func TestMain(m *testing.M) { os.Exit(pgtest.MainWith(m, matrixtest.Main)) }
+func TestMain(m *testing.M) { os.Exit(matrixtest.Main(m)) }
 
 const realWait = 30 * time.Second
 

@@ -17,13 +17,12 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/heed-dev/heed/bot/matrix/matrixtest"
-	"github.com/heed-dev/heed/internal/pgtest"
 	"github.com/heed-dev/heed/sqlite"
 )
 
-// TestMain starts the shared Dendrite (matrixtest) and, when a test asks
-// for one, a throwaway PostgreSQL (pgtest), and stops both at the end.
-func TestMain(m *testing.M) { os.Exit(pgtest.MainWith(m, matrixtest.Main)) }
+// TestMain starts the shared Dendrite (matrixtest), on the throwaway
+// PostgreSQL the PostgreSQL tests use too (pgtest), and stops both at the end.
+func TestMain(m *testing.M) { os.Exit(matrixtest.Main(m)) }
 
 // roomCheckWorld is a Matrix bot account on Dendrite with review rooms
 // of every kind, and the configuration of a heed that serves them.

@@ -42,6 +42,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/synapseadmin"
+
+	"github.com/heed-dev/heed/internal/pgtest"
 )
 
 // Server is a running homeserver.
@@ -60,33 +62,36 @@ var shared struct {
 }
 
 // Main runs the tests, then stops the shared homeserver if this binary
-// started one. Call it from TestMain.
+// started one, and then the PostgreSQL cluster it kept its state in (and
+// that the binary's own PostgreSQL tests use: pgtest). Call it from
+// TestMain.
 func Main(m *testing.M) int {
-	code := m.Run()
-	if shared.srv != nil && shared.srv.Dir != "" {
-		if out, err := script("stop", shared.srv.Dir); err != nil {
-			fmt.Fprintf(os.Stderr, "matrixtest: stopping Dendrite: %v\n%s", err, out)
+	return pgtest.MainWith(m, func(m *testing.M) int {
+		code := m.Run()
+		if shared.srv != nil && shared.srv.Dir != "" {
+			if out, err := script(nil, "stop", shared.srv.Dir); err != nil {
+				fmt.Fprintf(os.Stderr, "matrixtest: stopping Dendrite: %v\n%s", err, out)
+			}
+			os.RemoveAll(shared.srv.Dir)
 		}
-		os.RemoveAll(shared.srv.Dir)
-	}
-	return code
+		return code
+	})
 }
 
 // Shared returns the homeserver shared by every test in the binary.
 func Shared(t testing.TB) *Server {
 	t.Helper()
+	external := os.Getenv("HEED_DENDRITE_URL") != "" && os.Getenv("HEED_DENDRITE_SECRET") != ""
+	var pg *pgtest.Cluster
+	if !external {
+		pg = pgtest.Shared(t) // Dendrite keeps its state in PostgreSQL
+	}
 	shared.once.Do(func() {
-		url, secret := os.Getenv("HEED_DENDRITE_URL"), os.Getenv("HEED_DENDRITE_SECRET")
-		if url != "" && secret != "" {
-			shared.srv = &Server{URL: url, Secret: secret}
+		if external {
+			shared.srv = &Server{URL: os.Getenv("HEED_DENDRITE_URL"), Secret: os.Getenv("HEED_DENDRITE_SECRET")}
 			return
 		}
-		dir, err := os.MkdirTemp("", "heed-dendrite-")
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.srv, shared.err = start(dir)
+		shared.srv, shared.err = startOn(pg)
 	})
 	if shared.err != nil {
 		t.Fatalf("matrixtest: the Dendrite homeserver could not be built or started, so this Matrix test cannot run: %v", shared.err)
@@ -98,15 +103,12 @@ func Shared(t testing.TB) *Server {
 		// one before the test makes any user on it.
 		t.Logf("matrixtest: the shared Dendrite can no longer register users; starting a fresh one")
 		old := shared.srv
-		if out, err := script("stop", old.Dir); err != nil {
+		if out, err := script(nil, "stop", old.Dir); err != nil {
 			t.Logf("stopping the old Dendrite: %v\n%s", err, out)
 		}
 		os.RemoveAll(old.Dir)
-		dir, err := os.MkdirTemp("", "heed-dendrite-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if shared.srv, err = start(dir); err != nil {
+		var err error
+		if shared.srv, err = startOn(pg); err != nil {
 			t.Fatalf("matrixtest: a fresh Dendrite could not be started: %v", err)
 		}
 	}
@@ -137,12 +139,12 @@ func (s *Server) canRegister() bool {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := start(dir)
+	s, err := start(dir, pgtest.URL(t))
 	if err != nil {
 		t.Fatalf("matrixtest: the Dendrite homeserver could not be built or started, so this Matrix test cannot run: %v", err)
 	}
 	t.Cleanup(func() {
-		if out, err := script("stop", dir); err != nil {
+		if out, err := script(nil, "stop", dir); err != nil {
 			t.Errorf("stopping Dendrite: %v\n%s", err, out)
 		}
 	})
@@ -155,7 +157,7 @@ func (s *Server) Stop(t testing.TB) {
 	if s.Dir == "" {
 		t.Fatal("matrixtest: cannot stop a homeserver named by HEED_DENDRITE_URL")
 	}
-	if out, err := script("stop", s.Dir); err != nil {
+	if out, err := script(nil, "stop", s.Dir); err != nil {
 		t.Fatalf("stopping Dendrite: %v\n%s", err, out)
 	}
 }
@@ -167,7 +169,7 @@ func (s *Server) Restart(t testing.TB) {
 	if s.Dir == "" {
 		t.Fatal("matrixtest: cannot start a homeserver named by HEED_DENDRITE_URL")
 	}
-	again, err := start(s.Dir)
+	again, err := start(s.Dir, "") // configured already: its database is in its config
 	if err != nil {
 		t.Fatalf("restarting Dendrite: %v", err)
 	}
@@ -176,9 +178,25 @@ func (s *Server) Restart(t testing.TB) {
 	}
 }
 
-// start runs `scripts/dendrite.sh start dir` and reads dir/env.
-func start(dir string) (*Server, error) {
-	out, err := script("start", dir)
+// startOn starts a homeserver in a new directory, with its state in a new
+// database on the cluster pg. The directory and the database go when the
+// test binary ends (Main, and pgtest's clean-up).
+func startOn(pg *pgtest.Cluster) (*Server, error) {
+	dir, err := os.MkdirTemp("", "heed-dendrite-")
+	if err != nil {
+		return nil, err
+	}
+	db, _, err := pg.CreateDatabase(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("a database for Dendrite: %w", err)
+	}
+	return start(dir, db)
+}
+
+// start runs `scripts/dendrite.sh start dir` and reads dir/env. db is the
+// PostgreSQL database a new server keeps its state in.
+func start(dir, db string) (*Server, error) {
+	out, err := script([]string{"HEED_DENDRITE_DB=" + db}, "start", dir)
 	if err != nil {
 		return nil, fmt.Errorf("scripts/dendrite.sh start: %v\n%s", err, out)
 	}
@@ -194,7 +212,7 @@ func start(dir string) (*Server, error) {
 }
 
 // script runs scripts/dendrite.sh with a bound on a cold build.
-func script(args ...string) ([]byte, error) {
+func script(env []string, args ...string) ([]byte, error) {
 	path, err := scriptPath()
 	if err != nil {
 		return nil, err
@@ -204,7 +222,7 @@ func script(args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "bash", append([]string{path}, args...)...)
 	// The script stops the server if this test binary dies without Main's
 	// clean-up (a timeout panic, a kill).
-	cmd.Env = append(os.Environ(), "HEED_DENDRITE_WATCH_PID="+strconv.Itoa(os.Getpid()))
+	cmd.Env = append(append(os.Environ(), "HEED_DENDRITE_WATCH_PID="+strconv.Itoa(os.Getpid())), env...)
 	return cmd.CombinedOutput()
 }
 
