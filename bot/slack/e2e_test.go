@@ -36,6 +36,7 @@ type stackSetup struct {
 	opts     []Option        // more adapter options
 	noStart  bool            // do not run the adapter yet
 	fakeOpts slackfake.Options
+	replica  string // one of several replicas on dbPath (PostgreSQL)
 }
 
 func newStack(t testing.TB, o stackSetup) *stackEnv {
@@ -58,8 +59,9 @@ func newStack(t testing.TB, o stackSetup) *stackEnv {
 		Adapters: []bot.Adapter{e.a},
 		Rooms: []bot.Room{{Name: "review", Adapter: "slack", ID: chReview,
 			Policy: approvals.Policy{Approvers: []string{alice}, Required: o.required}}},
-		Clock:  o.clock,
-		DBPath: o.dbPath,
+		Clock:   o.clock,
+		DBPath:  o.dbPath,
+		Replica: o.replica,
 	})
 	e.h = s.Engine
 	WithState(s.Store)(e.a) // as heed run gives it the database

@@ -120,6 +120,10 @@ func statusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			replicas, chats, err := replicaStatus(ctx, svc.Store, a.cfg, time.Now())
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				if pauses == nil {
 					pauses = []approvals.Pause{}
@@ -131,10 +135,14 @@ func statusCmd(a *app) *cobra.Command {
 				if hasTripwire {
 					out["tripwire"] = tw
 				}
+				if replicas != nil {
+					out["replicas"], out["chats"] = replicas, chats
+				}
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
 			w := cmd.OutOrStdout()
 			loc, _ := approvals.LoadZone(a.cfg.Zone)
+			printReplicas(w, replicas, chats, time.Now(), loc)
 			if hasTripwire {
 				for _, line := range tw.Lines(loc) {
 					fmt.Fprintln(w, line)
@@ -539,15 +547,23 @@ func migrateCmd(a *app) *cobra.Command {
 func healthcheckCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "healthcheck",
-		Short: "Exit 0 if a heed run holds a fresh lease on the database (for container health checks)",
+		Short: "Exit 0 if a heed run holds a fresh lease on the database, or on PostgreSQL a replica on this host heartbeats (for container health checks)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, _, err := a.store(ctx, false)
+			st, c, err := a.store(ctx, false)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if st.Dialect() == sqlite.DialectPostgres {
+				msg, err := replicaHealth(ctx, st, c, time.Now())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), msg)
+				return nil
+			}
 			holder, until, err := st.Lease(ctx, leaseName)
 			if err != nil {
 				return err
@@ -613,6 +629,11 @@ func (a *app) daemonHolds(ctx context.Context, cmd *cobra.Command, svc *sqlite.S
 	holder, until, err := svc.Store.Lease(ctx, leaseName)
 	if err != nil {
 		return err
+	}
+	if svc.Store.Dialect() == sqlite.DialectPostgres {
+		if holder, until, err = liveReplicas(ctx, svc.Store, a.cfg); err != nil {
+			return err
+		}
 	}
 	path := svc.Store.Path()
 	if holder != "" && until.After(time.Now()) {
