@@ -42,8 +42,13 @@ type Parts struct {
 	MaxAttempts  int            // per target for retryable errors (default 5)
 	Workers      int            // publishes at once (default 32)
 	Runner       string         // the dispatcher's name, recorded on claims
-	Now          func() time.Time
-	Log          *slog.Logger // default slog.Default()
+	// Replica, when set, makes this heed one of several replicas on one
+	// PostgreSQL database, by that name: it holds a chat only while it
+	// holds the chat's lease in the database (bot.ChatLeases).
+	Replica   string
+	ChatLease time.Duration // a chat lease's length (default bot.DefaultLease)
+	Now       func() time.Time
+	Log       *slog.Logger // default slog.Default()
 	// Metrics are counted into; default: new ones. The wiring has them
 	// read the database and the engine at every scrape.
 	Metrics *metrics.Metrics
@@ -73,6 +78,9 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 	}
 	eng := &bot.Engine{Targets: p.Catalog, Adapters: p.Adapters, Rooms: p.Rooms, Zone: p.Zone, DeafAfter: p.DeafAfter,
 		Safeguards: p.Safeguards, Now: p.Now, Log: log.With("part", "engine")}
+	if p.Replica != "" {
+		eng.Leases, eng.Replica, eng.Lease = p.Store, p.Replica, p.ChatLease
+	}
 	svc := sqlite.NewService(p.Store, p.Catalog, eng.PolicyFor)
 	if p.ReviewWindow != 0 {
 		svc.Window = p.ReviewWindow
@@ -144,9 +152,12 @@ func attachStore(cat *dispatch.Catalog, st *sqlite.Store) {
 // Options are what FromConfig takes besides the config, the store and the
 // catalog.
 type Options struct {
-	Log     *slog.Logger // default: the config's logger
-	Runner  string       // the dispatcher's name, recorded on claims
-	Console Console      // the terminal of a console chat, if one is configured
+	Log    *slog.Logger // default: the config's logger
+	Runner string       // the dispatcher's name, recorded on claims
+	// Replica names this heed among the replicas sharing a PostgreSQL
+	// database; "" runs it alone.
+	Replica string
+	Console Console // the terminal of a console chat, if one is configured
 }
 
 // Console is the terminal a console chat reads and writes.
@@ -205,7 +216,7 @@ func FromConfig(ctx context.Context, c *Config, st *sqlite.Store, cat *dispatch.
 		Store: st, Catalog: cat, Adapters: adapters, Rooms: rooms, Safeguards: guards, Zone: zone,
 		DeafAfter: c.DeafAfter.Or(2 * time.Minute), ReviewWindow: time.Duration(c.ReviewWindow), SeriesCards: c.SeriesCards,
 		LateGrace: c.LateGrace.Or(10 * time.Minute), StopGrace: c.ShutdownGrace.Or(30 * time.Second), MaxAttempts: c.MaxAttempts, Workers: c.Workers,
-		Runner: o.Runner, Log: log, Metrics: m,
+		Runner: o.Runner, Replica: o.Replica, ChatLease: time.Duration(c.ChatLease), Log: log, Metrics: m,
 	})
 }
 

@@ -53,6 +53,11 @@ type Config struct {
 	// when heed is stopped (default 30s); later, their outcome is unknown.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
 	Workers       int      `yaml:"workers"` // publishes at once (default 32)
+	// ChatLease is how long a replica's hold on a chat's connection lasts
+	// unless renewed, when several heed runs share a PostgreSQL database
+	// (default 7s): it is renewed every quarter of it, and a dead holder's
+	// chat is taken over within 1¼ of it.
+	ChatLease Duration `yaml:"chat_lease"`
 
 	// Timing safeguards (README "Timing safeguards"). LastCall is the
 	// default for rooms that set none: 15m when unset, 0 sends none.
@@ -733,6 +738,9 @@ func (c *Config) check() error {
 	}
 	if err := c.checkRetention(); err != nil {
 		return err
+	}
+	if c.ChatLease != 0 && (time.Duration(c.ChatLease) < 2*time.Second || time.Duration(c.ChatLease) > 5*time.Minute) {
+		return fmt.Errorf("chat_lease: %s is out of range: give a duration from 2s to 5m, such as 7s", time.Duration(c.ChatLease))
 	}
 	if c.SeriesCards < 0 {
 		return errors.New("series_cards: give how many upcoming occurrences of a recurring post get a card, such as 3")

@@ -67,6 +67,17 @@ type Engine struct {
 	// the card only.
 	Images ImageStore
 
+	// Leases, when set, makes this engine one of several heed replicas
+	// on one database, named Replica: it connects to a chat, renders its
+	// cards and polls the tripwire only while it holds their lease
+	// (replicas.go), and judges a chat it does not hold by what the
+	// chat's holder recorded. Lease is how long a lease lasts unless
+	// renewed (default DefaultLease).
+	Leases  ChatLeases
+	Replica string
+	Lease   time.Duration
+	held    leases
+
 	rmu       sync.Mutex                  // guards rosters
 	rosters   map[string]approvals.Roster // room name → the roster last recorded by this engine
 	cards     *Cards
@@ -211,7 +222,8 @@ func (e *Engine) SyncRosters(ctx context.Context) error {
 
 // Deaf says why publishing must hold because a review room cannot be heard,
 // or "" when every adapter with a review room has shown signs of life
-// within DeafAfter. It is the dispatcher's Liveness.
+// within DeafAfter. It is the dispatcher's Liveness. A replica reads a
+// chat it does not hold from its holder's record in the database.
 func (e *Engine) Deaf(now time.Time) string {
 	if err := e.init(); err != nil {
 		return err.Error()
@@ -253,6 +265,13 @@ func (e *Engine) Hearing(now time.Time) []ChatHearing {
 
 // deaf says why adapter a cannot be heard at now, or "".
 func (e *Engine) deaf(a Adapter, now time.Time) string {
+	if !e.Holds(a.Name()) {
+		// Another replica holds this chat, or none does: only what the
+		// database says of its holder counts.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return e.heardElsewhere(ctx, a, now)
+	}
 	if h, ok := a.(Hearing); ok {
 		if why := h.Deaf(); why != "" {
 			return why
@@ -506,14 +525,19 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 	if err := e.init(); err != nil {
 		return err
 	}
+	if e.replicated() {
+		// Released once the adapters and the render loop have stopped:
+		// another replica takes the chats at its next try.
+		defer e.ReleaseAll(context.WithoutCancel(ctx))
+	}
 	rctx, stopRender := context.WithCancel(ctx)
 	rendered := make(chan struct{})
 	go func() { defer close(rendered); e.cards.Run(rctx) }()
 	defer func() { stopRender(); <-rendered }() // it records the cards rendered before Run returns
-	errc := make(chan error, len(e.Adapters))
+	errc := make(chan error, len(e.Adapters)+1)
 	actx, stopAdapters := context.WithCancel(ctx)
 	var adapters sync.WaitGroup
-	for _, a := range e.Adapters {
+	start := func(a Adapter) {
 		adapters.Add(1)
 		go func() {
 			defer adapters.Done()
@@ -521,6 +545,16 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 				errc <- fmt.Errorf("%s: %w", a.Name(), err)
 			}
 		}()
+	}
+	if e.replicated() {
+		// A chat connects once this replica takes its lease. The loop is
+		// counted among the adapters, so it may start them.
+		adapters.Add(1)
+		go func() { defer adapters.Done(); e.holdLoop(actx, start, errc) }()
+	} else {
+		for _, a := range e.Adapters {
+			start(a)
+		}
 	}
 	// On the way out the adapters hand over what they still hold (a Slack
 	// pause still queued) while the store is open; at most adapterStop.
@@ -547,7 +581,7 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 			if sr, ok := a.(SelfReconciler); ok && sr.ReconcilesOnStart() {
 				continue
 			}
-			if !reconciled[a.Name()] && !a.Alive().IsZero() {
+			if !reconciled[a.Name()] && e.Holds(a.Name()) && !a.Alive().IsZero() {
 				if err := e.Reconcile(ctx, a.Name()); err != nil {
 					e.Log.Error("reconcile", "adapter", a.Name(), "err", err)
 					continue
@@ -563,6 +597,33 @@ func (e *Engine) Run(ctx context.Context, poll time.Duration) error {
 			return ctx.Err()
 		case err := <-errc:
 			return err
+		case <-t.C:
+		}
+	}
+}
+
+// holdLoop runs HoldCycle every RenewEvery until ctx ends, starts the
+// adapters of the chats it took, and reports a lost lease on errc. It
+// never waits on the engine's cycle, so a slow cycle delays no renewal.
+func (e *Engine) holdLoop(ctx context.Context, start func(Adapter), errc chan<- error) {
+	t := time.NewTicker(e.RenewEvery())
+	defer t.Stop()
+	for {
+		names, err := e.HoldCycle(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				errc <- err
+			}
+			return
+		}
+		for _, name := range names {
+			if a := e.adapter(name); a != nil {
+				start(a)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
 		case <-t.C:
 		}
 	}

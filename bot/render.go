@@ -149,6 +149,9 @@ func (cs *Cards) Sync(ctx context.Context) error {
 	failed := map[string]bool{}
 	for _, a := range out {
 		place := cs.e.place(a.room)
+		if !cs.e.Holds(a.room.Adapter) {
+			continue // this replica no longer holds the chat
+		}
 		if !failed[place] {
 			err := cs.e.adapter(a.room.Adapter).Reply(ctx, a.room.ID, a.thread, a.text)
 			if err == nil {
@@ -169,6 +172,9 @@ func (cs *Cards) Sync(ctx context.Context) error {
 		cs.qmu.Unlock()
 	}
 
+	if !cs.e.holdsAny() {
+		return nil // another replica renders every card
+	}
 	pauses, err := cs.e.Pauses.ActivePauses(ctx)
 	if err != nil {
 		return err
@@ -202,6 +208,9 @@ func (cs *Cards) Sync(ctx context.Context) error {
 			}
 			if publishingNow(v) {
 				continue // edited once, when every target has its outcome
+			}
+			if !cs.e.Holds(cs.e.room(v.Post.Room).Adapter) {
+				continue // its chat's holder renders it
 			}
 			v, err = cs.syncCard(ctx, v, pauses)
 			if err != nil {
@@ -360,7 +369,9 @@ func (cs *Cards) announcePauses(ctx context.Context, before string, now []approv
 	}
 	for _, l := range lines {
 		for _, r := range cs.e.Rooms {
-			_ = cs.e.reply(ctx, r, "", l)
+			if cs.e.Holds(r.Adapter) {
+				_ = cs.e.reply(ctx, r, "", l)
+			}
 		}
 	}
 }
@@ -564,6 +575,11 @@ func (cs *Cards) Announce(ctx context.Context, occ int64, target, url string, ki
 		return
 	}
 	room := cs.e.room(v.Post.Room)
+	if !cs.e.Holds(room.Adapter) {
+		// Another replica holds the chat; the card its holder renders
+		// shows the outcome.
+		return
+	}
 	ref, ok, err := cs.e.Reviews.Card(ctx, occ, room.Adapter, room.ID)
 	if err != nil || !ok {
 		return

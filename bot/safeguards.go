@@ -74,6 +74,9 @@ func (h *commands) lastCalls(ctx context.Context) error {
 		if rs.LastCall <= 0 || v.At.Sub(now) > rs.LastCall {
 			continue
 		}
+		if !h.e.Holds(room.Adapter) {
+			continue // its chat's holder sends it
+		}
 		ref, ok, err := h.e.Reviews.Card(ctx, id, room.Adapter, room.ID)
 		if err != nil || !ok {
 			continue
@@ -197,6 +200,9 @@ func RetractOfferText(ctx context.Context, svc approvals.ReviewService, zone *ti
 
 // postOffers announces retract offers made from the CLI in every review room.
 func (h *commands) postOffers(ctx context.Context) error {
+	if !h.e.Holds(h.e.Rooms[0].Adapter) {
+		return nil // the first review room's holder posts them
+	}
 	offers, err := h.e.Pauses.UnpostedOffers(ctx)
 	if err != nil {
 		return err
@@ -211,7 +217,9 @@ func (h *commands) postOffers(ctx context.Context) error {
 		}
 		text := h.offerText(ctx, o)
 		for _, r := range h.e.Rooms {
-			_ = h.e.reply(ctx, r, "", text)
+			if h.e.Holds(r.Adapter) {
+				_ = h.e.reply(ctx, r, "", text)
+			}
 		}
 	}
 	return nil

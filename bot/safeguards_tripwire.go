@@ -39,11 +39,19 @@ func (tw *Tripwire) Run(ctx context.Context, w *tripwire.Watcher) error {
 	if err := tw.e.init(); err != nil {
 		return err
 	}
+	if tw.e.replicated() {
+		tw.e.leaseTripwire()
+	}
 	for {
-		tw.Poll(ctx, w, tw.e.Now())
 		// At least a second between cycles, so a feed due again at once
 		// (a clock step) cannot spin.
-		wait := max(time.Until(w.Next()), time.Second)
+		wait := time.Second
+		if tw.e.Holds(TripwireLease) {
+			tw.Poll(ctx, w, tw.e.Now())
+			wait = max(time.Until(w.Next()), wait)
+		} else {
+			wait = max(tw.e.RenewEvery(), wait) // another replica polls; look again for its lease
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -137,7 +145,9 @@ func (tw *Tripwire) Alert(ctx context.Context, a tripwire.Alert) error {
 	}
 	text := b.String()
 	for _, r := range tw.e.Rooms {
-		_ = tw.e.reply(ctx, r, "", text)
+		if tw.e.Holds(r.Adapter) {
+			_ = tw.e.reply(ctx, r, "", text)
+		}
 	}
 	return tw.e.State.SetKV(ctx, seenKey, now.UTC().Format(time.RFC3339))
 }

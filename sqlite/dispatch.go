@@ -418,11 +418,23 @@ func (s *DeliveryService) aggregate(ctx context.Context, tx *sql.Tx, id int64, n
 // twice for one idempotency key: their deliveries are retried with the
 // same key at once instead.
 func (s *DeliveryService) RecoverCrashed(ctx context.Context, honoursKey func(target string) bool) (int, error) {
+	return s.recover(ctx, honoursKey, ``)
+}
+
+// RecoverStopped is RecoverCrashed for replicas sharing a database: it
+// recovers only the deliveries claimed by a runner that is no registered
+// replica seen since `since`, those a stopped replica left under way.
+func (s *DeliveryService) RecoverStopped(ctx context.Context, honoursKey func(target string) bool, since time.Time) (int, error) {
+	return s.recover(ctx, honoursKey, ` AND claimed_by NOT IN (SELECT id FROM replicas WHERE seen_at >= ?)`, ms(since))
+}
+
+func (s *DeliveryService) recover(ctx context.Context, honoursKey func(target string) bool, where string, args ...any) (int, error) {
 	now := s.now()
 	var n int
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
 		n = 0
-		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ?`, approvals.DeliveryPublishing)
+		rows, err := tx.QueryContext(ctx, `SELECT occurrence_id, target FROM deliveries WHERE state = ?`+where,
+			append([]any{approvals.DeliveryPublishing}, args...)...)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,8 @@
 package kinds
 
 import (
-	_ "github.com/heed-dev/heed/bot/matrix"
+	"github.com/heed-dev/heed/app"
+	"github.com/heed-dev/heed/bot/matrix"
 	_ "github.com/heed-dev/heed/bot/slack"
 	_ "github.com/heed-dev/heed/publish/bluesky"
 	_ "github.com/heed-dev/heed/publish/facebook"
@@ -18,3 +19,7 @@ import (
 	_ "github.com/heed-dev/heed/publish/webhook"
 	_ "github.com/heed-dev/heed/publish/x"
 )
+
+// The Matrix crypto and state stores keep tables in heed's database, which
+// `heed migrate --to` makes in a new database before it copies rows.
+func init() { app.RegisterTables(matrix.PrepareDatabase) }

@@ -38,6 +38,7 @@ type stackSetup struct {
 	noStart  bool            // do not run the adapter yet
 	fakeOpts slackfake.Options
 	guards   *timing.Safeguards // timing safeguards (reminders); nil: none
+	replica  string             // one of several replicas on dbPath (PostgreSQL)
 }
 
 func newStack(t testing.TB, o stackSetup) *stackEnv {
@@ -63,6 +64,7 @@ func newStack(t testing.TB, o stackSetup) *stackEnv {
 		Clock:      o.clock,
 		DBPath:     o.dbPath,
 		Safeguards: o.guards,
+		Replica:    o.replica,
 	})
 	e.h = s.Engine
 	WithState(s.Store)(e.a) // as heed run gives it the database

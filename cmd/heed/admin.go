@@ -23,7 +23,6 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
-	"github.com/heed-dev/heed/bot/matrix"
 	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/media"
 	"github.com/heed-dev/heed/sqlite"
@@ -127,6 +126,10 @@ func statusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			replicas, chats, err := replicaStatus(ctx, svc.Store, a.cfg, time.Now())
+			if err != nil {
+				return err
+			}
 			if asJSON {
 				if pauses == nil {
 					pauses = []approvals.Pause{}
@@ -138,10 +141,14 @@ func statusCmd(a *app) *cobra.Command {
 				if hasTripwire {
 					out["tripwire"] = tw
 				}
+				if replicas != nil {
+					out["replicas"], out["chats"] = replicas, chats
+				}
 				return writeJSON(cmd.OutOrStdout(), out)
 			}
 			w := cmd.OutOrStdout()
 			loc, _ := approvals.LoadZone(a.cfg.Zone)
+			printReplicas(w, replicas, chats, time.Now(), loc)
 			if hasTripwire {
 				for _, line := range tw.Lines(loc) {
 					fmt.Fprintln(w, line)
@@ -592,7 +599,7 @@ func (a *app) migrateTo(cmd *cobra.Command, to string) error {
 		return err
 	}
 	defer dst.Close()
-	if err := matrix.PrepareDatabase(ctx, dst.DB(), dst.Dialect()); err != nil {
+	if err := heedapp.PrepareTables(ctx, dst); err != nil {
 		return err
 	}
 	rep, err := src.CopyTo(ctx, dst)
@@ -624,10 +631,10 @@ func (a *app) migrateTo(cmd *cobra.Command, to string) error {
 func healthcheckCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "healthcheck",
-		Short: "Exit 0 if heed is ready: its /readyz when http.listen is set, else a fresh lease on the database (for container health checks)",
+		Short: "Exit 0 if heed is ready: its /readyz when http.listen is set, else a fresh lease on the database, or on PostgreSQL a replica on this host that heartbeats (for container health checks)",
 		Long: "With http.listen configured, ask heed's /readyz and print its reasons: the store is reachable,\n" +
 			"every chat is heard and the dispatcher cycled recently. Without it, check that a heed run holds a\n" +
-			"fresh lease on the database. Either way nothing is created or migrated.",
+			"fresh lease on the database (on PostgreSQL: a replica on this host heartbeats). Either way nothing is created or migrated.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -643,6 +650,14 @@ func healthcheckCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			if st.Dialect() == sqlite.DialectPostgres {
+				msg, err := replicaHealth(ctx, st, c, time.Now())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), msg)
+				return nil
+			}
 			holder, until, err := st.Lease(ctx, leaseName)
 			if err != nil {
 				return err
@@ -760,6 +775,11 @@ func (a *app) daemonHolds(ctx context.Context, cmd *cobra.Command, svc *sqlite.S
 	holder, until, err := svc.Store.Lease(ctx, leaseName)
 	if err != nil {
 		return err
+	}
+	if svc.Store.Dialect() == sqlite.DialectPostgres {
+		if holder, until, err = liveReplicas(ctx, svc.Store, a.cfg); err != nil {
+			return err
+		}
 	}
 	path := svc.Store.Path()
 	if holder != "" && until.After(time.Now()) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heed-dev/heed/bot/matrix"
+	heedapp "github.com/heed-dev/heed/app"
 	"github.com/heed-dev/heed/internal/pgtest"
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -28,7 +28,7 @@ func TestMigrateToPostgresCopiesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := matrix.PrepareDatabase(t.Context(), st.DB(), st.Dialect()); err != nil {
+	if err := heedapp.PrepareTables(t.Context(), st); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.DB().Exec(`INSERT INTO mx_room_state (room_id, encryption, members_fetched) VALUES ('!r:hs', '{"algorithm":"m.megolm.v1.aes-sha2"}', 1)`); err != nil {

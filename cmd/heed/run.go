@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -14,6 +17,8 @@ import (
 
 	heedapp "github.com/heed-dev/heed/app"
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/dispatch"
 	"github.com/heed-dev/heed/sqlite"
 )
 
@@ -60,13 +65,26 @@ func (a *app) run(ctx context.Context) error {
 		defer ln.Close()
 	}
 
+	// On SQLite one heed runs per file and holds the dispatcher lease; on
+	// PostgreSQL several may run, each a registered replica.
+	replicated := st.Dialect() == sqlite.DialectPostgres
 	holder := fmt.Sprintf("%s pid %d", hostname(), os.Getpid())
-	if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, holderGone); err != nil {
-		return err
+	replica := ""
+	if replicated {
+		replica = newReplicaID()
+		if err := st.RegisterReplica(ctx, approvals.Replica{ID: replica, Host: hostname(), PID: os.Getpid(), Started: time.Now()}); err != nil {
+			return err
+		}
+		defer st.RemoveReplica(context.WithoutCancel(ctx), replica)
+		holder = replica
+	} else {
+		if err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, holderGone); err != nil {
+			return err
+		}
+		defer st.ReleaseLease(context.WithoutCancel(ctx), leaseName, holder)
 	}
-	defer st.ReleaseLease(context.WithoutCancel(ctx), leaseName, holder)
 
-	sys, err := heedapp.FromConfig(ctx, c, st, cat, heedapp.Options{Log: log, Runner: holder,
+	sys, err := heedapp.FromConfig(ctx, c, st, cat, heedapp.Options{Log: log, Runner: holder, Replica: replica,
 		Console: heedapp.Console{In: a.in, Out: a.out, User: a.who(), Shell: a.shell}})
 	if err != nil {
 		return err
@@ -80,10 +98,12 @@ func (a *app) run(ctx context.Context) error {
 	}
 
 	// Whatever a previous run left under way may or may not have gone out.
-	if n, err := svc.Deliveries.RecoverCrashed(ctx, cat.HonoursKey); err != nil {
-		return err
-	} else if n > 0 {
-		log.Warn("deliveries left under way by a stopped heed are now unknown; a person must resolve them", "count", n)
+	if !replicated {
+		if n, err := svc.Deliveries.RecoverCrashed(ctx, cat.HonoursKey); err != nil {
+			return err
+		} else if n > 0 {
+			log.Warn("deliveries left under way by a stopped heed are now unknown; a person must resolve them", "count", n)
+		}
 	}
 
 	if hasConsole {
@@ -116,31 +136,11 @@ func (a *app) run(ctx context.Context) error {
 		log.Info("HTTP listener on", "addr", ln.Addr().String())
 	}
 	poll := c.Poll.Or(500 * time.Millisecond)
-	go func() {
-		// Renew the lease; if another heed took it (this one was suspended
-		// too long), stop rather than publish alongside it.
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, nil)
-				switch {
-				case err == nil || ctx.Err() != nil:
-				case approvals.ErrorCode(err) == approvals.ECONFLICT:
-					cancel(fmt.Errorf("lost the dispatcher lease: %w", err))
-					return
-				default:
-					// The store cannot be written (a full disk): nothing can
-					// be claimed either. Keep trying; stop only for another
-					// heed.
-					log.Error("could not renew the dispatcher lease", "err", err)
-				}
-			}
-		}
-	}()
+	if replicated {
+		go heartbeat(ctx, cancel, st, svc, eng, cat, replica, log)
+	} else {
+		go renewLease(ctx, cancel, st, holder, log)
+	}
 	dispatched := make(chan struct{})
 	go func() {
 		defer close(dispatched)
@@ -174,6 +174,82 @@ func (a *app) run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// renewLease renews the dispatcher lease; if another heed took it (this
+// one was suspended too long), it stops this one rather than publish
+// alongside it.
+func renewLease(ctx context.Context, cancel context.CancelCauseFunc, st *sqlite.Store, holder string, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := st.AcquireLease(ctx, leaseName, holder, time.Now(), 15*time.Second, nil)
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case approvals.ErrorCode(err) == approvals.ECONFLICT:
+				cancel(fmt.Errorf("lost the dispatcher lease: %w", err))
+				return
+			default:
+				// The store cannot be written (a full disk): nothing can
+				// be claimed either. Keep trying; stop only for another
+				// heed.
+				log.Error("could not renew the dispatcher lease", "err", err)
+			}
+		}
+	}
+}
+
+// replicaDead is how long a replica may go without a heartbeat before
+// the others take it for stopped, and settle what it left under way.
+func replicaDead(lease time.Duration) time.Duration { return max(30*time.Second, 4*lease) }
+
+// heartbeat records this replica's heartbeat and what it holds every
+// renewal period, and settles the deliveries that stopped replicas left
+// under way (unknown, or retried with their idempotency key). A replica
+// that cannot heartbeat for half of replicaDead stops, before the others
+// take it for stopped.
+func heartbeat(ctx context.Context, cancel context.CancelCauseFunc, st *sqlite.Store, svc *sqlite.Service, eng *bot.Engine, cat *dispatch.Catalog, replica string, log *slog.Logger) {
+	dead := replicaDead(eng.Lease)
+	t := time.NewTicker(eng.RenewEvery())
+	defer t.Stop()
+	last := time.Now()
+	for {
+		now := time.Now()
+		if err := st.BeatReplica(ctx, replica, now, eng.Held()); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if now.Sub(last) > dead/2 {
+				cancel(fmt.Errorf("could not record this replica's heartbeat since %s: %w", last.Format(time.RFC3339), err))
+				return
+			}
+			log.Error("could not record this replica's heartbeat", "err", err)
+		} else {
+			last = now
+			if n, err := svc.Deliveries.RecoverStopped(ctx, cat.HonoursKey, now.Add(-dead)); err != nil && ctx.Err() == nil {
+				log.Error("could not settle what stopped replicas left under way", "err", err)
+			} else if n > 0 {
+				log.Warn("deliveries left under way by a stopped heed replica are now unknown (or retried with their idempotency key); a person must resolve the unknown ones", "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// newReplicaID names this run among the replicas: host, pid and a random
+// suffix, since a restarted container has the same host and pid.
+func newReplicaID() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s pid %d #%s", hostname(), os.Getpid(), hex.EncodeToString(b))
 }
 
 // shell runs a `heed ...` line typed into the console, in-process, as the

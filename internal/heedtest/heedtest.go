@@ -81,6 +81,16 @@ type Options struct {
 	// CountSQL opens the store on CountingDriver, so that SQLCount counts
 	// its statements and transactions.
 	CountSQL bool
+	// Chat is a MemChat shared with other stacks (replicas on one
+	// database, one chat); default a new one. Its events reach the stack
+	// that last called Hear.
+	Chat *MemChat
+	// Replica makes the stack one of several heed replicas on its
+	// database (PostgreSQL), by that name: it serves a chat only while it
+	// holds its lease (Engine.HoldCycle). ChatLease is the lease's length
+	// (default bot.DefaultLease).
+	Replica   string
+	ChatLease time.Duration
 }
 
 // Stack is a whole heed under test.
@@ -150,7 +160,10 @@ func New(t testing.TB, o Options) *Stack {
 	targets := append([]publish.Target{{Name: "rec", Kind: "recorder", Publisher: s.Rec}}, o.Targets...)
 	s.Catalog = dispatch.NewCatalog(targets...)
 	if len(o.Adapters) == 0 {
-		s.Chat = NewMemChat(o.Clock.Now)
+		s.Chat = o.Chat
+		if s.Chat == nil {
+			s.Chat = NewMemChat(o.Clock.Now)
+		}
 		o.Adapters = []bot.Adapter{s.Chat}
 		if len(o.Rooms) == 0 {
 			o.Rooms = []bot.Room{{Name: "review", Adapter: s.Chat.Name(), ID: "review", Policy: approvals.Policy{Approvers: DefaultApprovers}}}
@@ -158,15 +171,16 @@ func New(t testing.TB, o Options) *Stack {
 	}
 	sys, err := app.Build(ctx, app.Parts{
 		Store: st, Catalog: s.Catalog, Adapters: o.Adapters, Rooms: o.Rooms, Safeguards: o.Safeguards,
-		Zone: o.Zone, Runner: "heedtest", Now: o.Clock.Now, Log: o.Log,
+		Zone: o.Zone, Runner: "heedtest", Now: o.Clock.Now, Log: o.Log, Replica: o.Replica, ChatLease: o.ChatLease,
 	})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
 	s.Service, s.Engine, s.Dispatcher, s.System = sys.Service, sys.Engine, sys.Dispatcher, sys
 	if s.Chat != nil {
-		s.Chat.handler = s.Engine
-		s.Chat.render = func() error { return s.Engine.Cards().Sync(ctx) }
+		if o.Chat == nil {
+			s.Hear()
+		}
 	} else {
 		// The chats under test run on their own goroutines, as in heed
 		// run; so does the loop that renders what their events changed.
@@ -178,6 +192,15 @@ func New(t testing.TB, o Options) *Stack {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Hear makes the stack's MemChat deliver its events to this stack's
+// engine, and render after each, as the replica holding the chat does.
+func (s *Stack) Hear() {
+	s.Chat.mu.Lock()
+	defer s.Chat.mu.Unlock()
+	s.Chat.handler = s.Engine
+	s.Chat.render = func() error { return s.Engine.Cards().Sync(s.Ctx) }
 }
 
 // Cycle runs one engine cycle (occurrences, cards) and one dispatch cycle

@@ -53,8 +53,11 @@ func (m *MemChat) handle(h bot.Handler, ev bot.Event) error {
 	if err := h.HandleEvent(context.Background(), ev); err != nil {
 		return err
 	}
-	if m.render != nil {
-		return m.render()
+	m.mu.Lock()
+	render := m.render
+	m.mu.Unlock()
+	if render != nil {
+		return render()
 	}
 	return nil
 }
