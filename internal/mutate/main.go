@@ -9,6 +9,7 @@
 //	go run ./internal/mutate            every mutation
 //	go run ./internal/mutate -run pause  the mutations whose name matches
 //	go run ./internal/mutate -list       the table
+//	go run ./internal/mutate -check      each source text found once, no tests run
 //
 // The tests run with -tags goolm (heed's build tag: pure-Go Olm for
 // encrypted Matrix rooms; a build without it fails), or the tags given
@@ -44,6 +45,7 @@ type Mutation struct {
 func main() {
 	run := flag.String("run", "", "only the mutations whose name matches this regexp")
 	list := flag.Bool("list", false, "print the table and exit")
+	check := flag.Bool("check", false, "only check that each mutation's source text is found exactly once, and exit")
 	flag.StringVar(&buildTags, "tags", "goolm", "build tags for go test (heed needs goolm)")
 	flag.Parse()
 	root, err := moduleRoot()
@@ -69,6 +71,14 @@ func main() {
 			continue
 		}
 		n++
+		if *check {
+			src, err := os.ReadFile(filepath.Join(root, m.File))
+			if c := bytes.Count(src, []byte(m.From)); err != nil || c != 1 {
+				fmt.Printf("stale    %-60s %s: source text found %d times %v\n", m.Name, m.File, c, err)
+				failed++
+			}
+			continue
+		}
 		if *list {
 			fmt.Printf("%-60s %s  %s -run '%s'\n", m.Name, m.File, m.Pkg, m.Tests)
 			continue
@@ -81,6 +91,13 @@ func main() {
 		}
 	}
 	if *list {
+		return
+	}
+	if *check {
+		fmt.Printf("mutations: %d checked, %d stale\n", n, failed)
+		if failed > 0 {
+			os.Exit(1)
+		}
 		return
 	}
 	if n == 0 {

@@ -458,10 +458,10 @@ var mutations = []Mutation{
 		To:   `	return ok || until.IsZero() || true`,
 		Pkg:  "./app", Tests: "TestReplicasOneHolderTakeoverHoldsTheGap"},
 	{Name: "replicas: the deaf guard ignores the chat holder's record", File: "bot/engine.go",
-		From: `		if !e.Holds(a.Name()) {
-			// Another replica holds this chat, or none does`,
-		To: `		if false {
-			// Another replica holds this chat, or none does`,
+		From: `	if !e.Holds(a.Name()) {
+		// Another replica holds this chat, or none does`,
+		To: `	if false {
+		// Another replica holds this chat, or none does`,
 		Pkg: "./app", Tests: "TestReplicasOneHolderTakeoverHoldsTheGap"},
 	{Name: "replicas: a holder that missed its renewals counts as heard", File: "bot/replicas.go",
 		From: `	case now.Sub(h.Renewed) > 2*e.RenewEvery():`,
@@ -599,13 +599,13 @@ var mutations = []Mutation{
 				return err
 			}
 			defer st.Close()
-			holder, until, err := st.Lease(ctx, leaseName)`,
+			if st.Dialect() == sqlite.DialectPostgres {`,
 		To: `			st, err := sqlite.Open(ctx, c.Database)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			holder, until, err := st.Lease(ctx, leaseName)`,
+			if st.Dialect() == sqlite.DialectPostgres {`,
 		Pkg: "./cmd/heed", Tests: "TestHealthcheckCreatesNothing"},
 	{Name: "healthcheck: a failing /readyz passes", File: "cmd/heed/admin.go",
 		From: `	if len(failed) > 0 {
@@ -662,7 +662,7 @@ var mutations = []Mutation{
 		To:  `	r.Batch = -1`,
 		Pkg: "./app", Tests: "TestRetentionTrimsWhatIsOld|TestRetentionRunsInTheDaemon"},
 	{Name: "retention: the audit log stays open to deletes after a trim", File: "sqlite/retention.go",
-		From: `			if _, err := tx.ExecContext(ctx, auditNoDelete); err != nil {`,
+		From: `			if _, err := tx.ExecContext(ctx, restore); err != nil {`,
 		To:   `			if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil {`,
 		Pkg:  "./app", Tests: "TestRetentionTrimsTheAuditLogWhenAsked"},
 	{Name: "retention: presence shorter than a room's on_duty is taken", File: "app/config.go",
