@@ -663,7 +663,7 @@ var mutations = []Mutation{
 		Pkg: "./app", Tests: "TestRetentionTrimsWhatIsOld|TestRetentionRunsInTheDaemon"},
 	{Name: "retention: the audit log stays open to deletes after a trim", File: "sqlite/retention.go",
 		From: `			if _, err := tx.ExecContext(ctx, restore); err != nil {`,
-		To:   `			if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil {`,
+		To:   `			if _, err := tx.ExecContext(ctx, "SELECT 1"+restore[:0]); err != nil {`,
 		Pkg:  "./app", Tests: "TestRetentionTrimsTheAuditLogWhenAsked"},
 	{Name: "retention: presence shorter than a room's on_duty is taken", File: "app/config.go",
 		From: `			if d := time.Duration(room.OnDuty); d > keep.Presence {`,
