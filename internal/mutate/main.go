@@ -10,6 +10,7 @@
 //	go run ./internal/mutate -run pause  the mutations whose name matches
 //	go run ./internal/mutate -list       the table
 //	go run ./internal/mutate -check      each source text found once, no tests run
+//	go run ./internal/mutate -j 2 -shard 0/2  half the table, two at a time
 //
 // The tests run with -tags goolm (heed's build tag: pure-Go Olm for
 // encrypted Matrix rooms; a build without it fails), or the tags given
@@ -46,6 +47,8 @@ func main() {
 	run := flag.String("run", "", "only the mutations whose name matches this regexp")
 	list := flag.Bool("list", false, "print the table and exit")
 	check := flag.Bool("check", false, "only check that each mutation's source text is found exactly once, and exit")
+	jobs := flag.Int("j", 1, "mutations tried at once")
+	shard := flag.String("shard", "", "K/N: only every Nth mutation of the table, from the Kth (0-based); every mutation's source text is still checked")
 	flag.StringVar(&buildTags, "tags", "goolm", "build tags for go test (heed needs goolm)")
 	flag.Parse()
 	root, err := moduleRoot()
@@ -58,52 +61,83 @@ func main() {
 			fatal(fmt.Errorf("-run: %w", err))
 		}
 	}
+	k, n := 0, 1
+	if *shard != "" {
+		if _, err := fmt.Sscanf(*shard, "%d/%d", &k, &n); err != nil || n < 1 || k < 0 || k >= n {
+			fatal(fmt.Errorf("-shard %q: give K/N with 0 <= K < N, such as 0/3", *shard))
+		}
+	}
+	if *jobs < 1 {
+		*jobs = 1
+	}
 	tmp, err := os.MkdirTemp("", "heed-mutate-")
 	if err != nil {
 		fatal(err)
 	}
 	defer os.RemoveAll(tmp)
 
-	failed := 0
-	n := 0
+	var picked []int
+	stale := 0
 	for i, m := range mutations {
 		if pick != nil && !pick.MatchString(m.Name) {
-			continue
-		}
-		n++
-		if *check {
-			src, err := os.ReadFile(filepath.Join(root, m.File))
-			if c := bytes.Count(src, []byte(m.From)); err != nil || c != 1 {
-				fmt.Printf("stale    %-60s %s: source text found %d times %v\n", m.Name, m.File, c, err)
-				failed++
-			}
 			continue
 		}
 		if *list {
 			fmt.Printf("%-60s %s  %s -run '%s'\n", m.Name, m.File, m.Pkg, m.Tests)
 			continue
 		}
-		start := time.Now()
-		verdict, detail := try(root, tmp, i, m)
-		fmt.Printf("%-8s %-60s %5.1fs  %s\n", verdict, m.Name, time.Since(start).Seconds(), detail)
-		if verdict != "caught" {
-			failed++
+		// Every picked mutation's text is checked, whichever shard runs.
+		src, err := os.ReadFile(filepath.Join(root, m.File))
+		if c := bytes.Count(src, []byte(m.From)); err != nil || c != 1 {
+			fmt.Printf("STALE    %-60s %s: source text found %d times %v\n", m.Name, m.File, c, err)
+			stale++
+			continue
+		}
+		if !*check && i%n == k {
+			picked = append(picked, i)
 		}
 	}
 	if *list {
 		return
 	}
 	if *check {
-		fmt.Printf("mutations: %d checked, %d stale\n", n, failed)
-		if failed > 0 {
+		fmt.Printf("mutations: source text of each found once, %d stale\n", stale)
+		if stale > 0 {
 			os.Exit(1)
 		}
 		return
 	}
-	if n == 0 {
+	if len(picked) == 0 && stale == 0 {
 		fatal(fmt.Errorf("no mutation matches %q", *run))
 	}
-	fmt.Printf("mutations: %d caught, %d not\n", n-failed, failed)
+
+	type result struct{ line, verdict string }
+	results := make([]chan result, len(picked))
+	sem := make(chan struct{}, *jobs)
+	for j, i := range picked {
+		results[j] = make(chan result, 1)
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			m := mutations[i]
+			start := time.Now()
+			verdict, detail := try(root, tmp, i, m)
+			results[j] <- result{fmt.Sprintf("%-8s %-60s %5.1fs  %s", verdict, m.Name, time.Since(start).Seconds(), detail), verdict}
+		}()
+	}
+	failed := stale
+	for _, c := range results { // in the table's order
+		r := <-c
+		fmt.Println(r.line)
+		if r.verdict != "caught" {
+			failed++
+		}
+	}
+	fmt.Printf("mutations: %d caught, %d not", len(picked)-(failed-stale), failed)
+	if *shard != "" {
+		fmt.Printf(" (shard %s of %d in the table)", *shard, len(mutations))
+	}
+	fmt.Println()
 	if failed > 0 {
 		os.Exit(1)
 	}
