@@ -55,7 +55,11 @@ type Event struct {
 	// (Matrix). Unreactions that only name it are matched through it.
 	ReactionID string
 	Text       string // for messages: the text with any leading mention of the bot removed
-	At         time.Time
+	// ReplyTo is, for a message sent as a reply to another (a Matrix
+	// m.in_reply_to that is not a thread's fallback), the message it
+	// answers; "" otherwise.
+	ReplyTo MessageRef
+	At      time.Time
 }
 
 // Handler receives inbound events. The engine implements it.
@@ -150,6 +154,16 @@ type Hearing interface {
 // http.listen is set). Path is "" when the adapter serves nothing there.
 type HTTPEndpoint interface {
 	HTTPEndpoint() (path string, h http.Handler)
+}
+
+// MessageReader is implemented by adapters that can read a message of a
+// review room back, for a command sent as a reply to it (`schedule`
+// without text takes the text of the message it answers).
+type MessageReader interface {
+	// MessageText returns the plain text of message ref in room, as a
+	// person wrote it (without any quote of an earlier message). An error
+	// says why it cannot be read and never carries the message's content.
+	MessageText(ctx context.Context, room string, ref MessageRef) (string, error)
 }
 
 // Mentioner is implemented by adapters whose chat notifies a person only

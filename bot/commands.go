@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 // Command is a parsed chat message addressed to heed.
 type Command struct {
-	Name   string // pause, resume, status, queue, cancel, delay, resolve, allow, retract, sensitive, help
+	Name   string // pause, resume, status, queue, cancel, delay, resolve, allow, retract, sensitive, schedule, help
 	Target string // pause/resume: one target, or "" for all
 	Reason string // pause: the rest of the message; sensitive: the day's name
 	N      int64  // cancel/delay/resolve/allow/retract: the card number; retract confirm|cancel: the offer, 0 for the newest
@@ -25,6 +26,13 @@ type Command struct {
 	// occurrences due before this time, as typed (read by
 	// approvals.ParseBefore in the team's zone).
 	Before string
+	// When, Targets and Text are what `schedule WHEN to T1,T2 TEXT` says:
+	// the time as typed (read by approvals.ParseTime in the room's zone),
+	// the targets, and the text, as typed, or "" when the command is a
+	// reply that takes the text of the message it answers.
+	When    string
+	Targets []string
+	Text    string
 }
 
 // ParseError is a message that looks like a command but is malformed.
@@ -83,6 +91,8 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 		return c, true, nil
 	case "status", "queue", "help":
 		return Command{Name: name}, true, nil
+	case "schedule":
+		return parseSchedule(text)
 	case "sensitive":
 		c := Command{Name: name}
 		if len(args) == 0 {
@@ -170,6 +180,47 @@ func ParseCommand(text string, isTarget func(string) bool) (Command, bool, error
 	return Command{}, false, nil
 }
 
+var word = regexp.MustCompile(`\S+`)
+
+// parseSchedule reads `schedule WHEN to T1,T2 TEXT`. WHEN is every word
+// before the first "to"; the targets are the word after it (a list split
+// by commas, spaces allowed after a comma); TEXT is the rest of the
+// message as typed, line breaks and all. A message that says "schedule"
+// with no "to" after it is ordinary chat, unless it says nothing else.
+func parseSchedule(text string) (Command, bool, error) {
+	c := Command{Name: "schedule"}
+	words := word.FindAllStringIndex(text, -1)
+	at := func(i int) string { return text[words[i][0]:words[i][1]] }
+	to := slices.IndexFunc(words, func(w []int) bool { return strings.EqualFold(text[w[0]:w[1]], "to") })
+	switch {
+	case len(words) == 1:
+		return c, true, &ParseError{usage(c.Name)}
+	case to < 0:
+		return Command{}, false, nil // "schedule looks tight this week": ordinary chat
+	case to == 1:
+		return c, true, &ParseError{"schedule: no time before `to`. " + usage(c.Name)}
+	case to == len(words)-1:
+		return c, true, &ParseError{"schedule: no target after `to`. " + usage(c.Name)}
+	}
+	c.When = text[words[1][0]:words[to-1][1]]
+	last := to + 1
+	list := at(last)
+	for strings.HasSuffix(list, ",") && last+1 < len(words) {
+		last++
+		list += at(last)
+	}
+	for t := range strings.SplitSeq(list, ",") {
+		if t = strings.Trim(t, marks); t != "" {
+			c.Targets = append(c.Targets, t)
+		}
+	}
+	if len(c.Targets) == 0 {
+		return c, true, &ParseError{"schedule: no target after `to`. " + usage(c.Name)}
+	}
+	c.Text = strings.TrimSpace(text[words[last][1]:])
+	return c, true, nil
+}
+
 // marks are the chat formatting marks read through around a command:
 // bold, italic and code (Slack, Markdown).
 const marks = "*_`"
@@ -200,6 +251,8 @@ func usage(name string) string {
 		return "Usage: `allow N off-hours` lets card #N go out outside staffed hours (approvers)."
 	case "retract":
 		return "Usage: `retract N` deletes published card #N from every network that can; `retract confirm` or `retract cancel` answers a retract offer (approvers)."
+	case "schedule":
+		return "Usage: `schedule tomorrow 9:00 to mastodon,bluesky Our release is out` schedules a post (the time as `heed post add --at` reads it, in this room's zone: \"2026-12-01 09:00\", \"monday 14:30\", \"in 2 hours\", +30m); sent as a reply to a message without the text, it posts that message's text. Someone other than you approves it."
 	case "sensitive":
 		return "Usage: `sensitive 2026-12-01 \"product recall\"` marks a day as sensitive (MM-DD for every year); `sensitive` lists the days added in chat."
 	}
@@ -222,5 +275,8 @@ const HelpText = "heed commands:\n" +
 	"  pause retract 2h [reason] pause, and offer to retract what went out in the last 2h\n" +
 	"  retract confirm|cancel    answer that offer (approvers)\n" +
 	"  sensitive DATE \"name\"     mark a day as sensitive (approvers); `sensitive` lists them\n" +
+	"  schedule TIME to T1,T2 TEXT   schedule a post (TIME as for heed post add --at, in this room's zone);\n" +
+	"                            as a reply to a message, without TEXT, it posts that message's text.\n" +
+	"                            Someone other than its author approves it.\n" +
 	"React on a card to approve or reject it; take the reaction back to withdraw.\n" +
 	"React 🛑 on a card to hold that one post (anyone); 🗑 on a published card retracts it (approvers)."

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -71,6 +72,14 @@ func TestParseCommand(t *testing.T) {
 		{"`cancel 12`", Command{Name: "cancel", N: 12}, true, false},
 		{"*paused* yesterday?", Command{}, false, false},
 		{"_good morning_", Command{}, false, false},
+		{"schedule tomorrow 9:00 to mastodon Release day", Command{Name: "schedule", When: "tomorrow 9:00", Targets: []string{"mastodon"}, Text: "Release day"}, true, false},
+		{"Schedule 2026-12-01 09:00 TO mastodon,log Two\n\nlines", Command{Name: "schedule", When: "2026-12-01 09:00", Targets: []string{"mastodon", "log"}, Text: "Two\n\nlines"}, true, false},
+		{"schedule in 2 hours to mastodon, log text to read", Command{Name: "schedule", When: "in 2 hours", Targets: []string{"mastodon", "log"}, Text: "text to read"}, true, false},
+		{"schedule +30m to `log`", Command{Name: "schedule", When: "+30m", Targets: []string{"log"}}, true, false},
+		{"schedule", Command{}, true, true},
+		{"schedule to log hi", Command{}, true, true},
+		{"schedule tomorrow 9:00 to", Command{}, true, true},
+		{"schedule looks tight this week", Command{}, false, false},
 		{"*", Command{}, false, false},
 		{"``", Command{}, false, false},
 	}
@@ -80,7 +89,7 @@ func TestParseCommand(t *testing.T) {
 			t.Errorf("%q: isCmd=%v err=%v; want isCmd=%v err=%v", c.in, isCmd, err, c.isCmd, c.wantErr)
 			continue
 		}
-		if !c.wantErr && got != c.want {
+		if !c.wantErr && !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%q: got %+v, want %+v", c.in, got, c.want)
 		}
 	}

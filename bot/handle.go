@@ -86,6 +86,8 @@ func (h *commands) onMessage(ctx context.Context, room Room, ev Event) error {
 		return h.e.reply(ctx, room, ev.Card, h.queueText(ctx))
 	case "help":
 		return h.e.reply(ctx, room, ev.Card, HelpText)
+	case "schedule":
+		return h.schedule(ctx, room, ev, cmd, who)
 	case "cancel", "delay", "resolve":
 		if cmd.All {
 			return h.resolveAll(ctx, room, ev, cmd, who, isApprover)

@@ -84,6 +84,7 @@ var (
 	_ bot.Reconciler     = (*Adapter)(nil)
 	_ bot.ApproverSource = (*Adapter)(nil)
 	_ bot.Hearing        = (*Adapter)(nil)
+	_ bot.MessageReader  = (*Adapter)(nil)
 )
 
 // Option adjusts an Adapter, mostly for tests.
@@ -436,6 +437,42 @@ func (a *Adapter) CardReactions(ctx context.Context, room string, ref bot.Messag
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, nil
+}
+
+// MessageText implements bot.MessageReader: it reads message ref of a
+// review room back from the homeserver (decrypting it in an encrypted
+// room) and returns its text. Its errors never carry the message's
+// content.
+func (a *Adapter) MessageText(ctx context.Context, room string, ref bot.MessageRef) (string, error) {
+	cli, err := a.client()
+	if err != nil {
+		return "", err
+	}
+	roomID, err := a.served(room)
+	if err != nil {
+		return "", err
+	}
+	var evt *event.Event
+	err = a.call(ctx, "read message", func(ctx context.Context) (err error) {
+		evt, err = cli.GetEvent(ctx, roomID, id.EventID(ref))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("the homeserver did not give it: %w", err)
+	}
+	if evt.Unsigned.RedactedBecause != nil {
+		return "", errors.New("it was deleted")
+	}
+	if evt.Type.Type == event.EventEncrypted.Type {
+		if evt, err = a.decryptRead(ctx, roomID, evt); err != nil {
+			return "", err
+		}
+	}
+	text, ok := messageText(evt)
+	if !ok {
+		return "", errors.New("it is not a text message")
+	}
+	return text, nil
 }
 
 // Roster says who may approve in a review room: its explicit approvers,

@@ -397,6 +397,25 @@ func (a *Adapter) decrypt(ctx context.Context, room id.RoomID, evt *event.Event,
 	return nil, c.hold(ctx, evt, card, err)
 }
 
+// decryptRead decrypts an event read back on demand (the message a
+// command replies to). Unlike decrypt, an event it cannot decrypt is not
+// held: nobody's decision waits on it, and the command says so.
+func (a *Adapter) decryptRead(ctx context.Context, room id.RoomID, evt *event.Event) (*event.Event, error) {
+	c := a.crypt()
+	if c == nil {
+		return nil, errors.New("it is encrypted and heed does not decrypt here (pickle_key is not set)")
+	}
+	evt.RoomID = room
+	if err := evt.Content.ParseRaw(evt.Type); err != nil {
+		return nil, errors.New("its encrypted content is malformed")
+	}
+	out, err := c.mach.DecryptMegolmEvent(ctx, evt)
+	if err != nil {
+		return nil, fmt.Errorf("heed cannot decrypt it: %s", shortError(err))
+	}
+	return out, nil
+}
+
 // hold records evt as pending and asks for its key.
 func (c *e2ee) hold(ctx context.Context, evt *event.Event, card id.EventID, why error) error {
 	c.load(ctx)

@@ -88,6 +88,9 @@ func (t *translator) translate(roomID id.RoomID, evt *event.Event) (bot.Event, b
 		text := c.Body
 		if rel != nil && rel.InReplyTo != nil && !rel.IsFallingBack {
 			text = stripReplyFallback(text)
+			// A reply, not a thread's fallback to one: a command sent as a
+			// reply may act on the message it answers.
+			ev.ReplyTo = bot.MessageRef(rel.InReplyTo.EventID)
 		}
 		if rel != nil && rel.Type == event.RelThread && rel.EventID != "" {
 			ev.Card = bot.MessageRef(rel.EventID)
@@ -96,6 +99,29 @@ func (t *translator) translate(roomID id.RoomID, evt *event.Event) (bot.Event, b
 		return ev, true
 	}
 	return bot.Event{}, false
+}
+
+// messageText is the text a person wrote in a message event (m.text,
+// m.notice, m.emote), without the quote of an earlier message that a reply
+// carries, or false when evt is no such message.
+func messageText(evt *event.Event) (string, bool) {
+	if evt.Type.Type != event.EventMessage.Type {
+		return "", false
+	}
+	var c event.MessageEventContent
+	if json.Unmarshal(evt.Content.VeryRaw, &c) != nil {
+		return "", false
+	}
+	switch c.MsgType {
+	case event.MsgText, event.MsgNotice, event.MsgEmote:
+	default:
+		return "", false
+	}
+	text := c.Body
+	if rel := c.RelatesTo; rel != nil && rel.InReplyTo != nil && !rel.IsFallingBack {
+		text = stripReplyFallback(text)
+	}
+	return strings.TrimSpace(text), true
 }
 
 // stripReplyFallback removes the "> <@user> quoted" lines older clients

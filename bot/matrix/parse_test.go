@@ -103,12 +103,15 @@ func TestMessages(t *testing.T) {
 		text    string
 		card    bot.MessageRef
 		fromBot bool
+		replyTo bot.MessageRef
 	}{
 		{file: "message-pause.json", ok: true, text: "pause breaking news, hold everything"},
-		// A thread reply to a card, with a mention pill: the thread root is the card.
+		// A thread reply to a card, with a mention pill: the thread root is
+		// the card, and its m.in_reply_to is the thread's fallback, no reply.
 		{file: "message-thread.json", ok: true, text: "delay 1 2h", card: "$card1:heed.test"},
-		// An old-style reply: the quoted fallback and the mention go.
-		{file: "message-reply-fallback.json", ok: true, text: "status"},
+		// An old-style reply: the quoted fallback and the mention go; the
+		// message answered is kept.
+		{file: "message-reply-fallback.json", ok: true, text: "status", replyTo: "$card1:heed.test"},
 		// Notices are what bots send: never a command.
 		{file: "message-notice.json", ok: true, text: "pause is a word in this RSS headline", fromBot: true},
 		// An edit is not a new message.
@@ -124,9 +127,12 @@ func TestMessages(t *testing.T) {
 			if !ok {
 				return
 			}
-			if ev.Kind != bot.Message || ev.Text != tc.text || ev.Card != tc.card || ev.FromBot != tc.fromBot {
-				t.Errorf("got Kind=%s Text=%q Card=%q FromBot=%v; want Message %q card %q fromBot %v",
-					ev.Kind, ev.Text, ev.Card, ev.FromBot, tc.text, tc.card, tc.fromBot)
+			if ev.Kind != bot.Message || ev.Text != tc.text || ev.Card != tc.card || ev.FromBot != tc.fromBot || ev.ReplyTo != tc.replyTo {
+				t.Errorf("got Kind=%s Text=%q Card=%q FromBot=%v ReplyTo=%q; want Message %q card %q fromBot %v replyTo %q",
+					ev.Kind, ev.Text, ev.Card, ev.FromBot, ev.ReplyTo, tc.text, tc.card, tc.fromBot, tc.replyTo)
+			}
+			if text, ok := messageText(loadEvent(t, tc.file)); ok && tc.file == "message-reply-fallback.json" && text != "@heed:heed.test: status" {
+				t.Errorf("messageText = %q, want the reply without its quote", text)
 			}
 		})
 	}

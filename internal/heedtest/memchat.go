@@ -40,6 +40,8 @@ type MemChat struct {
 	OnReply func(text string)
 	// refuseReplies makes Reply fail, as a chat that is down does.
 	refuseReplies bool
+	// messages are what people said, by ref, for MessageText.
+	messages map[string]string
 }
 
 // RefuseReplies makes every reply fail (true) or go through (false).
@@ -89,6 +91,7 @@ var (
 	_ bot.Adapter        = (*MemChat)(nil)
 	_ bot.Reconciler     = (*MemChat)(nil)
 	_ bot.ApproverSource = (*MemChat)(nil)
+	_ bot.MessageReader  = (*MemChat)(nil)
 )
 
 // SetRoster sets who the chat says may approve in room, as Slack user
@@ -309,15 +312,38 @@ func (m *MemChat) react(user string, n int64, emoji string, add bool) error {
 
 // Say delivers a message from user into the review room.
 func (m *MemChat) Say(user, text string) error {
+	_, err := m.Message(user, text, "")
+	return err
+}
+
+// Message delivers a message from user into the review room, as a reply
+// to message replyTo when it is set, and returns its ref.
+func (m *MemChat) Message(user, text string, replyTo bot.MessageRef) (bot.MessageRef, error) {
 	m.mu.Lock()
 	ev := m.event(bot.Message, user, "", "", "")
-	ev.Text = text
+	ev.Text, ev.ReplyTo = text, replyTo
+	if m.messages == nil {
+		m.messages = map[string]string{}
+	}
+	m.messages[ev.ID] = text
 	h, down := m.handler, m.down
 	m.mu.Unlock()
 	if down || h == nil {
-		return nil
+		return bot.MessageRef(ev.ID), nil
 	}
-	return m.handle(h, ev)
+	return bot.MessageRef(ev.ID), m.handle(h, ev)
+}
+
+// MessageText implements bot.MessageReader: the text of a message people
+// said.
+func (m *MemChat) MessageText(ctx context.Context, room string, ref bot.MessageRef) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	text, ok := m.messages[string(ref)]
+	if !ok {
+		return "", fmt.Errorf("no message %s", ref)
+	}
+	return text, nil
 }
 
 // Deliver hands a raw event to heed (for replays and forged events).
