@@ -33,6 +33,7 @@ type slowNet struct {
 	onCheck func(n int) // told the count after each Validate
 
 	mu     sync.Mutex
+	sends  int                  // Publish calls, duplicates included
 	starts map[string]time.Time // by text: each post's text is unique
 	ends   map[string]time.Time
 	checks []check
@@ -63,6 +64,7 @@ func (n *slowNet) Publish(ctx context.Context, req publish.Request) (publish.Res
 	}
 	end := time.Now()
 	n.mu.Lock()
+	n.sends++
 	n.starts[req.Text], n.ends[req.Text] = start, end
 	n.mu.Unlock()
 	return publish.Result{RemoteID: req.IdempotencyKey}, nil

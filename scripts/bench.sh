@@ -2,13 +2,15 @@
 # bench.sh runs heed's benchmarks with the command lines docs/PERFORMANCE.md
 # reports, and prints a summary.
 #
-#   scripts/bench.sh [store|dispatch|pause|peakmem ...]   default: all four
+#   scripts/bench.sh [store|dispatch|pause|peakmem|replicas ...]   default: the first four
 #
 #   store     Service.Due, Service.NextWake and Service.PauseAll over 10k, 100k
 #             and 1M stored occurrences (medians of 5 runs, ratio 1M/10k)
 #   dispatch  lag of 10,000 approved occurrences due at once, target 100 ms/call
 #   pause     pause to halt under that load
 #   peakmem   peak RSS of `heed run` over 1,000,000 scheduled posts
+#   replicas  1-3 replicas on PostgreSQL against SQLite: throughput, claim
+#             latency, pause to halt, failover (starts a throwaway PostgreSQL)
 #
 # Raw `go test` output goes to ${HEED_BENCH_OUT:-a temp dir}, printed at the
 # end. The store databases are built once per run in a temp dir (about a
@@ -31,7 +33,7 @@ trap 'rm -rf "$cache"' EXIT
 parts=("$@")
 if ((${#parts[@]} == 0)); then parts=(store dispatch pause peakmem); fi
 for p in "${parts[@]}"; do
-	case $p in store | dispatch | pause | peakmem) ;; *) die "unknown part $p: use store, dispatch, pause or peakmem" ;; esac
+	case $p in store | dispatch | pause | peakmem | replicas) ;; *) die "unknown part $p: use store, dispatch, pause, peakmem or replicas" ;; esac
 done
 
 machine() {
@@ -114,6 +116,9 @@ for p in "${parts[@]}"; do
 		HEED_PEAKMEM_BASELINE=1 scripts/peakmem.sh 1000000 30 2>&1 | tee "$out/peakmem.txt"
 		echo "\$ HEED_PEAKMEM_FROM=1m HEED_PEAKMEM_TO=365d scripts/peakmem.sh 1000000 60"
 		HEED_PEAKMEM_FROM=1m HEED_PEAKMEM_TO=365d scripts/peakmem.sh 1000000 60 2>&1 | tee "$out/peakmem-year.txt"
+		;;
+	replicas)
+		run replicas go test -tags goolm -run '^$' -bench '^BenchmarkReplica' -benchmem -benchtime 1x -timeout 30m ./dispatch/
 		;;
 	esac
 done

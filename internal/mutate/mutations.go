@@ -700,4 +700,19 @@ var mutations = []Mutation{
 		From: `if !s.At.After(now) {`,
 		To:   `if false {`,
 		Pkg:  "./bot", Tests: "TestChatScheduleRefusesAPastTime"},
+
+	// The compose deployment (deploy/compose.yaml).
+	{Name: "deploy: the replicas run on the image's SQLite file, not HEED_DATABASE_URL", File: "deploy/compose.yaml",
+		From: `  command: ["run"]`,
+		To:   `  command: ["run", "--db", "/data/heed.db"]`,
+		Pkg:  "./cmd/heed", Tests: "TestDeployComposeAgreesWithItsConfig"},
+	{Name: "deploy: the replicas are not restarted after losing a chat's lease", File: "deploy/compose.yaml",
+		From: `  restart: unless-stopped
+  stop_grace_period`,
+		To:  `  stop_grace_period`,
+		Pkg: "./cmd/heed", Tests: "TestDeployComposeAgreesWithItsConfig"},
+	{Name: "deploy: the configuration names a media directory no replica shares", File: "deploy/heed.yaml",
+		From: `media_dir: /data/media`,
+		To:   `media_dir: heed-media`,
+		Pkg:  "./cmd/heed", Tests: "TestDeployComposeAgreesWithItsConfig"},
 }
