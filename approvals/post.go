@@ -26,6 +26,7 @@ type Post struct {
 	Targets  []string          `json:"targets"`
 	Author   string            `json:"author"`
 	Room     string            `json:"room,omitempty"` // review room name; empty means the default room
+	Source   string            `json:"source,omitempty"` // where it came from when not the CLI or a calendar ("chat: @alice in review")
 	Schedule Schedule          `json:"schedule"`
 	Canceled bool              `json:"canceled,omitempty"`
 	Created  time.Time         `json:"created"`

@@ -26,6 +26,9 @@ type NewPost struct {
 	Author   string
 	Room     string
 	Schedule Schedule
+	// Source says where the post came from when not from the CLI or a
+	// calendar file ("chat: @alice in review"); its card shows it.
+	Source string
 }
 
 // NormalizeNewPost trims text and author, truncates the time to the second

@@ -508,6 +508,9 @@ func (cs *Cards) Build(v approvals.View, room Room, pauses []approvals.Pause) Ca
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s is paused by %s (%s)", scope, p.By, reasonOr(p.Reason)))
 		}
 	}
+	if v.Post.Source != "" {
+		c.Notes = append(c.Notes, "from "+v.Post.Source)
+	}
 	if v.Note != "" {
 		c.Notes = append(c.Notes, strings.Split(v.Note, "\n")...)
 	}

@@ -49,6 +49,7 @@ func (h *commands) schedule(ctx context.Context, room Room, ev Event, cmd Comman
 	p, err := h.e.Posts.AddPost(ctx, approvals.NewPost{
 		Text: text, Targets: cmd.Targets, Author: author, Room: room.Name,
 		Schedule: approvals.Schedule{At: at, TZ: zone.String()},
+		Source:   fmt.Sprintf("chat: scheduled by %s in %s", who, room.Name),
 	}, who, h.e.place(room))
 	if err != nil {
 		if approvals.ErrorCode(err) == approvals.EINTERNAL {

@@ -82,6 +82,8 @@ func TestChatScheduleMakesAPostWithItsCard(t *testing.T) {
 	}
 	if got := s.Chat.CardText(p.ID); !strings.Contains(got, "Release day!") {
 		t.Errorf("no card for #%d after the command; card: %q", p.ID, got)
+	} else if !strings.Contains(got, "from chat: scheduled by @carol in review") {
+		t.Errorf("the card does not say where the post came from: %q", got)
 	}
 	receipt := s.Chat.LastReply()
 	for _, want := range []string{"#" + strconv.FormatInt(p.ID, 10) + " scheduled from chat by @carol", "Tue 8 Jan 09:30 CET", "→ rec", "someone other than @carol approves it", "card follows"} {

@@ -114,10 +114,10 @@ func insertPost(ctx context.Context, tx *sql.Tx, p approvals.NewPost, now time.T
 	if p.Key != "" {
 		key = p.Key
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO posts (id, key, text, variants, link, media, targets, author, room, at, cron, tz, until, next_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO posts (id, key, text, variants, link, media, targets, author, room, at, cron, tz, until, next_at, created_at, updated_at, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, key, p.Text, string(variants), p.Link, string(media), string(targets), p.Author, p.Room,
-		nullMS(p.Schedule.At), p.Schedule.Cron, p.Schedule.TZ, nullMS(p.Schedule.Until), nextAt, ms(now), ms(now))
+		nullMS(p.Schedule.At), p.Schedule.Cron, p.Schedule.TZ, nullMS(p.Schedule.Until), nextAt, ms(now), ms(now), p.Source)
 	return id, err
 }
 
@@ -128,7 +128,7 @@ func orEmpty(m []approvals.Media) []approvals.Media {
 	return m
 }
 
-const postColumns = `id, coalesce(key, ''), text, variants, link, media, targets, author, room, coalesce(at, 0), cron, tz, coalesce(until, 0), canceled, created_at, updated_at`
+const postColumns = `id, coalesce(key, ''), text, variants, link, media, targets, author, room, coalesce(at, 0), cron, tz, coalesce(until, 0), canceled, created_at, updated_at, source`
 
 type scanner interface{ Scan(...any) error }
 
@@ -137,7 +137,7 @@ func scanPost(r scanner) (approvals.Post, error) {
 	var variants, media, targets string
 	var at, until, created, updated int64
 	err := r.Scan(&p.ID, &p.Key, &p.Text, &variants, &p.Link, &media, &targets, &p.Author, &p.Room,
-		&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated)
+		&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated, &p.Source)
 	if err != nil {
 		return p, err
 	}
@@ -385,7 +385,7 @@ func (s *PostService) materializeBatch(ctx context.Context, now, horizon time.Ti
 			var at, until, created, updated int64
 			p := &it.p
 			if err := rows.Scan(&p.ID, &p.Key, &p.Text, &variants, &p.Link, &media, &targets, &p.Author, &p.Room,
-				&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated, &it.next, &it.upcoming); err != nil {
+				&at, &p.Schedule.Cron, &p.Schedule.TZ, &until, &p.Canceled, &created, &updated, &p.Source, &it.next, &it.upcoming); err != nil {
 				rows.Close()
 				return err
 			}

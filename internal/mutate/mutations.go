@@ -526,6 +526,10 @@ var mutations = []Mutation{
 		To: `	if _, ok := findBinaries(); false && ok {
 		return nil // another test binary installed it meanwhile`,
 		Pkg: "./internal/pgtest", Tests: "TestInstallsPostgreSQLOnce"},
+	{Name: "schedule: the card does not say the post came from chat", File: "bot/render.go",
+		From: `	if v.Post.Source != "" {`,
+		To:   `	if false {`,
+		Pkg:  "./bot", Tests: "TestChatScheduleMakesAPostWithItsCard"},
 	// heed migrate --to: a SQLite database copied into PostgreSQL (sqlite/copy.go).
 	{Name: "migrate --to: the id sequences are not moved past the copied ids", File: "sqlite/copy.go",
 		From: `	if err := resetIdentities(ctx, tx); err != nil {`,
