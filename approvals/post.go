@@ -25,7 +25,7 @@ type Post struct {
 	Media    []Media           `json:"media,omitempty"`
 	Targets  []string          `json:"targets"`
 	Author   string            `json:"author"`
-	Room     string            `json:"room,omitempty"` // review room name; empty means the default room
+	Room     string            `json:"room,omitempty"`   // review room name; empty means the default room
 	Source   string            `json:"source,omitempty"` // where it came from when not the CLI or a calendar ("chat: @alice in review")
 	Schedule Schedule          `json:"schedule"`
 	Canceled bool              `json:"canceled,omitempty"`
