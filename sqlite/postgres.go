@@ -251,9 +251,18 @@ func retryable(err error) bool {
 	return false
 }
 
-// maxTxAttempts bounds how often a transaction is run again after
-// conflicts with others.
+// maxTxAttempts bounds how often a single statement is run again after a
+// deadlock (exec).
 const maxTxAttempts = 30
+
+// txRetryFor bounds how long a transaction is run again after conflicts
+// with others. Replicas that claim, record and render at once collide on
+// the same rows, each time a little differently; a transaction that gave
+// up after a few quick tries left a post sent but its outcome unrecorded.
+// Within this bound it is tried until it commits, waiting a random while
+// that grows with the attempts (from 4 ms up to a second) so that the
+// transactions that collided spread out.
+const txRetryFor = 2 * time.Minute
 
 // pgTx runs fn in a SERIALIZABLE transaction, again after a serialization
 // failure or a deadlock. PostgreSQL then behaves as SQLite's one writer at
@@ -262,15 +271,14 @@ const maxTxAttempts = 30
 // its commit on) meets on one row (pauseGate). fn may run more than once:
 // it sets, rather than adds to, what it reports.
 func (s *Store) pgTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := s.pgTxOnce(ctx, fn)
-		if err == nil || !retryable(err) || attempt == maxTxAttempts {
+		if err == nil || !retryable(err) || time.Since(start) > txRetryFor {
 			return err
 		}
-		// A short random wait, growing with the attempts, so that the
-		// transactions that collided do not collide again.
-		wait := time.Duration(rand.Int64N(int64(min(attempt, 10)) * int64(2*time.Millisecond)))
-		t := time.NewTimer(wait)
+		ceiling := min(2*time.Millisecond<<min(attempt, 9), time.Second)
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()

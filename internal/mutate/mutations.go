@@ -445,10 +445,20 @@ var mutations = []Mutation{
 		Pkg:  "./sqlite", Tests: "TestPostgresClaimWaitsForAPauseInFlight"},
 	{Name: "postgres: a transaction that collided is not run again", File: "sqlite/postgres.go",
 		From: `		err := s.pgTxOnce(ctx, fn)
-		if err == nil || !retryable(err) || attempt == maxTxAttempts {`,
+		if err == nil || !retryable(err) || time.Since(start) > txRetryFor {`,
 		To: `		err := s.pgTxOnce(ctx, fn)
-		if true {`,
+		if _ = start; true {`,
 		Pkg: "./sqlite", Tests: "TestPostgresTransactionRunsAgainAfterAConflict"},
+	{Name: "postgres: a transaction gives up after a few quick tries under contention", File: "sqlite/postgres.go",
+		From: `		if err == nil || !retryable(err) || time.Since(start) > txRetryFor {
+			return err
+		}
+		ceiling := min(2*time.Millisecond<<min(attempt, 9), time.Second)`,
+		To: `		if err == nil || !retryable(err) || attempt == 5+0*start.Nanosecond() {
+			return err
+		}
+		ceiling := 2 * time.Millisecond`,
+		Pkg: "./sqlite", Tests: "TestPostgresTransactionsUnderContentionAllCommit"},
 	{Name: "postgres: a move onto another occurrence is found by the failing statement", File: "sqlite/occurrence.go",
 		From: `	if clash > 0 {`,
 		To:   `	if false && clash > 0 {`,
