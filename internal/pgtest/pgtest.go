@@ -141,15 +141,22 @@ type Cluster struct {
 // Start starts a cluster of its own, first stopping the clusters that test
 // binaries killed earlier left behind. Stop it when done.
 func Start(ctx context.Context) (*Cluster, error) {
+	base, err := baseDir()
+	if err != nil {
+		return nil, err
+	}
+	return StartIn(ctx, base)
+}
+
+// StartIn is Start with the clusters' directory base (which every user
+// must be able to enter) instead of the shared one: a test of the
+// clean-up works among clusters of its own, never another binary's.
+func StartIn(ctx context.Context, base string) (*Cluster, error) {
 	bin, err := binaries(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cred, err := owner()
-	if err != nil {
-		return nil, err
-	}
-	base, err := baseDir()
 	if err != nil {
 		return nil, err
 	}

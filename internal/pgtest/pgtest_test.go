@@ -72,8 +72,23 @@ func TestEachTestGetsAFreshDatabase(t *testing.T) {
 // clean-up; a cluster whose binary lives is left alone.
 func TestStaleClusterIsStopped(t *testing.T) {
 	ctx := context.Background()
-	live := pgtest.Shared(t)
-	dead, err := pgtest.Start(ctx)
+	// Clusters of this test's own, in a directory of its own: a clean-up
+	// that went wrong (a mutation of it, say) must not stop the clusters
+	// of other test binaries running meanwhile.
+	base, err := os.MkdirTemp("", "heed-pgtest-clean-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	live, err := pgtest.StartIn(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { live.Stop() })
+	dead, err := pgtest.StartIn(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
