@@ -75,6 +75,9 @@ scripts/mutate.sh -j 2 -shard "$shard/2"
 step "chaos: the real binary killed, stopped, paused and out of disk while posts come due"
 scripts/chaos.sh -kills 15 -terms 3 -diskfull 1 -pauses 2 -timeout 4m
 
+step "chaos, replicas: three heed runs on one PostgreSQL, killed at random while posts come due, paused midway"
+scripts/chaos.sh -replicas 3 -postgres -kills 8 -posts 200 -window 20s -pauses 1 -timeout 3m
+
 step "summary"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit $rc

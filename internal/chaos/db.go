@@ -8,22 +8,58 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // heed's own SQLite driver, pure Go
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, heed's for PostgreSQL
+	_ "modernc.org/sqlite"             // heed's own SQLite driver, pure Go
 )
 
-// db reads heed's database, read-only (mode=ro): the harness never writes
-// it. Every figure the report draws from the store comes through here.
+// db reads heed's database, read-only (SQLite's mode=ro, PostgreSQL's
+// read-only transactions): the harness never writes it. Every figure the
+// report draws from the store comes through here.
 type db struct {
 	path string
 	sql  *sql.DB
+	pg   bool // a PostgreSQL URL: placeholders are $1, $2, …
 }
 
 func openDB(path string) (*db, error) {
+	if strings.HasPrefix(path, "postgres://") {
+		s, err := sql.Open("pgx", path+"&default_transaction_read_only=on")
+		if err != nil {
+			return nil, err
+		}
+		return &db{path: path, sql: s, pg: true}, nil
+	}
 	s, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return nil, err
 	}
 	return &db{path: path, sql: s}, nil
+}
+
+func (d *db) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return d.sql.QueryContext(ctx, d.bind(q), args...)
+}
+
+func (d *db) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return d.sql.QueryRowContext(ctx, d.bind(q), args...)
+}
+
+// bind spells the ? placeholders of q as the database wants them.
+func (d *db) bind(q string) string {
+	if !d.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func (d *db) close() {
@@ -37,7 +73,7 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 // leaseHolder is who holds heed run's dispatcher lease ("" when nobody).
 func (d *db) leaseHolder(ctx context.Context) (string, error) {
 	var h string
-	err := d.sql.QueryRowContext(ctx, `SELECT holder FROM leases WHERE name = 'dispatcher'`).Scan(&h)
+	err := d.queryRow(ctx, `SELECT holder FROM leases WHERE name = 'dispatcher'`).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -55,7 +91,7 @@ func (d *db) postIDs(ctx context.Context, keys []string) (map[string]int64, erro
 	for i, k := range keys {
 		args[i] = k
 	}
-	rows, err := d.sql.QueryContext(ctx, `SELECT key, id FROM posts WHERE key IN (?`+strings.Repeat(",?", len(keys)-1)+`)`, args...)
+	rows, err := d.query(ctx, `SELECT key, id FROM posts WHERE key IN (?`+strings.Repeat(",?", len(keys)-1)+`)`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +118,7 @@ func (d *db) approved(ctx context.Context, ids []int64) (int, error) {
 		args[i] = id
 	}
 	var n int
-	err := d.sql.QueryRowContext(ctx, `SELECT count(DISTINCT occurrence_id) FROM audit WHERE action = 'decision.approve' AND occurrence_id IN (?`+
+	err := d.queryRow(ctx, `SELECT count(DISTINCT occurrence_id) FROM audit WHERE action = 'decision.approve' AND occurrence_id IN (?`+
 		strings.Repeat(",?", len(ids)-1)+`)`, args...).Scan(&n)
 	return n, err
 }
@@ -103,7 +139,7 @@ type dkey struct {
 
 // deliveriesIn lists the deliveries in state.
 func (d *db) deliveriesIn(ctx context.Context, state string) ([]delivery, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT occurrence_id, target, state, error, idempotency_key FROM deliveries WHERE state = ? ORDER BY occurrence_id, target`, state)
+	rows, err := d.query(ctx, `SELECT occurrence_id, target, state, error, idempotency_key FROM deliveries WHERE state = ? ORDER BY occurrence_id, target`, state)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +157,7 @@ func (d *db) deliveriesIn(ctx context.Context, state string) ([]delivery, error)
 
 func (d *db) delivery(ctx context.Context, occ int64, target string) (delivery, error) {
 	x := delivery{Occurrence: occ, Target: target}
-	err := d.sql.QueryRowContext(ctx, `SELECT state, error, idempotency_key FROM deliveries WHERE occurrence_id = ? AND target = ?`, occ, target).
+	err := d.queryRow(ctx, `SELECT state, error, idempotency_key FROM deliveries WHERE occurrence_id = ? AND target = ?`, occ, target).
 		Scan(&x.State, &x.Error, &x.Key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return x, nil
@@ -131,7 +167,7 @@ func (d *db) delivery(ctx context.Context, occ int64, target string) (delivery, 
 
 func (d *db) count(ctx context.Context, q string, args ...any) (int, error) {
 	var n int
-	err := d.sql.QueryRowContext(ctx, q, args...).Scan(&n)
+	err := d.queryRow(ctx, q, args...).Scan(&n)
 	return n, err
 }
 
@@ -150,10 +186,15 @@ func (d *db) unsettled(ctx context.Context, now time.Time) (int, error) {
 // lastAuditID is the newest audit row with action (0 when none). Audit
 // rows are appended inside the write transaction that made them, and
 // SQLite runs one write transaction at a time, so their ids are the order
-// in which those transactions committed.
+// in which those transactions committed. On PostgreSQL transactions
+// overlap, but a pause and a claim do not: the pause takes the pause
+// gate's row before it appends its audit row, and a claim reads that row
+// FOR SHARE before it appends its own, so one waits for the other's
+// commit and a claim's audit id is below a pause's exactly when it
+// committed first.
 func (d *db) lastAuditID(ctx context.Context, action string) (int64, error) {
 	var id sql.NullInt64
-	err := d.sql.QueryRowContext(ctx, `SELECT max(id) FROM audit WHERE action = ?`, action).Scan(&id)
+	err := d.queryRow(ctx, `SELECT max(id) FROM audit WHERE action = ?`, action).Scan(&id)
 	return id.Int64, err
 }
 
@@ -183,7 +224,7 @@ type auditRow struct {
 // verdict needs.
 func (d *db) readFacts(ctx context.Context) (facts, error) {
 	f := facts{Occurrences: map[int64]occurrence{}, Deliveries: map[dkey]delivery{}}
-	rows, err := d.sql.QueryContext(ctx, `SELECT id, at, state, note FROM occurrences`)
+	rows, err := d.query(ctx, `SELECT id, at, state, note FROM occurrences`)
 	if err != nil {
 		return f, err
 	}
@@ -201,7 +242,7 @@ func (d *db) readFacts(ctx context.Context) (facts, error) {
 	if err := rows.Err(); err != nil {
 		return f, err
 	}
-	rows, err = d.sql.QueryContext(ctx, `SELECT occurrence_id, target, state, error, idempotency_key FROM deliveries`)
+	rows, err = d.query(ctx, `SELECT occurrence_id, target, state, error, idempotency_key FROM deliveries`)
 	if err != nil {
 		return f, err
 	}
@@ -217,7 +258,7 @@ func (d *db) readFacts(ctx context.Context) (facts, error) {
 	if err := rows.Err(); err != nil {
 		return f, err
 	}
-	rows, err = d.sql.QueryContext(ctx, `SELECT id, action, coalesce(occurrence_id, 0), target, detail FROM audit
+	rows, err = d.query(ctx, `SELECT id, action, coalesce(occurrence_id, 0), target, detail FROM audit
 		WHERE action IN ('decision.approve','publish.claim','publish.withheld','state.publishing','state.missed','state.held','pause','resume')
 		ORDER BY id`)
 	if err != nil {

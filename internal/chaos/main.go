@@ -20,6 +20,13 @@
 //
 //	go run ./internal/chaos -kills 15 -terms 3 -diskfull 1 -pauses 2
 //
+// With -replicas N -postgres it runs N `heed run` replicas on one database
+// of a throwaway PostgreSQL cluster instead (replicas.go), kills them at
+// random while -posts approved posts come due within -window, pauses
+// midway, and judges the run with the same verdict:
+//
+//	go run ./internal/chaos -replicas 3 -postgres -posts 2000 -kills 50 -pauses 1
+//
 // It is not linked into heed; scripts/chaos.sh runs it.
 package main
 
@@ -38,6 +45,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/heed-dev/heed/internal/pgtest"
 )
 
 const (
@@ -59,6 +68,12 @@ type options struct {
 	drop                           float64
 	diskSize                       int64
 	verbose                        bool
+
+	// Replicas mode (replicas.go): several `heed run` on one PostgreSQL.
+	replicas int
+	postgres bool
+	posts    int
+	window   time.Duration
 }
 
 func main() {
@@ -76,6 +91,10 @@ func main() {
 	flag.Float64Var(&o.drop, "drop", 0, "share of requests (0 to 1) the receiver takes and then answers by cutting the connection, as a receiver that crashes mid-request (off by default; see docs/RELIABILITY.md)")
 	flag.Int64Var(&o.diskSize, "disksize", 128<<20, "size in bytes of the tmpfs that holds the database")
 	flag.BoolVar(&o.verbose, "v", false, "print every cycle")
+	flag.IntVar(&o.replicas, "replicas", 0, "run this many `heed run` replicas on one PostgreSQL database (needs -postgres) and SIGKILL them at random while -posts come due within -window; -kills counts the kills, -pauses the pauses typed meanwhile (0: one heed on SQLite, the cycles above)")
+	flag.BoolVar(&o.postgres, "postgres", false, "keep heed's database on a throwaway PostgreSQL cluster the harness starts and stops (internal/pgtest); needed by -replicas")
+	flag.IntVar(&o.posts, "posts", 2000, "with -replicas: approved posts, due within -window")
+	flag.DurationVar(&o.window, "window", time.Minute, "with -replicas: the posts' times are spread over this")
 	flag.Parse()
 	if seed == 0 {
 		seed = time.Now().UnixNano()
@@ -83,6 +102,10 @@ func main() {
 	o.seed = uint64(seed)
 	if o.kills < 0 || o.terms < 0 || o.diskFull < 0 || o.pauses < 0 || o.drop < 0 || o.drop > 1 {
 		fmt.Fprintln(os.Stderr, "chaos: counts must be 0 or more, and -drop from 0 to 1")
+		os.Exit(2)
+	}
+	if err := o.checkReplicas(); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(2)
 	}
 	os.Exit(mainRun(o, seed))
@@ -97,9 +120,17 @@ func mainRun(o options, seed int64) int {
 		r.tearDown(true)
 		return 2
 	}
-	r.say("chaos: seed %d · %d kills, %d SIGTERM, %d disk-full, %d pauses · heed %s · files in %s", seed, o.kills, o.terms, o.diskFull, o.pauses, r.bin, r.dir)
-	err := r.cycles(ctx)
-	if err == nil || !errors.Is(err, context.Canceled) {
+	var err error
+	if o.replicas > 0 {
+		r.say("chaos: seed %d · %d replicas on PostgreSQL · %d posts within %s · %d kills, %d pauses · heed %s · files in %s", seed, o.replicas, o.posts, o.window, o.kills, o.pauses, r.bin, r.dir)
+		err = r.replicaRun(ctx)
+	} else {
+		r.say("chaos: seed %d · %d kills, %d SIGTERM, %d disk-full, %d pauses · heed %s · files in %s", seed, o.kills, o.terms, o.diskFull, o.pauses, r.bin, r.dir)
+		err = r.cycles(ctx)
+	}
+	if o.replicas > 0 && (err == nil || !errors.Is(err, context.Canceled)) {
+		r.finishReplicas(err)
+	} else if err == nil || !errors.Is(err, context.Canceled) {
 		r.finish(err)
 	} else {
 		r.say("chaos: interrupted")
@@ -135,6 +166,13 @@ type run struct {
 	posts   map[int64]planned
 	nextKey int
 	lastDue time.Time
+	lead    time.Duration // posts are scheduled this much later than the next whole second
+
+	// Replicas mode.
+	cluster     *pgtest.Cluster
+	procs       []*proc // the replicas running, by slot
+	replicaNote []string
+	maxRejoin   time.Duration // SIGKILL to the new replica registered
 
 	// Figures of the process side.
 	starts          int
@@ -228,12 +266,17 @@ func (r *run) setUp(ctx context.Context) error {
 	if err := os.MkdirAll(r.diskDir, 0o700); err != nil {
 		return err
 	}
-	if r.o.diskFull > 0 {
+	if r.o.diskFull > 0 && !r.o.postgres {
 		if r.mountErr = mountTmpfs(r.diskDir, r.o.diskSize); r.mountErr == nil {
 			r.mounted = true
 		}
 	}
 	r.dbPath = filepath.Join(r.diskDir, "heed.db")
+	if r.o.postgres {
+		if r.dbPath, err = r.startPostgres(ctx); err != nil {
+			return err
+		}
+	}
 	if r.recv, err = newReceiver(secret, keyedTarget, r.o.maxDelay, r.o.drop, r.o.seed, r.recvLog); err != nil {
 		return err
 	}
@@ -263,6 +306,9 @@ targets:
 	}
 	r.env = append(os.Environ(), "HEED_WEBHOOK_SECRET="+secret, "HEED_CONFIG=")
 	r.killLeft = map[string]int{}
+	if r.o.replicas > 0 {
+		return r.startReplicas(ctx)
+	}
 	return r.start(ctx, "first start")
 }
 
@@ -578,7 +624,7 @@ func (r *run) diskCycle(ctx context.Context) (string, error) {
 // another (`+N ✅`), waiting until heed has recorded every approval.
 func (r *run) feed(ctx context.Context, offsets []int) ([]planned, error) {
 	for try := 0; ; try++ {
-		base := time.Now().Truncate(time.Second).Add(time.Second)
+		base := time.Now().Truncate(time.Second).Add(time.Second + r.lead)
 		var cal strings.Builder
 		cal.WriteString("posts:\n")
 		var batch []planned
@@ -609,6 +655,10 @@ func (r *run) feed(ctx context.Context, offsets []int) ([]planned, error) {
 		if err != nil {
 			return nil, err
 		}
+		console, err := r.console(ctx)
+		if err != nil {
+			return nil, err
+		}
 		var occ []int64
 		for i := range batch {
 			id, ok := ids[batch[i].Key]
@@ -617,11 +667,11 @@ func (r *run) feed(ctx context.Context, offsets []int) ([]planned, error) {
 			}
 			batch[i].ID = id
 			occ = append(occ, id)
-			if _, err := fmt.Fprintf(r.p.stdin, "+%d ✅\n", id); err != nil {
+			if _, err := fmt.Fprintf(console, "+%d ✅\n", id); err != nil {
 				return nil, fmt.Errorf("typing the approval of #%d into heed's console: %w", id, err)
 			}
 		}
-		if err := r.until(ctx, 60*time.Second, func() (bool, error) {
+		if err := r.until(ctx, 60*time.Second+time.Duration(len(occ))*20*time.Millisecond, func() (bool, error) {
 			n, err := r.reader().approved(ctx, occ)
 			return n == len(occ), err
 		}); err != nil {
@@ -790,6 +840,7 @@ func (r *run) tearDown(failed bool) {
 		r.p.cmd.Process.Kill()
 		<-r.p.done
 	}
+	r.stopReplicas()
 	r.db.close()
 	if r.recv != nil {
 		r.recv.close()
@@ -810,6 +861,10 @@ func (r *run) tearDown(failed bool) {
 		}
 	}
 	if r.dir == "" {
+		return
+	}
+	if r.o.postgres && (failed || r.o.dir != "") {
+		fmt.Printf("chaos: heed.log, deliveries.jsonl, chaos.log and report.txt are in %s (the PostgreSQL cluster is stopped and deleted)\n", r.dir)
 		return
 	}
 	if failed || r.o.dir != "" {

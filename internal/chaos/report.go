@@ -39,8 +39,13 @@ func (r *run) report() bool {
 	w("== chaos report")
 	w("run        %s · %s · seed %d", r.began.UTC().Format("2006-01-02 15:04:05 MST"), time.Since(r.began).Round(time.Second), int64(r.o.seed))
 	w("machine    %d CPUs · load average at the start %s, at the end %s", runtime.NumCPU(), r.loadStart, loadAverage())
-	w("cycles     %d kills, %d SIGTERM, %d disk-full, %d pauses done (asked: %d, %d, %d, %d) · %d heed starts",
-		r.killsDone, r.termsDone, r.diskDone, len(r.pauses), r.o.kills, r.o.terms, r.o.diskFull, r.o.pauses, r.starts)
+	if r.o.replicas > 0 {
+		w("replicas   %d `heed run` on one PostgreSQL database · %d SIGKILLs of a replica not holding the console chat, each started again at once (registered %s after the kill at most) · %d pauses (asked: %d kills, %d pauses) · %d heed starts",
+			r.o.replicas, r.killsDone, r.maxRejoin.Round(time.Millisecond), len(r.pauses), r.o.kills, r.o.pauses, r.starts)
+	} else {
+		w("cycles     %d kills, %d SIGTERM, %d disk-full, %d pauses done (asked: %d, %d, %d, %d) · %d heed starts",
+			r.killsDone, r.termsDone, r.diskDone, len(r.pauses), r.o.kills, r.o.terms, r.o.diskFull, r.o.pauses, r.starts)
+	}
 	w("posts      %d approved, to 2 targets each: %d deliveries", v.Posts, v.Deliveries)
 	w("outcomes   published %d · unknown %d · failed %d · held by a pause %d (%d of them at the wire) · held otherwise %d · missed (the harness approved too late) %d",
 		v.Published, v.Unknown, v.Failed, v.HeldPause, v.HeldWire, v.HeldOther, v.LateApproval)
@@ -55,14 +60,18 @@ func (r *run) report() bool {
 		dropped = fmt.Sprintf(" · %d taken and then cut off unanswered (-drop %g)", n, r.o.drop)
 	}
 	w("receiver   %d requests · %d resends of a key to %s (one post each, as the key promises)%s", v.Requests, v.Resends, keyedTarget, dropped)
-	w("kills      %d · %d cut a publish short: %s %d (sent again with the same key), %s %d (left unknown) · the new heed held the lease %s after the kill at most",
-		r.killsDone, r.killsInFlight, keyedTarget, r.killLeft[keyedTarget], plainTarget, r.killLeft[plainTarget], r.maxRestart.Round(time.Millisecond))
-	w("stops      %d graceful (SIGTERM), the longest %s · requests held in flight across SIGTERM and recorded published: %d of %d",
-		r.stops, r.maxStop.Round(time.Millisecond), r.termsDone-len(r.heldNotDone), r.termsDone)
+	if r.o.replicas == 0 {
+		w("kills      %d · %d cut a publish short: %s %d (sent again with the same key), %s %d (left unknown) · the new heed held the lease %s after the kill at most",
+			r.killsDone, r.killsInFlight, keyedTarget, r.killLeft[keyedTarget], plainTarget, r.killLeft[plainTarget], r.maxRestart.Round(time.Millisecond))
+		w("stops      %d graceful (SIGTERM), the longest %s · requests held in flight across SIGTERM and recorded published: %d of %d",
+			r.stops, r.maxStop.Round(time.Millisecond), r.termsDone-len(r.heldNotDone), r.termsDone)
+	} else {
+		w("stops      %d graceful (SIGTERM) at the end, the longest %s", r.stops, r.maxStop.Round(time.Millisecond))
+	}
 	switch {
 	case r.diskNote != "":
 		w("disk full  %s", r.diskNote)
-	case r.o.diskFull > 0:
+	case r.o.diskFull > 0 && r.o.replicas == 0:
 		w("disk full  %d cycles on a %d MB tmpfs: heed logged its full disk in %d · starts on the full disk refused, as they must be: %d", r.diskDone, r.o.diskSize>>20, r.diskHits, r.refusedFull)
 	}
 	if len(r.pauses) > 0 {
@@ -79,6 +88,9 @@ func (r *run) report() bool {
 	row("unknown from SIGTERM stops", len(r.stopUnknown)+len(r.heldNotDone), "0")
 	row("claimed or sent after a pause committed", v.AfterPause, "0")
 	row("held, yet delivered", v.HeldArrived, "0")
+	if v.HeldResend > 0 {
+		row("  a resend held by a pause, its key already delivered before it", v.HeldResend, "")
+	}
 	row("held, not by a pause", v.HeldOther, "0")
 	row("sent without an approval before its claim", v.Unapproved, "0")
 	row("requests with a bad signature or body", v.Bad, "0")
@@ -104,6 +116,7 @@ func (r *run) report() bool {
 	if r.timedOut {
 		problems = append(problems, fmt.Sprintf("-timeout %s reached before every cycle ran", r.o.timeout))
 	}
+	problems = append(problems, r.replicaNote...)
 	if r.harnessErr != nil {
 		problems = append(problems, "the harness stopped: "+r.harnessErr.Error())
 	}

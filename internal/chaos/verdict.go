@@ -63,6 +63,7 @@ type verdict struct {
 	HeldWire       int // of those, withheld at the wire: claimed before the pause, checked again just before sending
 	HeldOther      int // held for any other reason
 	HeldArrived    int // held, yet the receiver got it
+	HeldResend     int // on the keyed target, a resend held by a pause whose key had reached the receiver before the pause: out once, as the key promises
 	LateApproval   int // missed because the harness's approval came after its time: not heed's doing
 
 	Requests   int // requests the receiver got
@@ -179,7 +180,14 @@ func judge(e evidence) verdict {
 					v.HeldOther++
 					v.problem("#%d → %s: held, not by a pause: %s", id, t, why)
 				}
-				if len(arr) > 0 {
+				switch {
+				case len(arr) == 0:
+				case t == e.Keyed && strings.Contains(why, "before a retry") && arrivedBefore(arr, pauseNamed(e.Pauses, why)):
+					// A send cut short by a crash, to be sent again with
+					// its key, whose resend a pause then held: the key
+					// had reached the receiver before the pause began.
+					v.HeldResend++
+				default:
 					v.HeldArrived++
 					v.problem("#%d → %s: held, yet the receiver got it (request #%d)", id, t, arr[0].Seq)
 				}
@@ -315,6 +323,31 @@ func judge(e evidence) verdict {
 		}
 	}
 	return v
+}
+
+// pauseNamed is the pause a hold's reason names ("… (chaos pause N) …"),
+// or nil.
+func pauseNamed(pauses []pauseRec, why string) *pauseRec {
+	for i := range pauses {
+		if strings.Contains(why, fmt.Sprintf("(chaos pause %d)", pauses[i].N)) {
+			return &pauses[i]
+		}
+	}
+	return nil
+}
+
+// arrivedBefore reports whether every request in arr arrived before the
+// pause's command started.
+func arrivedBefore(arr []arrival, p *pauseRec) bool {
+	if p == nil {
+		return false
+	}
+	for _, a := range arr {
+		if !a.At.Before(p.CLIStart) {
+			return false
+		}
+	}
+	return true
 }
 
 // failed reports whether the verdict shows any defect.

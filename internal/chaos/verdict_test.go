@@ -159,6 +159,42 @@ func TestHeldByAPauseMustNotArrive(t *testing.T) {
 	mustPass(t, judge(w.e))
 }
 
+// TestHeldResendOfAKeyThatArrived: a send to the keyed target cut short
+// by a crash is sent again with its key; when a pause holds that resend,
+// the post is out once (its key reached the receiver before the pause)
+// and the hold is no defect. The same hold with the request arriving
+// after the pause began, on the plain target, or for another reason, is.
+func TestHeldResendOfAKeyThatArrived(t *testing.T) {
+	w := newWorld()
+	w.pause(arrival{})
+	w.e.Pauses[0].HoldExpired = true
+	w.e.Facts.Deliveries[dkey{1, keyedTarget}] = delivery{Occurrence: 1, Target: keyedTarget, State: "held", Error: "held: paused by bob (chaos pause 1) before a retry"}
+	v := judge(w.e)
+	mustPass(t, v)
+	if v.HeldResend != 1 || v.HeldArrived != 0 {
+		t.Errorf("held resends %d, held and arrived %d; want 1, 0", v.HeldResend, v.HeldArrived)
+	}
+
+	late := newWorld()
+	late.pause(arrival{})
+	late.e.Pauses[0].HoldExpired = true
+	late.e.Arrivals[0].At = late.t.Add(1500 * time.Millisecond) // after `heed pause` started
+	late.e.Facts.Deliveries[dkey{1, keyedTarget}] = w.e.Facts.Deliveries[dkey{1, keyedTarget}]
+	mustFail(t, judge(late.e), "held, yet the receiver got it")
+
+	plain := newWorld()
+	plain.pause(arrival{})
+	plain.e.Pauses[0].HoldExpired = true
+	plain.e.Facts.Deliveries[dkey{1, plainTarget}] = delivery{Occurrence: 1, Target: plainTarget, State: "held", Error: "held: paused by bob (chaos pause 1) before a retry"}
+	mustFail(t, judge(plain.e), "held, yet the receiver got it")
+
+	other := newWorld()
+	other.pause(arrival{})
+	other.e.Pauses[0].HoldExpired = true
+	other.e.Facts.Deliveries[dkey{1, keyedTarget}] = delivery{Occurrence: 1, Target: keyedTarget, State: "held", Error: "paused by bob (chaos pause 1) just before sending"}
+	mustFail(t, judge(other.e), "held, yet the receiver got it")
+}
+
 func TestSendWithoutApproval(t *testing.T) {
 	w := newWorld()
 	w.e.Facts.Audit = w.e.Facts.Audit[1:] // no approval recorded
