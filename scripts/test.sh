@@ -19,6 +19,12 @@ fi
 step "go vet"
 go vet -tags goolm ./...
 
+step "staticcheck (pinned)"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags goolm ./...
+
+step "govulncheck (pinned)"
+scripts/vulncheck.sh
+
 step "build without cgo (the shipped binary, with goolm: pure-Go Olm for encrypted Matrix rooms)"
 CGO_ENABLED=0 go build -tags goolm -o /dev/null ./cmd/heed
 

@@ -37,7 +37,6 @@ type Adapter struct {
 	Now   func() time.Time
 
 	mu     sync.Mutex
-	seq    int
 	events int
 	eof    bool // standard input ended
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 )
@@ -126,15 +125,6 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// room returns the settings for a room id, or false.
-func (c Config) room(id string) (RoomConfig, bool) {
-	i := slices.IndexFunc(c.Rooms, func(r RoomConfig) bool { return r.ID == id })
-	if i < 0 {
-		return RoomConfig{}, false
-	}
-	return c.Rooms[i], true
 }
 
 func (c Config) homeserver() string { return strings.TrimRight(c.Homeserver, "/") }

@@ -425,6 +425,7 @@ func (c *e2ee) hold(ctx context.Context, evt *event.Event, card id.EventID, why 
 	}
 	u := &undecryptable{Room: evt.RoomID, Event: evt.ID, Sender: evt.Sender, Card: card, Since: c.a.now(), Why: shortError(why), Raw: raw}
 	if content, ok := evt.Content.Parsed.(*event.EncryptedEventContent); ok {
+		//lint:ignore SA1019 deprecated in Matrix v1.3, yet clients still send it, and it names the device to look at in the log
 		u.Device, u.SenderKey, u.Session = content.DeviceID, content.SenderKey, content.SessionID
 	}
 	c.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 
 	"maunium.net/go/mautrix"
@@ -45,7 +46,9 @@ func (a *Adapter) PostImage(ctx context.Context, room string, card bot.MessageRe
 	if cli.Crypto != nil && cli.StateStore != nil {
 		if enc, err := cli.StateStore.IsEncrypted(ctx, roomID); err == nil && enc {
 			file = attachment.NewEncryptedFile()
-			data, upType, upName = file.Encrypt(img.Data), "application/octet-stream", ""
+			// A copy: the post's image stays as it is for a retry.
+			data, upType, upName = slices.Clone(img.Data), "application/octet-stream", ""
+			file.EncryptInPlace(data)
 		}
 	}
 	var up *mautrix.RespMediaUpload

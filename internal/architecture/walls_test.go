@@ -7,8 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -25,9 +23,9 @@ type pkg struct {
 // its whole dependency closure (tests excluded: walls are about what ships).
 func listPackages(t *testing.T) map[string]pkg {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
 	}
 	// heed ships built with -tags goolm (pure-Go Olm for encrypted Matrix
 	// rooms); without it the Matrix adapter does not build.

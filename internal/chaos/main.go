@@ -195,7 +195,6 @@ type run struct {
 	diskHits        int // disk-full cycles in which heed logged that its disk was full
 	diskNote        string
 	pauses          []pauseRec
-	pausesNotes     []string
 	timedOut        bool
 	harnessErr      error
 	drainErr        error

@@ -931,13 +931,6 @@ func inRange(ts, oldest, latest string, incl bool) bool {
 	return true
 }
 
-func nonNilMsgs(s []map[string]any) []map[string]any {
-	if s == nil {
-		return []map[string]any{}
-	}
-	return s
-}
-
 // tsLess compares two Slack ts values ("1700000000.000123").
 func tsLess(a, b string) bool {
 	as, af, _ := strings.Cut(a, ".")
