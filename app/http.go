@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/httpd"
+	"github.com/heed-dev/heed/httpd/api"
 	"github.com/heed-dev/heed/metrics"
 )
 
@@ -18,6 +20,9 @@ type HTTPOptions struct {
 	// a cycle for this long (default 2m).
 	DispatchWithin time.Duration
 	MetricsAuth    httpd.MetricsAuth
+	// People are the configured people: an API token's person must be
+	// one of them (none configured: every token's person is taken).
+	People approvals.People
 }
 
 // HTTPOptions are the listener's options from the config.
@@ -26,12 +31,13 @@ func (c *Config) HTTPOptions() HTTPOptions {
 	return HTTPOptions{
 		DispatchWithin: c.HTTP.ReadyDispatchWithin.Or(0),
 		MetricsAuth:    httpd.MetricsAuth{Allow: allow, User: c.HTTP.MetricsUser, Password: c.HTTP.MetricsPassword},
+		People:         c.people,
 	}
 }
 
 // HTTP builds heed's HTTP listener's handler for the system: /healthz,
-// /readyz, /metrics, and the endpoints of the chats that receive requests
-// on it (bot.HTTPEndpoint).
+// /readyz, /metrics, the HTTP API (/api/v1), and the endpoints of the
+// chats that receive requests on it (bot.HTTPEndpoint).
 func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 	if o.DispatchWithin == 0 {
 		o.DispatchWithin = 2 * time.Minute
@@ -42,6 +48,7 @@ func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 		MetricsAuth: o.MetricsAuth,
 		Log:         s.log.With("part", "http"),
 	})
+	srv.Handle("/api/v1/", s.API(o.People))
 	for _, a := range s.Engine.Adapters {
 		if ep, ok := a.(bot.HTTPEndpoint); ok {
 			if path, h := ep.HTTPEndpoint(); path != "" {
@@ -51,6 +58,29 @@ func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 		}
 	}
 	return srv
+}
+
+// API is the HTTP API on the system's services, for the tokens' people
+// among people.
+func (s *System) API(people approvals.People) *api.API {
+	var rooms []string
+	for _, r := range s.Engine.Rooms {
+		rooms = append(rooms, r.Name)
+	}
+	zone := "UTC"
+	if s.Engine.Zone != nil {
+		zone = s.Engine.Zone.String()
+	}
+	var known func(string) bool
+	if len(people.Names()) > 0 {
+		known = func(person string) bool { return people.Of(person) == person }
+	}
+	svc := s.Service
+	return api.New(api.Deps{
+		Tokens: svc.Tokens, Posts: svc.Posts, Adder: svc.Posts, Reviews: svc.Reviews, Occurrences: svc.Reviews,
+		Pauses: svc.Pauses, Audit: svc.Audit, Targets: svc.Targets, Rooms: rooms, Known: known,
+		MayResume: s.Engine.MayResume, Wake: s.Dispatcher.Wake, Zone: zone, Now: s.now, Log: s.log.With("part", "api"),
+	})
 }
 
 // Ready runs the readiness checks: the store answers a query, every chat

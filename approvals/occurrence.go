@@ -77,3 +77,12 @@ func Unresolved(q []Summary, before time.Time) []int64 {
 	}
 	return ids
 }
+
+// OccurrenceFilter picks occurrences by time (From inclusive, To
+// exclusive; zero is open) and state ("" is any), soonest first, at most
+// Limit.
+type OccurrenceFilter struct {
+	From, To time.Time
+	State    State
+	Limit    int
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -332,4 +333,11 @@ func CombinedHash(hashes map[string]string) string {
 func IdempotencyKey(installID string, occurrenceID int64, target, payloadHash string) string {
 	h := sha256.Sum256([]byte(strings.Join([]string{"heed", installID, strconv.FormatInt(occurrenceID, 10), target, payloadHash}, "\x00")))
 	return "heed-" + hex.EncodeToString(h[:16])
+}
+
+// IsWebLink reports whether s is an absolute http(s) URL with a host, the
+// only links a post may carry.
+func IsWebLink(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }

@@ -425,3 +425,21 @@ func (s *ReviewService) Counts(ctx context.Context) (map[approvals.State]int, er
 	}
 	return out, rows.Err()
 }
+
+// ListOccurrences lists the occurrences f picks, soonest first.
+func (s *ReviewService) ListOccurrences(ctx context.Context, f approvals.OccurrenceFilter) ([]approvals.Occurrence, error) {
+	q, args := `SELECT `+occColumns+` FROM occurrences WHERE 1 = 1`, []any{}
+	if !f.From.IsZero() {
+		q, args = q+` AND at >= ?`, append(args, ms(f.From))
+	}
+	if !f.To.IsZero() {
+		q, args = q+` AND at < ?`, append(args, ms(f.To))
+	}
+	if f.State != "" {
+		q, args = q+` AND state = ?`, append(args, string(f.State))
+	}
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	return queryAll(ctx, s.store.db, scanOcc, q+` ORDER BY at, id LIMIT ?`, append(args, f.Limit)...)
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
@@ -39,8 +38,7 @@ func (s *PostService) Validate(p approvals.NewPost, now time.Time) error {
 		}
 	}
 	if p.Link != "" {
-		u, err := url.Parse(p.Link)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if !approvals.IsWebLink(p.Link) {
 			return approvals.Errorf(approvals.EINVALID, "link %q is not an http(s) URL", p.Link)
 		}
 	}
@@ -62,13 +60,35 @@ func (s *PostService) Validate(p approvals.NewPost, now time.Time) error {
 
 // AddPost validates and stores a new post, and returns it with its id.
 func (s *PostService) AddPost(ctx context.Context, p approvals.NewPost, actor, place string) (approvals.Post, error) {
+	post, _, err := s.AddPostOnce(ctx, p, approvals.Once{}, actor, place)
+	return post, err
+}
+
+// AddPostOnce is AddPost for a request that may be retried: when once has
+// a Key, the post and the key are stored in one transaction, and a request
+// with a key its scope used before gets the post that key made (replayed)
+// if its RequestHash is the same, or an EMISMATCH error if not; either
+// way nothing new is stored.
+func (s *PostService) AddPostOnce(ctx context.Context, p approvals.NewPost, once approvals.Once, actor, place string) (approvals.Post, bool, error) {
 	now := s.now()
 	p = approvals.NormalizeNewPost(p)
+	// A retry is answered before validation, which may say otherwise by
+	// now (its time has passed): the retry asks for what the first made.
+	if post, found, err := s.once(ctx, s.store.db, once); found || err != nil {
+		return post, found, err
+	}
 	if err := s.Validate(p, now); err != nil {
-		return approvals.Post{}, err
+		return approvals.Post{}, false, err
 	}
 	var id int64
+	var post approvals.Post
+	replayed := false
 	err := s.store.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		// Checked again in the transaction: a retry racing the first.
+		if post, replayed, err = s.once(ctx, tx, once); replayed || err != nil {
+			return err
+		}
 		if p.Key != "" {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM posts WHERE key = ?`, p.Key).Scan(&n); err != nil {
@@ -78,17 +98,52 @@ func (s *PostService) AddPost(ctx context.Context, p approvals.NewPost, actor, p
 				return approvals.Errorf(approvals.ECONFLICT, "a post with key %q exists already", p.Key)
 			}
 		}
-		var err error
 		id, err = insertPost(ctx, tx, p, now)
 		if err != nil {
 			return err
 		}
+		if once.Key != "" {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO api_idempotency (person, key, request_hash, post_id, created_at) VALUES (?, ?, ?, ?, ?)`,
+				once.Scope, once.Key, once.RequestHash, id, ms(now)); err != nil {
+				return err
+			}
+		}
 		return appendAudit(ctx, tx, approvals.AuditEntry{At: now, Actor: actor, Action: "post.add", PostID: id, Place: place, Detail: approvals.PostSummary(p)})
 	})
-	if err != nil {
-		return approvals.Post{}, err
+	if err != nil || replayed {
+		return post, replayed, err
 	}
-	return s.GetPost(ctx, id)
+	post, err = s.GetPost(ctx, id)
+	return post, false, err
+}
+
+// Replay returns the post a request with once's key made before, if any:
+// found when the request's hash is the same, an EMISMATCH error when not.
+func (s *PostService) Replay(ctx context.Context, once approvals.Once) (approvals.Post, bool, error) {
+	return s.once(ctx, s.store.db, once)
+}
+
+// once finds the post a request with once's key made before: found with
+// the post when the request's hash is the same, an EMISMATCH error when
+// not, or not found.
+func (s *PostService) once(ctx context.Context, q querier, once approvals.Once) (approvals.Post, bool, error) {
+	if once.Key == "" {
+		return approvals.Post{}, false, nil
+	}
+	var hash string
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT request_hash, post_id FROM api_idempotency WHERE person = ? AND key = ?`, once.Scope, once.Key).Scan(&hash, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return approvals.Post{}, false, nil
+	}
+	if err != nil {
+		return approvals.Post{}, false, err
+	}
+	if hash != once.RequestHash {
+		return approvals.Post{}, false, approvals.Errorf(approvals.EMISMATCH, "Idempotency-Key %q was used for post %d with another request body: send that same body again, or use a new key for a new post", once.Key, id)
+	}
+	p, err := getPost(ctx, q, id)
+	return p, err == nil, err
 }
 
 func nextID(ctx context.Context, tx *sql.Tx) (int64, error) {

@@ -45,6 +45,7 @@ type Service struct {
 	Pauses     *PauseService
 	Deliveries *DeliveryService
 	Audit      *AuditService
+	Tokens     *TokenService
 }
 
 // PostService implements approvals.PostService.
@@ -85,7 +86,7 @@ func NewService(st *Store, targets approvals.TargetCatalog, policy func(room str
 	set := &Settings{Targets: targets, Policy: policy, Window: 7 * 24 * time.Hour, SeriesCards: DefaultSeriesCards, Now: time.Now, Log: slog.Default()}
 	c := &core{store: st, settings: set}
 	return &Service{Settings: set, Store: st,
-		Posts: &PostService{c}, Reviews: &ReviewService{c}, Pauses: &PauseService{c}, Deliveries: &DeliveryService{c}, Audit: &AuditService{c}}
+		Posts: &PostService{c}, Reviews: &ReviewService{c}, Pauses: &PauseService{c}, Deliveries: &DeliveryService{c}, Audit: &AuditService{c}, Tokens: &TokenService{c}}
 }
 
 func (s *core) now() time.Time { return s.settings.Now().UTC() }

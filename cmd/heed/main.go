@@ -89,7 +89,7 @@ func newRoot(a *app) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbPath, "db", a.dbPath, "database: a SQLite file or a postgres:// URL (overrides the config's database and HEED_DATABASE_URL)")
 	root.PersistentFlags().StringVar(&a.actor, "as", a.actor, "who you are, for the audit log and as a post's author (default: your user name)")
 	root.AddCommand(runCmd(a), postCmd(a), importCmd(a), pauseCmd(a), resumeCmd(a), statusCmd(a),
-		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a), healthcheckCmd(a), backupCmd(a))
+		resolveCmd(a), auditCmd(a), configCmd(a), migrateCmd(a), versionCmd(a), healthcheckCmd(a), backupCmd(a), tokenCmd(a))
 	return root
 }
 

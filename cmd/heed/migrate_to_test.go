@@ -37,6 +37,13 @@ func TestMigrateToPostgresCopiesEverything(t *testing.T) {
 	if _, err := st.DB().Exec(`INSERT INTO mx_user_profile (room_id, user_id, membership, displayname) VALUES ('!r:hs', '@alice:hs', 'join', 'Alice')`); err != nil {
 		t.Fatal(err)
 	}
+	// The HTTP API's tables: a token and an idempotency key.
+	if _, err := st.DB().Exec(`INSERT INTO api_tokens (person, hash, created_at) VALUES ('alice', 'h1', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.DB().Exec(`INSERT INTO api_idempotency (person, key, request_hash, post_id, created_at) VALUES ('alice', 'k1', 'r1', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.SetKV(t.Context(), "matrix/sync", "s42"); err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +87,13 @@ func TestMigrateToPostgresCopiesEverything(t *testing.T) {
 		if v, _ := pg.GetKV(t.Context(), fmt.Sprintf("bulk/%03d", i)); v != strings.Repeat("x", i) {
 			t.Errorf("kv bulk/%03d: %d bytes", i, len(v))
 		}
+	}
+	var key string
+	if err := pg.DB().QueryRow(`SELECT i.key FROM api_idempotency i JOIN api_tokens t ON t.person = i.person WHERE t.hash = 'h1'`).Scan(&key); err != nil || key != "k1" {
+		t.Errorf("the API's tables: %q %v", key, err)
+	}
+	if tk, _, err := sqlite.NewService(pg, nil, nil).Tokens.CreateToken(t.Context(), "bob", "tester", "cli"); err != nil || tk.ID != 2 {
+		t.Errorf("a new token on PostgreSQL: id %d %v, want 2", tk.ID, err)
 	}
 	var enc string
 	var fetched bool

@@ -108,13 +108,13 @@ func TestNetworksLinkNoStore(t *testing.T) {
 	}
 }
 
-// The chat engine and the dispatcher link no store: they hold the domain's
-// service interfaces (approvals.PostService, ReviewService, ...), which the
-// wiring fills with the store's.
+// The chat engine, the dispatcher and the HTTP API link no store: they
+// hold the domain's service interfaces (approvals.PostService,
+// ReviewService, ...), which the wiring fills with the store's.
 func TestBotAndDispatchLinkNoStore(t *testing.T) {
 	pkgs := listPackages(t)
 	walls := []string{"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose", module + "/sqlite"}
-	for _, name := range []string{module + "/bot", module + "/dispatch"} {
+	for _, name := range []string{module + "/bot", module + "/dispatch", module + "/httpd/api"} {
 		p, ok := pkgs[name]
 		if !ok {
 			t.Fatalf("package %s is gone: update this test", name)

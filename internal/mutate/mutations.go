@@ -715,6 +715,38 @@ var mutations = []Mutation{
 		To:   `if false {`,
 		Pkg:  "./bot", Tests: "TestChatScheduleRefusesAPastTime"},
 
+	// The HTTP API (httpd/api) and its tokens (sqlite/token.go).
+	{Name: "api: a revoked token is accepted", File: "sqlite/token.go",
+		From: `	if !t.Revoked.IsZero() {
+		return approvals.APIToken{}, approvals.ErrTokenRefused`,
+		To: `	if false {
+		return approvals.APIToken{}, approvals.ErrTokenRefused`,
+		Pkg: "./httpd/api", Tests: "TestAPIRevokedTokenRefused|TestAPIAuthRefused"},
+	{Name: "api: a token's secret is looked up as given, not by its hash", File: "sqlite/token.go",
+		From: `	want := approvals.TokenHash(secret)`,
+		To:   `	want := secret`,
+		Pkg:  "./httpd/api", Tests: "TestAPITokenStoredHashed"},
+	{Name: "api: a token's secret is stored in clear", File: "sqlite/token.go",
+		From: `			person, approvals.TokenHash(secret), ms(now)).Scan(&t.ID); err != nil {`,
+		To:   `			person, secret, ms(now)).Scan(&t.ID); err != nil {`,
+		Pkg:  "./httpd/api", Tests: "TestAPITokenStoredHashed"},
+	{Name: "api: a person who is no approver resumes", File: "httpd/api/api.go",
+		From: `if ok, why := a.d.MayResume(who.person); !ok {`,
+		To:   `if ok, why := a.d.MayResume(who.person); false && !ok {`,
+		Pkg:  "./httpd/api", Tests: "TestAPIPauseByAnyoneResumeByApprovers"},
+	{Name: "api: an Idempotency-Key reused with another body replays the first post", File: "sqlite/post.go",
+		From: `	if hash != once.RequestHash {`,
+		To:   `	if false {`,
+		Pkg:  "./httpd/api", Tests: "TestAPIIdempotentCreate"},
+	{Name: "api: a series firing more than 1440 times a day is taken without allow_frequent", File: "httpd/api/api.go",
+		From: `if s.Recurring() && !in.AllowFrequent && s.FiringsPerDay(now, approvals.MaxPerDay) > approvals.MaxPerDay {`,
+		To:   `if false && s.Recurring() && !in.AllowFrequent && s.FiringsPerDay(now, approvals.MaxPerDay) > approvals.MaxPerDay {`,
+		Pkg:  "./httpd/api", Tests: "TestAPICreateBadInput"},
+	{Name: "api: a post made through the API is not its token person's, who may then approve it", File: "httpd/api/api.go",
+		From: `Author: who.person, Room: str(in.Room)`,
+		To:   `Author: "api", Room: str(in.Room)`,
+		Pkg:  "./httpd/api", Tests: "TestAPICreatePost"},
+
 	// The compose deployment (deploy/compose.yaml).
 	{Name: "deploy: the replicas run on the image's SQLite file, not HEED_DATABASE_URL", File: "deploy/compose.yaml",
 		From: `  command: ["run"]`,
