@@ -67,8 +67,8 @@ type Deps struct {
 	// Known says whether a token's person is still one of the configured
 	// people; nil takes every person.
 	Known func(person string) bool
-	// MayResume says whether a person may resume, and why not (chat's
-	// rule: approvers only).
+	// MayResume says whether a person is an approver, who may resume and
+	// cancel others' posts, and why not (chat's rule).
 	MayResume func(person string) (bool, string)
 	// Wake wakes the dispatcher after a resume; nil does nothing.
 	Wake func()
@@ -603,6 +603,17 @@ func (a *API) editPost(w http.ResponseWriter, r *http.Request, who caller) {
 		a.fail(w, r, err)
 		return
 	}
+	// Only the author rewrites a post: anyone else's words on it would be
+	// theirs to approve, since the judge keeps only its author from
+	// approving it.
+	if cur.Author != who.person {
+		author := cur.Author
+		if author == "" {
+			author = "nobody through the API (it was made with the command line or a calendar: edit it with `heed post edit`)"
+		}
+		problem(w, http.StatusForbidden, TypeForbidden, fmt.Sprintf("%s cannot edit post #%d: only its author may, and its author is %s. An approver may cancel it.", who.person, id, author), nil)
+		return
+	}
 	var errs []FieldError
 	var e approvals.PostEdit
 	if in.Text != nil {
@@ -661,6 +672,18 @@ func (a *API) cancelPost(w http.ResponseWriter, r *http.Request, who caller) {
 	id, ok := pathID(w, r)
 	if !ok {
 		return
+	}
+	// Chat's rule: its author or an approver.
+	cur, err := a.d.Posts.GetPost(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if cur.Author != who.person {
+		if ok, why := a.d.MayResume(who.person); !ok {
+			problem(w, http.StatusForbidden, TypeForbidden, fmt.Sprintf("%s cannot cancel post #%d: %s. Its author or an approver may.", who.person, id, why), nil)
+			return
+		}
 	}
 	if err := a.d.Posts.CancelPost(r.Context(), id, who.person, Place); err != nil {
 		a.fail(w, r, err)

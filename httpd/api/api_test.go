@@ -641,6 +641,37 @@ func TestAPIListGetEditCancel(t *testing.T) {
 	}
 }
 
+// TestAPIEditByAuthorCancelByAuthorOrApprover: only a post's author edits
+// it (an approver's words on someone else's post would be theirs to
+// approve); its author or an approver cancels it, as in chat.
+func TestAPIEditByAuthorCancelByAuthorOrApprover(t *testing.T) {
+	e := newEnv(t)
+	_, secret, err := e.s.Service.Tokens.CreateToken(e.s.Ctx, "author", "admin", "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tokens["author"] = secret
+	p := e.create("dave", map[string]any{"text": "dave's words", "targets": []string{"rec"}, "at": e.at(time.Hour)})
+	path := "/api/v1/posts/" + itoa(p.ID)
+	r := e.do("PATCH", path, "alice", map[string]any{"text": "alice's words"})
+	if r.status != http.StatusForbidden || !strings.Contains(r.problem(t).Detail, "only its author may") {
+		t.Fatalf("edit by an approver who is not the author: %d %s", r.status, r.body)
+	}
+	if r := e.do("DELETE", path, "author", nil); r.status != http.StatusForbidden || !strings.Contains(r.problem(t).Detail, "Its author or an approver may") {
+		t.Fatalf("cancel by neither author nor approver: %d %s", r.status, r.body)
+	}
+	got, err := e.s.Service.Posts.GetPost(e.s.Ctx, p.ID)
+	if err != nil || got.Text != "dave's words" {
+		t.Fatalf("after refused requests the post is %q (%v)", got.Text, err)
+	}
+	e.s.Cycle()
+	e.s.WantState(p.ID, approvals.StateInReview)
+	if r := e.do("DELETE", path, "alice", nil); r.status != http.StatusNoContent {
+		t.Fatalf("cancel by an approver: %d %s", r.status, r.body)
+	}
+	e.s.WantState(p.ID, approvals.StateCanceled)
+}
+
 // TestAPIOccurrencesStatusAudit: the read routes and their filters.
 func TestAPIOccurrencesStatusAudit(t *testing.T) {
 	e := newEnv(t)
