@@ -22,6 +22,33 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Field names the input the message is about, for forms that show it
+	// next to that input: FieldText, FieldTargets, FieldTime, FieldLink;
+	// "" when it is about none in particular.
+	Field string
+}
+
+// The inputs of a new post an *Error can be about.
+const (
+	FieldText    = "text"
+	FieldTargets = "targets"
+	FieldTime    = "time"
+	FieldLink    = "link"
+)
+
+// On sets the input e is about and returns e.
+func (e *Error) On(field string) *Error {
+	e.Field = field
+	return e
+}
+
+// ErrorField returns the input err is about, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 func (e *Error) Error() string { return e.Message }

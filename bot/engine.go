@@ -22,6 +22,7 @@ type Room struct {
 
 // Targets is what the engine needs to show targets on cards.
 type Targets interface {
+	Names() []string
 	Kind(name string) string
 	Preview(p approvals.Payload) string
 	Known(name string) bool

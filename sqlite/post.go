@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -14,18 +15,18 @@ import (
 // Validate checks a new post, naming what to fix.
 func (s *PostService) Validate(p approvals.NewPost, now time.Time) error {
 	if strings.TrimSpace(p.Text) == "" {
-		return approvals.Errorf(approvals.EINVALID, "the post has no text: give it some (--text)")
+		return approvals.Errorf(approvals.EINVALID, "the post has no text: give it some (--text)").On(approvals.FieldText)
 	}
 	if len(p.Targets) == 0 {
-		return approvals.Errorf(approvals.EINVALID, "the post has no target: name at least one (--to); known targets: %s", strings.Join(s.settings.Targets.Names(), ", "))
+		return approvals.Errorf(approvals.EINVALID, "the post has no target: name at least one (--to); known targets: %s", strings.Join(s.settings.Targets.Names(), ", ")).On(approvals.FieldTargets)
 	}
 	seen := map[string]bool{}
 	for _, t := range p.Targets {
 		if !s.settings.Targets.Known(t) {
-			return approvals.Errorf(approvals.EINVALID, "unknown target %q: known targets are %s", t, strings.Join(s.settings.Targets.Names(), ", "))
+			return approvals.Errorf(approvals.EINVALID, "unknown target %q: known targets are %s", t, strings.Join(s.settings.Targets.Names(), ", ")).On(approvals.FieldTargets)
 		}
 		if seen[t] {
-			return approvals.Errorf(approvals.EINVALID, "target %q is named twice", t)
+			return approvals.Errorf(approvals.EINVALID, "target %q is named twice", t).On(approvals.FieldTargets)
 		}
 		seen[t] = true
 	}
@@ -39,21 +40,30 @@ func (s *PostService) Validate(p approvals.NewPost, now time.Time) error {
 	}
 	if p.Link != "" {
 		if !approvals.IsWebLink(p.Link) {
-			return approvals.Errorf(approvals.EINVALID, "link %q is not an http(s) URL", p.Link)
+			return approvals.Errorf(approvals.EINVALID, "link %q is not an http(s) URL", p.Link).On(approvals.FieldLink)
 		}
 	}
 	if strings.TrimSpace(p.Author) == "" {
 		return approvals.Errorf(approvals.EINVALID, "the post has no author (--author)")
 	}
 	if err := approvals.ValidateSchedule(p.Schedule, now); err != nil {
+		var e *approvals.Error
+		if errors.As(err, &e) && e.Field == "" {
+			e.Field = approvals.FieldTime
+		}
 		return err
 	}
 	first, _ := p.Schedule.Next(now)
 	post := approvals.Post{Text: p.Text, Variants: p.Variants, Link: p.Link, Media: p.Media, Targets: p.Targets}
+	var bad []string
 	for _, pl := range approvals.Payloads(&post, first) {
 		if probs := s.settings.Targets.Problems(pl); len(probs) > 0 {
-			return approvals.Errorf(approvals.EINVALID, "target %q: %s", pl.Target, strings.Join(probs, "; "))
+			bad = append(bad, fmt.Sprintf("target %q: %s", pl.Target, strings.Join(probs, "; ")))
 		}
+	}
+	if len(bad) > 0 {
+		// Every target's problems at once, so that one edit fixes them.
+		return approvals.Errorf(approvals.EINVALID, "%s", strings.Join(bad, "; ")).On(approvals.FieldText)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 // Package slack is heed's Slack adapter: it posts review cards with Block
 // Kit, turns reactions, messages, button clicks and the /heed slash command
-// into bot.Events, reads reactions back for reconciliation, and knows
-// approvers from user ids and Slack user groups. It connects either over
+// into bot.Events, schedules posts through a form (the "Schedule with
+// heed" message shortcut and `/heed schedule` open a modal: modal.go),
+// reads reactions back for reconciliation, and knows approvers from user
+// ids and Slack user groups. It connects either over
 // Socket Mode (an outbound websocket, the default) or through the Events API
 // (signed HTTP requests to /slack/events). It holds no policy: the engine
 // decides what every event means.
@@ -72,6 +74,9 @@ type Adapter struct {
 	// the connection dialed last.
 	liveConn atomic.Pointer[hearingConn]
 	lastDial atomic.Pointer[hearingConn]
+	// sched is the engine's side of the scheduling form while Run hands
+	// events to it (modal.go).
+	sched atomic.Pointer[schedRef]
 }
 
 var (
@@ -305,6 +310,10 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if s, ok := h.(bot.Scheduler); ok {
+		a.sched.Store(&schedRef{s})
+		defer a.sched.Store(nil)
+	}
 	a.started.Store(a.now().UnixNano())
 	defer a.started.Store(0)
 	var wg sync.WaitGroup

@@ -97,7 +97,7 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		a.awaitCatchUp(r.Context(), a.askCatchUp(), catchUpWait/2)
 	}
 	a.heard()
-	status, ctype, resp := a.handleBody(r.Header.Get("Content-Type"), body)
+	status, ctype, resp := a.handleBody(r.Context(), r.Header.Get("Content-Type"), body)
 	if ctype != "" {
 		w.Header().Set("Content-Type", ctype)
 	}
@@ -133,8 +133,10 @@ func (a *Adapter) verify(h http.Header, body []byte) error {
 
 // handleBody answers a verified request: an event callback (JSON), an
 // interaction or a slash command (forms). It queues what the engine must
-// see and answers at once; Slack wants an answer within 3 seconds.
-func (a *Adapter) handleBody(contentType string, body []byte) (status int, ctype string, resp []byte) {
+// see and answers at once; Slack wants an answer within 3 seconds. A
+// scheduling form's submission is the exception: its answer is the
+// engine's verdict (modal.go), which Slack shows in the form.
+func (a *Adapter) handleBody(ctx context.Context, contentType string, body []byte) (status int, ctype string, resp []byte) {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	if mt == "application/x-www-form-urlencoded" {
 		form, err := url.ParseQuery(string(body))
@@ -142,12 +144,16 @@ func (a *Adapter) handleBody(contentType string, body []byte) (status int, ctype
 			return http.StatusBadRequest, "", nil
 		}
 		if p := form.Get("payload"); p != "" {
-			var ba blockActions
-			if json.Unmarshal([]byte(p), &ba) != nil {
+			if !json.Valid([]byte(p)) {
 				return http.StatusBadRequest, "", nil
 			}
-			if in, keys, ok := a.fromBlockActions(ba); ok && !a.accept(in, keys) {
+			ok, answer := a.interactive(ctx, []byte(p))
+			if !ok {
 				return http.StatusServiceUnavailable, "", nil
+			}
+			if answer != nil {
+				b, _ := json.Marshal(answer)
+				return http.StatusOK, "application/json", b
 			}
 			return http.StatusOK, "", nil
 		}
@@ -155,7 +161,7 @@ func (a *Adapter) handleBody(contentType string, body []byte) (status int, ctype
 			c := slashCommand{Command: form.Get("command"), Text: form.Get("text"), ChannelID: form.Get("channel_id"),
 				UserID: form.Get("user_id"), UserName: form.Get("user_name"), TriggerID: form.Get("trigger_id"),
 				ResponseURL: form.Get("response_url")}
-			return a.slash(c)
+			return a.slash(ctx, c)
 		}
 		return http.StatusBadRequest, "", nil
 	}
@@ -180,7 +186,11 @@ func (a *Adapter) handleBody(contentType string, body []byte) (status int, ctype
 
 // slash queues a slash command; outside a review channel it answers the
 // user privately instead.
-func (a *Adapter) slash(c slashCommand) (int, string, []byte) {
+func (a *Adapter) slash(ctx context.Context, c slashCommand) (int, string, []byte) {
+	if text, ok := scheduleText(c.Text); ok && a.scheduler() != nil {
+		a.openScheduleModal(ctx, c.TriggerID, c.ChannelID, c.UserID, text, c.ResponseURL)
+		return http.StatusOK, "", nil
+	}
 	in, refusal, ok := a.fromSlash(c)
 	if !ok {
 		b, _ := json.Marshal(map[string]string{"response_type": "ephemeral", "text": refusal})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,6 +300,13 @@ func FuzzEventsHandler(f *testing.F) {
 		}
 	}
 	f.Add([]byte("payload="+`{"type":"block_actions","user":{"id":"U1"},"container":{"channel_id":"C0REVIEW01","message_ts":"1.2"},"actions":[{"action_id":"heed_approve"}]}`), "application/x-www-form-urlencoded")
+	for _, p := range []string{"http/message_action.json", "http/view_submission.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", p))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte("payload="+url.QueryEscape(string(b))), "application/x-www-form-urlencoded")
+	}
 	f.Add([]byte(`{"type":"event_callback","event_id":"","event":{"type":"message","channel":"C0REVIEW01","ts":"1","text":"<@U0HEEDBOT1>"}}`), "application/json")
 
 	const secret = "fuzz-signing-secret"

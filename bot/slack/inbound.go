@@ -607,6 +607,7 @@ func (a *Adapter) fillUser(ctx context.Context, ev *bot.Event, botID string, bra
 type userEntry struct {
 	name  string
 	isBot bool
+	tz    string // the user's zone as Slack says ("Europe/Berlin"), or ""
 	at    time.Time
 }
 
@@ -647,7 +648,7 @@ func (a *Adapter) cachedUser(id string) (userEntry, bool) {
 }
 
 func (a *Adapter) rememberUser(id string, u *slackapi.User) userEntry {
-	e := userEntry{name: u.Name, isBot: u.IsBot || u.Profile.BotID != "", at: a.now()}
+	e := userEntry{name: u.Name, isBot: u.IsBot || u.Profile.BotID != "", tz: u.TZ, at: a.now()}
 	if u.Profile.DisplayName != "" {
 		e.name = u.Profile.DisplayName
 	}

@@ -17,6 +17,11 @@ func TestManifest(t *testing.T) {
 	}
 	var m struct {
 		Features struct {
+			Shortcuts []struct {
+				Name       string `yaml:"name"`
+				Type       string `yaml:"type"`
+				CallbackID string `yaml:"callback_id"`
+			} `yaml:"shortcuts"`
 			SlashCommands []struct {
 				Command string `yaml:"command"`
 			} `yaml:"slash_commands"`
@@ -52,6 +57,9 @@ func TestManifest(t *testing.T) {
 	}
 	if len(m.Features.SlashCommands) != 1 || m.Features.SlashCommands[0].Command != "/heed" {
 		t.Errorf("slash commands = %+v, want /heed", m.Features.SlashCommands)
+	}
+	if len(m.Features.Shortcuts) != 1 || m.Features.Shortcuts[0].Type != "message" || m.Features.Shortcuts[0].CallbackID != callbackSchedule {
+		t.Errorf("shortcuts = %+v, want the message shortcut %s", m.Features.Shortcuts, callbackSchedule)
 	}
 	if !m.Settings.Interactivity.Enabled || !m.Settings.SocketMode {
 		t.Errorf("interactivity %v, socket mode %v: want both on", m.Settings.Interactivity.Enabled, m.Settings.SocketMode)

@@ -15,6 +15,7 @@ import (
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/bot/slack/slackfake"
 	"github.com/heed-dev/heed/internal/heedtest"
+	"github.com/heed-dev/heed/publish"
 	_ "github.com/heed-dev/heed/publish/logpub" // the CLI's configuration names a log target
 )
 
@@ -47,6 +48,18 @@ targets:
 // act as the command line does.
 func peopleStack(t *testing.T) (*stackEnv, *app.Config) {
 	t.Helper()
+	return peopleStackWith(t, peopleSetup{mode: ModeEvents})
+}
+
+// peopleSetup varies peopleStack: the mode Slack delivers in, and targets
+// besides "rec".
+type peopleSetup struct {
+	mode    string
+	targets []publish.Target
+}
+
+func peopleStackWith(t *testing.T, o peopleSetup) (*stackEnv, *app.Config) {
+	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "heed.db")
 	path := filepath.Join(dir, "heed.yaml")
@@ -62,22 +75,24 @@ func peopleStack(t *testing.T) (*stackEnv, *app.Config) {
 	f.AddUser(slackfake.User{ID: aliceSlack, Name: "alice"})
 	f.AddUser(slackfake.User{ID: bob, Name: "bob"})
 	f.AddChannel(chReview, "social-review", aliceSlack, bob)
-	o := f.Options()
+	fo := f.Options()
 	e := &env{f: f, rec: newRecorder(), clock: newClock(), logs: &syncBuffer{}}
-	a, err := New(Config{Mode: ModeEvents, BotToken: o.BotToken, SigningSecret: o.SigningSecret, APIURL: f.APIURL(), Listen: testListen,
-		Channels: []ChannelConfig{{ID: chReview}}},
+	a, err := New(Config{Mode: o.mode, BotToken: fo.BotToken, AppToken: fo.AppToken, SigningSecret: fo.SigningSecret,
+		APIURL: f.APIURL(), Listen: testListen, Channels: []ChannelConfig{{ID: chReview}}},
 		WithClock(clock.Now), WithLogger(slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.a = a
-	e.srv = httptest.NewServer(a.EventsHandler())
-	t.Cleanup(e.srv.Close)
-	f.DeliverTo(e.srv.URL)
+	if o.mode == ModeEvents {
+		e.srv = httptest.NewServer(a.EventsHandler())
+		t.Cleanup(e.srv.Close)
+		f.DeliverTo(e.srv.URL)
+	}
 	s := heedtest.New(t, heedtest.Options{
 		Adapters: []bot.Adapter{a},
 		Rooms:    []bot.Room{{Name: "review", Adapter: "slack", ID: chReview, Policy: cfg.RoomPolicy(cfg.Rooms[0])}},
-		Clock:    clock, DBPath: db,
+		Clock:    clock, DBPath: db, Targets: o.targets,
 	})
 	e.h = s.Engine
 	WithState(s.Store)(a)

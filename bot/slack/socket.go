@@ -99,7 +99,7 @@ func (a *Adapter) onSocketEvent(ctx context.Context, smc *socketmode.Client, ev 
 		if ev.Request == nil {
 			return
 		}
-		ok, payload := a.fromEnvelope(ev.Request)
+		ok, payload := a.fromEnvelope(ctx, ev.Request)
 		if !ok {
 			return // not acknowledged: Slack retries it later
 		}
@@ -111,7 +111,7 @@ func (a *Adapter) onSocketEvent(ctx context.Context, smc *socketmode.Client, ev 
 
 // fromEnvelope queues a Socket Mode request. ok is false when it must not
 // be acknowledged (the queue is full); payload is the ack's response.
-func (a *Adapter) fromEnvelope(req *socketmode.Request) (ok bool, payload any) {
+func (a *Adapter) fromEnvelope(ctx context.Context, req *socketmode.Request) (ok bool, payload any) {
 	switch req.Type {
 	case socketmode.RequestTypeEventsAPI:
 		var cb eventCallback
@@ -122,16 +122,14 @@ func (a *Adapter) fromEnvelope(req *socketmode.Request) (ok bool, payload any) {
 			return a.accept(in, keys), nil
 		}
 	case socketmode.RequestTypeInteractive:
-		var ba blockActions
-		if json.Unmarshal(req.Payload, &ba) != nil {
-			return true, nil
-		}
-		if in, keys, ok := a.fromBlockActions(ba); ok {
-			return a.accept(in, keys), nil
-		}
+		return a.interactive(ctx, req.Payload)
 	case socketmode.RequestTypeSlashCommands:
 		var c slashCommand
 		if json.Unmarshal(req.Payload, &c) != nil {
+			return true, nil
+		}
+		if text, ok := scheduleText(c.Text); ok && a.scheduler() != nil {
+			a.openScheduleModal(ctx, c.TriggerID, c.ChannelID, c.UserID, text, c.ResponseURL)
 			return true, nil
 		}
 		in, refusal, ok := a.fromSlash(c)

@@ -629,7 +629,7 @@ func (f *Fake) Click(user string, msg Message, actionID string) *Delivery {
 		"api_app_id": f.opt.AppID, "token": "fake-verification-token",
 		"container": map[string]any{"type": "message", "message_ts": m.ts, "channel_id": c.id,
 			"is_ephemeral": false},
-		"trigger_id":   fmt.Sprintf("%d.%d.fake", n, n),
+		"trigger_id":   f.issueTriggerLocked(u.ID),
 		"channel":      map[string]any{"id": c.id, "name": c.name},
 		"message":      msgJSON,
 		"response_url": fmt.Sprintf("%s/respond/actions/%d", f.srv.URL, n),
@@ -657,7 +657,7 @@ func (f *Fake) Slash(user, ch, command, text string) *Delivery {
 		"channel_id": c.id, "channel_name": c.name, "user_id": u.ID, "user_name": u.Name,
 		"command": command, "text": text, "api_app_id": f.opt.AppID, "is_enterprise_install": "false",
 		"response_url": fmt.Sprintf("%s/respond/commands/%d", f.srv.URL, n),
-		"trigger_id":   fmt.Sprintf("%d.%d.fake", n, n),
+		"trigger_id":   f.issueTriggerLocked(u.ID),
 	}
 	d := f.out.enqueue("slash_commands", payload, "")
 	wait := f.canReceiveLocked()

@@ -1,8 +1,10 @@
 // Package slackfake is a stateful fake Slack for tests. It serves the Web API
 // methods heed uses over httptest (channels, messages, threads, reactions,
 // users, user groups, history with cursor pages), a Socket Mode websocket
-// that pushes envelopes and records acks, and signed Events API deliveries
-// with retries. It can answer 429 with Retry-After (the next calls, the
+// that pushes envelopes and records acks, signed Events API deliveries
+// with retries, and modals (views.open with a trigger_id used once within
+// 3 seconds, message shortcuts, view submissions and their answers:
+// views.go). It can answer 429 with Retry-After (the next calls, the
 // next calls of one method, or per-method limits a minute as Slack's tiers
 // set them), delay every answer, fail calls with a Slack error or an HTTP
 // error status, lose answers, and replay a delivery exactly as it was
@@ -80,6 +82,9 @@ type User struct {
 	IsBot    bool
 	BotID    string // set for bot users
 	Deleted  bool
+	// TZ is the zone users.info gives (tz); default Europe/Berlin, "-"
+	// for none (Slack knows no zone for the user).
+	TZ string
 }
 
 // Reaction is one emoji on a message with everyone who added it.
@@ -157,6 +162,10 @@ type Fake struct {
 	sock sockState
 	out  outbox
 	fs   fileState // files.go
+
+	triggers  map[string]*trigger   // views.go
+	views     map[string]*viewState // views.go
+	viewOrder []string
 }
 
 // New starts a fake Slack. It is closed when the test ends.
@@ -635,6 +644,8 @@ func (f *Fake) callLocked(method string, p url.Values) any {
 		return f.getUploadURLLocked(p)
 	case "files.completeUploadExternal":
 		return f.completeUploadLocked(p)
+	case "views.open":
+		return f.viewsOpenLocked(p)
 	case "apps.connections.open":
 		ticket := fmt.Sprintf("fake-ticket-%d", f.nextSeqLocked())
 		f.sock.tickets[ticket] = true
@@ -657,9 +668,16 @@ func (f *Fake) userJSON(u *User) map[string]any {
 	if u.BotID != "" {
 		profile["bot_id"] = u.BotID
 	}
+	var tz any = u.TZ
+	switch u.TZ {
+	case "":
+		tz = "Europe/Berlin"
+	case "-":
+		tz = nil
+	}
 	return map[string]any{"id": u.ID, "team_id": f.opt.TeamID, "name": u.Name, "deleted": u.Deleted,
 		"real_name": u.RealName, "is_bot": u.IsBot, "is_app_user": false, "is_admin": false,
-		"is_owner": false, "tz": "Europe/Berlin", "profile": profile}
+		"is_owner": false, "tz": tz, "profile": profile}
 }
 
 func (f *Fake) postMessageLocked(p url.Values) any {

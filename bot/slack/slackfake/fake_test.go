@@ -554,6 +554,27 @@ func TestShapesMatchFixtures(t *testing.T) {
 		}
 	}
 
+	// A message shortcut, the modal it opens, and its submission.
+	msg := f.SaySilently("UALICE", "CREVIEW", "", "Release 2.0 is out")
+	f.Shortcut("UALICE", msg, "heed_schedule")
+	form, _ = url.ParseQuery(string(last()))
+	conforms(t, "http/message_action.json", []byte(form.Get("payload")))
+	var shortcut struct {
+		TriggerID string `json:"trigger_id"`
+	}
+	_ = json.Unmarshal([]byte(form.Get("payload")), &shortcut)
+	view := slack.ModalViewRequest{Type: slack.VTModal, CallbackID: "heed_schedule", PrivateMetadata: `{"room":"CREVIEW"}`,
+		Title:  slack.NewTextBlockObject("plain_text", "Schedule with heed", false, false),
+		Submit: slack.NewTextBlockObject("plain_text", "Schedule", false, false),
+		Close:  slack.NewTextBlockObject("plain_text", "Cancel", false, false),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock("text", slack.NewTextBlockObject("plain_text", "Text", false, false), nil,
+			slack.NewPlainTextInputBlockElement(nil, "text").WithInitialValue("Release 2.0 is out").WithMultiline(true))}}}
+	vb, _ := json.Marshal(view)
+	conforms(t, "web/views.open.json", rawCall(t, f, "views.open", url.Values{"trigger_id": {shortcut.TriggerID}, "view": {string(vb)}}))
+	f.ExpectView(t, nil).Submit(t, "UALICE", nil)
+	form, _ = url.ParseQuery(string(last()))
+	conforms(t, "http/view_submission.json", []byte(form.Get("payload")))
+
 	// Web API answers.
 	raw := func(method string, v url.Values) []byte {
 		v.Set("token", f.Options().BotToken)
@@ -691,5 +712,74 @@ func conforms(t *testing.T, fixture string, got []byte) {
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		t.Errorf("%s: the fake's payload lacks %s\n%s", fixture, strings.Join(missing, ", "), got)
+	}
+}
+
+// rawCall calls the fake's Web API with the bot token and returns the body.
+func rawCall(t *testing.T, f *slackfake.Fake, method string, v url.Values) []byte {
+	t.Helper()
+	v.Set("token", f.Options().BotToken)
+	resp, err := http.PostForm(f.APIURL()+method, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
+}
+
+// views.open takes a trigger_id the fake issued, once, within 3 seconds
+// of the fake's clock, and a modal with a title of at most 24
+// characters; each refusal is Slack's documented error.
+func TestViewsOpenTriggers(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f, _ := newFake(t, slackfake.Options{NoEcho: true, Now: clock})
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	f.DeliverTo(srv.URL)
+	trigger := func() string {
+		f.Slash("UBOB", "CREVIEW", "/heed", "schedule")
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		form, _ := url.ParseQuery(string(rec.bodies[len(rec.bodies)-1]))
+		return form.Get("trigger_id")
+	}
+	modal := `{"type":"modal","title":{"type":"plain_text","text":"Schedule with heed"},"blocks":[]}`
+	open := func(trigger, view string) string {
+		var r struct {
+			OK    bool   `json:"ok"`
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(rawCall(t, f, "views.open", url.Values{"trigger_id": {trigger}, "view": {view}}), &r)
+		if r.OK {
+			return "ok"
+		}
+		return r.Error
+	}
+	tr := trigger()
+	if got := open(tr, `{"type":"modal","title":{"type":"plain_text","text":"A title longer than 24 characters"},"blocks":[]}`); got != "invalid_arguments" {
+		t.Errorf("long title: %s", got)
+	}
+	if got := open(tr, modal); got != "ok" {
+		t.Errorf("first use: %s", got)
+	}
+	if got := open(tr, modal); got != "exchanged_trigger_id" {
+		t.Errorf("second use: %s", got)
+	}
+	if got := open("1.2.made-up", modal); got != "invalid_trigger_id" {
+		t.Errorf("made-up trigger: %s", got)
+	}
+	late := trigger()
+	mu.Lock()
+	now = now.Add(3*time.Second + time.Millisecond)
+	mu.Unlock()
+	if got := open(late, modal); got != "expired_trigger_id" {
+		t.Errorf("late trigger: %s", got)
+	}
+	if n := len(f.Views()); n != 1 {
+		t.Errorf("%d views stored, want 1", n)
 	}
 }
