@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,8 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/feeds"
+	"github.com/heed-dev/heed/internal/feedfetch"
 	"github.com/heed-dev/heed/sqlite"
 	"github.com/heed-dev/heed/tripwire"
 )
@@ -69,6 +72,8 @@ type Config struct {
 	// target says otherwise; empty: derived from the audience zones.
 	AudienceCountries []string       `yaml:"audience_countries"`
 	Tripwire          TripwireConfig `yaml:"tripwire"`
+	// Sources are where posts come from besides people: feeds.
+	Sources SourcesConfig `yaml:"sources"`
 	// HTTP is heed's one HTTP listener: health, readiness, metrics, and a
 	// chat's webhook endpoint (Slack's Events API). Off unless listen is set.
 	HTTP HTTPConfig `yaml:"http"`
@@ -400,6 +405,94 @@ type TripwireConfig struct {
 	AutoPause bool         `yaml:"auto_pause"`
 	Window    Duration     `yaml:"window"`   // due occurrences listed in an alert (default 6h)
 	Interval  Duration     `yaml:"interval"` // between fetches of a feed (default 2m)
+}
+
+// SourcesConfig are where posts come from besides people.
+type SourcesConfig struct {
+	Feeds []FeedSourceConfig `yaml:"feeds"`
+}
+
+// FeedSourceConfig is one feed whose new items become posts.
+type FeedSourceConfig struct {
+	Name     string            `yaml:"name"`
+	URL      string            `yaml:"url"`
+	Text     string            `yaml:"text"`     // a Go text/template over .Title .Link .Summary .Categories
+	Variants map[string]string `yaml:"variants"` // per target, the same
+	Targets  []string          `yaml:"targets"`
+	Room     string            `yaml:"room"`  // whose approvers review its posts (default: the first room)
+	Delay    DurationText      `yaml:"delay"` // a new item goes out this long after it is seen...
+	Slots    []string          `yaml:"slots"` // ...or at the next free slot, such as "Mon-Fri 09:30", in the room's zone
+	Backfill int               `yaml:"backfill"`
+	Every    DurationText      `yaml:"every"` // between fetches (default 10m)
+}
+
+// minFeedEvery is the shortest wait between fetches of a feed.
+const minFeedEvery = time.Minute
+
+// FeedSources are the configured feeds' settings, checked; each error
+// names the feed and the field.
+func (c *Config) FeedSources() ([]feeds.Feed, error) {
+	var out []feeds.Feed
+	names := map[string]bool{}
+	for i, fc := range c.Sources.Feeds {
+		where := fmt.Sprintf("sources.feeds[%d] (%s)", i, fc.Name)
+		f := feeds.Feed{Name: strings.TrimSpace(fc.Name), URL: fc.URL, Text: fc.Text, Variants: fc.Variants,
+			Targets: fc.Targets, Room: fc.Room, Backfill: fc.Backfill}
+		if names[f.Name] {
+			return nil, fmt.Errorf("%s name: two feeds are named %q; give each its own name", where, f.Name)
+		}
+		names[f.Name] = true
+		for _, t := range fc.Targets {
+			if c.Targets[t] == nil {
+				return nil, fmt.Errorf("%s targets: %q is not configured under targets (configured: %s)", where, t, strings.Join(SortedNames(c.Targets), ", "))
+			}
+		}
+		room := c.Rooms[0]
+		if fc.Room != "" {
+			i := slices.IndexFunc(c.Rooms, func(r RoomConfig) bool { return r.Name == fc.Room })
+			if i < 0 {
+				names := make([]string, len(c.Rooms))
+				for j, r := range c.Rooms {
+					names[j] = r.Name
+				}
+				return nil, fmt.Errorf("%s room: %q is not a configured room (rooms: %s)", where, fc.Room, strings.Join(names, ", "))
+			}
+			room = c.Rooms[i]
+		}
+		zone, err := approvals.LoadZone(cmp.Or(room.Zone, c.Zone))
+		if err != nil {
+			return nil, fmt.Errorf("%s: the room's zone: %s", where, approvals.ErrorMessage(err))
+		}
+		f.Zone = zone
+		if f.Delay, err = fc.Delay.Duration(); err != nil {
+			return nil, fmt.Errorf("%s delay: %v", where, err)
+		}
+		if f.Every, err = fc.Every.Duration(); err != nil {
+			return nil, fmt.Errorf("%s every: %v", where, err)
+		}
+		if f.Every != 0 && f.Every < minFeedEvery {
+			return nil, fmt.Errorf("%s every: %s is too often: fetch a feed at most once a minute, such as every: 10m", where, f.Every)
+		}
+		if f.Slots, err = timing.ParseSlots(fc.Slots); err != nil {
+			return nil, fmt.Errorf("%s slots: %v", where, err)
+		}
+		if err := feeds.Check(f); err != nil {
+			return nil, fmt.Errorf("%s %w", where, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// FeedSource builds the source of posts from feeds, or nil when no feed
+// is configured; version goes into its user agent.
+func (c *Config) FeedSource(svc *sqlite.Service, log *slog.Logger, version string) (*feeds.Source, error) {
+	fs, err := c.FeedSources()
+	if err != nil || len(fs) == 0 {
+		return nil, err
+	}
+	return feeds.New(fs, feeds.Options{Posts: svc.Posts, Reviews: svc.Reviews, Items: svc.Store, Log: log,
+		Fetch: feedfetch.Options{UserAgent: "heed/" + version}})
 }
 
 // FeedConfig is one watched feed: a URL, or a mapping with name and url.
@@ -746,6 +839,9 @@ func (c *Config) check() error {
 		return errors.New("series_cards: give how many upcoming occurrences of a recurring post get a card, such as 3")
 	}
 	if _, err := c.Safeguards(); err != nil {
+		return err
+	}
+	if _, err := c.FeedSources(); err != nil {
 		return err
 	}
 	for name, t := range c.Targets {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/feeds"
 	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/httpd/api"
 	"github.com/heed-dev/heed/metrics"
@@ -120,10 +121,10 @@ func (s *System) Ready(ctx context.Context, dispatchWithin time.Duration) []http
 func (s *System) metricsHandler() http.Handler { return s.Metrics.Handler() }
 
 // snapshot is what the metrics read at a scrape: the database's counts
-// (one query each), whether each chat is heard, and the tripwire feeds'
-// failures as last saved.
+// (one query each), whether each chat is heard, and the failures of the
+// tripwire's feeds and of the feeds posts come from, as last saved.
 func (s *System) snapshot(ctx context.Context) (metrics.Snapshot, error) {
-	snap := metrics.Snapshot{Chats: map[string]bool{}, FeedFailures: map[string]int{}}
+	snap := metrics.Snapshot{Chats: map[string]bool{}, FeedFailures: map[string]int{}, SourceFeedFailures: map[string]int{}}
 	for _, h := range s.Engine.Hearing(s.now()) {
 		snap.Chats[h.Chat] = h.Deaf == ""
 	}
@@ -132,6 +133,13 @@ func (s *System) snapshot(ctx context.Context) (metrics.Snapshot, error) {
 		return snap, err
 	}
 	snap.Occurrences, snap.Deliveries, snap.PausesActive, snap.CardQueue = g.Occurrences, g.Deliveries, g.PausesActive, g.CardQueue
+	fh, _, err := feeds.ReadStatus(ctx, s.Store)
+	if err != nil {
+		return snap, err
+	}
+	for _, f := range fh.Feeds {
+		snap.SourceFeedFailures[f.Name] = f.Failures
+	}
 	raw, err := s.Store.GetKV(ctx, bot.TripwireStatusKey)
 	if err != nil || raw == "" {
 		return snap, err

@@ -26,6 +26,8 @@ type Snapshot struct {
 	CardQueue    int
 	Chats        map[string]bool // chat → heard
 	FeedFailures map[string]int  // tripwire feed → consecutive failed fetches
+	// SourceFeedFailures: feed posts come from → consecutive failed fetches
+	SourceFeedFailures map[string]int
 }
 
 // Source reads a snapshot; ctx bounds it.
@@ -113,6 +115,7 @@ var (
 	cardQueueDesc   = prometheus.NewDesc("heed_card_render_queue", "Occurrences whose card waits to be rendered in chat.", nil, nil)
 	chatHeardDesc   = prometheus.NewDesc("heed_chat_heard", "1 when the chat is heard, 0 when it is deaf (publishing holds).", []string{"chat"}, nil)
 	feedFailsDesc   = prometheus.NewDesc("heed_tripwire_feed_failures", "Consecutive failed fetches of a news tripwire feed (0 once one succeeds).", []string{"feed"}, nil)
+	sourceFailsDesc = prometheus.NewDesc("heed_feed_failures", "Consecutive failed fetches of a feed posts come from (0 once one succeeds).", []string{"feed"}, nil)
 	scrapeDesc      = prometheus.NewDesc("heed_scrape_error", "1 when the database could not be read for this scrape.", nil, nil)
 )
 
@@ -120,7 +123,7 @@ var (
 type scraped struct{ src Source }
 
 func (s *scraped) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{occurrencesDesc, deliveriesDesc, pausesDesc, cardQueueDesc, chatHeardDesc, feedFailsDesc, scrapeDesc} {
+	for _, d := range []*prometheus.Desc{occurrencesDesc, deliveriesDesc, pausesDesc, cardQueueDesc, chatHeardDesc, feedFailsDesc, sourceFailsDesc, scrapeDesc} {
 		ch <- d
 	}
 }
@@ -153,5 +156,8 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 	}
 	for feed, n := range snap.FeedFailures {
 		ch <- prometheus.MustNewConstMetric(feedFailsDesc, prometheus.GaugeValue, float64(n), feed)
+	}
+	for feed, n := range snap.SourceFeedFailures {
+		ch <- prometheus.MustNewConstMetric(sourceFailsDesc, prometheus.GaugeValue, float64(n), feed)
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"maunium.net/go/mautrix"
+
+	"github.com/heed-dev/heed/internal/httpwait"
 )
 
 const (
@@ -39,23 +40,9 @@ func rateLimited(err error) (time.Duration, bool) {
 		}
 	}
 	if he.Response != nil {
-		return retryAfterHeader(he.Response.Header.Get("Retry-After"), time.Now()), true
+		return httpwait.RetryAfter(he.Response.Header, time.Now()), true
 	}
 	return 0, true
-}
-
-// retryAfterHeader reads Retry-After as seconds or an HTTP date.
-func retryAfterHeader(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // backoff is the wait before attempt n (1-based) when the server named

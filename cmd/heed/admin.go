@@ -23,6 +23,7 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/feeds"
 	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/media"
 	"github.com/heed-dev/heed/sqlite"
@@ -126,6 +127,10 @@ func statusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fh, hasFeeds, err := feeds.ReadStatus(ctx, svc.Store)
+			if err != nil {
+				return err
+			}
 			replicas, chats, err := replicaStatus(ctx, svc.Store, a.cfg, time.Now())
 			if err != nil {
 				return err
@@ -141,6 +146,9 @@ func statusCmd(a *app) *cobra.Command {
 				if hasTripwire {
 					out["tripwire"] = tw
 				}
+				if hasFeeds {
+					out["feeds"] = fh
+				}
 				if replicas != nil {
 					out["replicas"], out["chats"] = replicas, chats
 				}
@@ -151,6 +159,11 @@ func statusCmd(a *app) *cobra.Command {
 			printReplicas(w, replicas, chats, time.Now(), loc)
 			if hasTripwire {
 				for _, line := range tw.Lines(loc) {
+					fmt.Fprintln(w, line)
+				}
+			}
+			if hasFeeds {
+				for _, line := range fh.Lines(loc) {
 					fmt.Fprintln(w, line)
 				}
 			}
@@ -447,6 +460,13 @@ func configCmd(a *app) *cobra.Command {
 				fmt.Fprintln(w, "tripwire: off")
 			} else {
 				fmt.Fprintf(w, "tripwire: %d feed(s), keywords %s, auto_pause %v\n", len(c.Tripwire.Feeds), strings.Join(c.Tripwire.Keywords, ", "), c.Tripwire.AutoPause)
+			}
+			for _, f := range c.Sources.Feeds {
+				when := "delay " + string(f.Delay)
+				if len(f.Slots) > 0 {
+					when = "slots " + strings.Join(f.Slots, ", ")
+				}
+				fmt.Fprintf(w, "feed %s: posts to %s, %s, backfill %d\n", f.Name, strings.Join(f.Targets, ", "), when, f.Backfill)
 			}
 			if len(checkers) == 0 {
 				return nil

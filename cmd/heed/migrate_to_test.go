@@ -8,6 +8,7 @@ import (
 	"time"
 
 	heedapp "github.com/heed-dev/heed/app"
+	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/internal/pgtest"
 	"github.com/heed-dev/heed/sqlite"
 )
@@ -45,6 +46,10 @@ func TestMigrateToPostgresCopiesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.SetKV(t.Context(), "matrix/sync", "s42"); err != nil {
+		t.Fatal(err)
+	}
+	feedAt := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
+	if _, err := st.ClaimFeedItems(t.Context(), []approvals.FeedItem{{Feed: "blog", Key: "", FirstSeen: feedAt}, {Feed: "blog", Key: "post-1", Hash: "h1", PostID: 1, FirstSeen: feedAt}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 450 { // more rows than one INSERT of the copy carries
@@ -94,6 +99,9 @@ func TestMigrateToPostgresCopiesEverything(t *testing.T) {
 	}
 	if tk, _, err := sqlite.NewService(pg, nil, nil).Tokens.CreateToken(t.Context(), "bob", "tester", "cli"); err != nil || tk.ID != 2 {
 		t.Errorf("a new token on PostgreSQL: id %d %v, want 2", tk.ID, err)
+	}
+	if items, err := pg.FeedItems(t.Context(), "blog"); err != nil || len(items) != 2 || items["post-1"].PostID != 1 || !items["post-1"].FirstSeen.Equal(feedAt) {
+		t.Errorf("feed_items: %+v, %v", items, err)
 	}
 	var enc string
 	var fetched bool

@@ -165,6 +165,17 @@ func (a *app) run(ctx context.Context) error {
 		go func() { _ = eng.Tripwire().Run(ctx, w) }()
 		log.Info("news tripwire on", "feeds", len(c.Tripwire.Feeds), "keywords", len(c.Tripwire.Keywords), "auto_pause", c.Tripwire.AutoPause)
 	}
+	if src, err := c.FeedSource(svc, log.With("part", "feeds"), version); err != nil {
+		return err
+	} else if src != nil {
+		// Feeds are polled on their own: a feed that hangs or fails never
+		// delays a publishing decision. Their new items become posts that
+		// wait for approval like any other.
+		polled := make(chan struct{})
+		go func() { defer close(polled); sys.RunFeeds(ctx, src, nil) }()
+		defer func() { cancel(nil); <-polled }()
+		log.Info("feeds on", "feeds", len(c.Sources.Feeds))
+	}
 	err = eng.Run(ctx, poll)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause

@@ -12,6 +12,7 @@ import (
 	"github.com/heed-dev/heed/approvals"
 	"github.com/heed-dev/heed/approvals/timing"
 	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/feeds"
 )
 
 // The check of issue 6, as a new user would type it, with no config.
@@ -188,6 +189,30 @@ func TestStatusShowsTripwireFeeds(t *testing.T) {
 	}
 	if js := mustHeed(t, db, "status", "--json"); !strings.Contains(js, `"tripwire"`) || !strings.Contains(js, "HTTP 500") {
 		t.Fatalf("status --json lacks the tripwire:\n%s", js)
+	}
+}
+
+// TestStatusShowsFeeds: `heed status` shows the health of the feeds posts
+// come from, as the daemon saved it.
+func TestStatusShowsFeeds(t *testing.T) {
+	db := newDB(t, t.TempDir())
+	svc := openService(t, db)
+	h := feeds.Health{At: time.Now(), Feeds: []feeds.FeedHealth{
+		{Name: "blog", URL: "https://example.org/blog.atom", Error: "not a valid RSS, Atom or JSON feed: EOF", Failures: 2, LastError: time.Now()},
+		{Name: "releases", URL: "https://example.org/releases.xml", LastOK: time.Now()},
+	}}
+	b, _ := json.Marshal(h)
+	if err := svc.Store.SetKV(t.Context(), feeds.StatusKey, string(b)); err != nil {
+		t.Fatal(err)
+	}
+	out := mustHeed(t, db, "status")
+	for _, want := range []string{"⚠ feed blog (https://example.org/blog.atom) failing: not a valid RSS, Atom or JSON feed: EOF (2 in a row)", "publishing is not affected", "feed releases (https://example.org/releases.xml): ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if js := mustHeed(t, db, "status", "--json"); !strings.Contains(js, `"feeds"`) || !strings.Contains(js, "JSON feed: EOF") {
+		t.Fatalf("status --json lacks the feeds:\n%s", js)
 	}
 }
 

@@ -165,6 +165,28 @@ func TestTripwireKnowsNoChatOrStore(t *testing.T) {
 	}
 }
 
+// The feed source and the feed fetcher know no chat, store, dispatcher or
+// network publisher: the source makes posts through the domain's
+// services and keeps its items through a small interface the store fills.
+func TestFeedsKnowNoChatOrStore(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{
+		"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose",
+		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/gorilla/websocket",
+		module + "/sqlite", module + "/dispatch", module + "/bot", module + "/publish", module + "/cmd",
+		module + "/app", module + "/tripwire",
+	}
+	for _, name := range []string{module + "/feeds", module + "/internal/feedfetch", module + "/internal/httpwait"} {
+		p, ok := pkgs[name]
+		if !ok {
+			t.Fatalf("package %s is gone: update this test", name)
+		}
+		if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+			t.Errorf("%s depends on %v; feeds must stay apart from chats, the store and the publishers", name, bad)
+		}
+	}
+}
+
 // leaves returns the chat adapter and network packages with their fakes
 // and test helpers: every package under bot/ and publish/ but the shared
 // ones.

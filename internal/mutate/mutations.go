@@ -764,6 +764,39 @@ var mutations = []Mutation{
 		From: `Author: who.person, Room: str(in.Room)`,
 		To:   `Author: "api", Room: str(in.Room)`,
 		Pkg:  "./httpd/api", Tests: "TestAPICreatePost"},
+	// Posts from feeds (feeds/feeds.go, sqlite/feeds.go).
+	{Name: "feeds: an item seen before is claimed again", File: "sqlite/feeds.go",
+		From: `			if n, _ := res.RowsAffected(); n == 1 {
+				claimed[it.Key] = true
+			}`,
+		To: `			if n, _ := res.RowsAffected(); n >= 0 {
+				claimed[it.Key] = true
+			}`,
+		Pkg: "./feeds", Tests: "TestRestartImportsNothingTwice|TestFirstFetchImportsNothing"},
+	{Name: "feeds: an unclaimed item is made a post", File: "feeds/feeds.go",
+		From: `		if !claimed[e.key] {
+			continue // seen before: never a post twice
+		}`,
+		To: `		if false && !claimed[e.key] {
+			continue // seen before: never a post twice
+		}`,
+		Pkg: "./feeds", Tests: "TestRestartImportsNothingTwice|TestNewItemsBecomePostsWithTheirSource"},
+	{Name: "feeds: the first fetch imports the past", File: "feeds/feeds.go",
+		From: `	_, baselined := known[baselineKey]`,
+		To:   `	baselined := len(known) >= 0`,
+		Pkg:  "./feeds", Tests: "TestFirstFetchImportsNothing"},
+	{Name: "feeds: an edited item leaves its post and its approval as they were", File: "feeds/feeds.go",
+		From: `		if !ok || k.PostID == 0 || k.Hash == e.hash {`,
+		To:   `		if !ok || k.PostID == 0 || k.Hash != "" {`,
+		Pkg:  "./feeds", Tests: "TestEditedItemVoidsApproval"},
+	{Name: "feeds: a published post is edited after its item changed", File: "feeds/feeds.go",
+		From: `		if !o.State.Open() {
+			return string(o.State), nil
+		}`,
+		To: `		if false && !o.State.Open() {
+			return string(o.State), nil
+		}`,
+		Pkg: "./feeds", Tests: "TestEditedItemVoidsApproval"},
 
 	// The compose deployment (deploy/compose.yaml).
 	{Name: "deploy: the replicas run on the image's SQLite file, not HEED_DATABASE_URL", File: "deploy/compose.yaml",

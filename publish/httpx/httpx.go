@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heed-dev/heed/internal/httpwait"
 	"github.com/heed-dev/heed/publish"
 )
 
@@ -204,7 +205,7 @@ func Do(ctx context.Context, client *http.Client, req *http.Request, opts ...Opt
 	case code == http.StatusTooManyRequests, code >= 500,
 		// 408 and 425 mean the server did not process the request.
 		code == http.StatusRequestTimeout, code == http.StatusTooEarly:
-		return resp, body, publish.RetryableError(se, RetryAfter(resp.Header, o.now()))
+		return resp, body, publish.RetryableError(se, httpwait.RetryAfter(resp.Header, o.now()))
 	case code == http.StatusUnauthorized, code == http.StatusForbidden:
 		se.auth = true
 		return resp, body, publish.PermanentError(se)

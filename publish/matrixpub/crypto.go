@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/heed-dev/heed/internal/httpwait"
 	"github.com/heed-dev/heed/publish"
 	"github.com/heed-dev/heed/publish/httpx"
 )
@@ -284,7 +285,7 @@ func (p *Publisher) notSent(what string, err error) error {
 	if errors.As(err, &he) && he.Response != nil {
 		switch code := he.Response.StatusCode; {
 		case code == 429 || code >= 500 || code == 408 || code == 425:
-			after := httpx.RetryAfter(he.Response.Header, time.Now())
+			after := httpwait.RetryAfter(he.Response.Header, time.Now())
 			if ms, ok := retryAfterMS(he.RespError); ok && after == 0 {
 				after = ms
 			}

@@ -1,4 +1,7 @@
-package httpx
+// Package httpwait reads how long a server asked a client to wait before
+// trying again: heed's one Retry-After parser, shared by the network
+// publishers, the chat adapters and the feed fetcher.
+package httpwait
 
 import (
 	"math"

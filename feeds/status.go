@@ -1,0 +1,93 @@
+package feeds
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/heed-dev/heed/internal/feedfetch"
+)
+
+// StatusKey is where the daemon keeps the feeds' health for `heed status`
+// and the metrics.
+const StatusKey = "feeds.status"
+
+// KV is the store's key-value state.
+type KV interface {
+	GetKV(ctx context.Context, key string) (string, error)
+	SetKV(ctx context.Context, key, value string) error
+}
+
+// Health is the feeds' health as last saved.
+type Health struct {
+	At    time.Time    `json:"at"`
+	Feeds []FeedHealth `json:"feeds"`
+}
+
+// FeedHealth is one feed's health.
+type FeedHealth struct {
+	Name        string    `json:"name"`
+	URL         string    `json:"url"`
+	LastOK      time.Time `json:"last_ok,omitzero"`
+	LastError   time.Time `json:"last_error,omitzero"`
+	Error       string    `json:"error,omitempty"`
+	Failures    int       `json:"failures,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// SaveStatus stores the feeds' health at now.
+func (s *Source) SaveStatus(ctx context.Context, kv KV, now time.Time) error {
+	h := Health{At: now}
+	for _, st := range s.Status() {
+		h.Feeds = append(h.Feeds, health(st))
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return kv.SetKV(ctx, StatusKey, string(b))
+}
+
+func health(st feedfetch.Status) FeedHealth {
+	return FeedHealth{Name: st.Name, URL: st.URL, LastOK: st.LastOK, LastError: st.LastError,
+		Error: st.Error, Failures: st.Failures, NextAttempt: st.NextAttempt}
+}
+
+// ReadStatus returns the saved health, if a daemon saved any.
+func ReadStatus(ctx context.Context, kv interface {
+	GetKV(ctx context.Context, key string) (string, error)
+}) (Health, bool, error) {
+	raw, err := kv.GetKV(ctx, StatusKey)
+	if err != nil || raw == "" {
+		return Health{}, false, err
+	}
+	var h Health
+	if err := json.Unmarshal([]byte(raw), &h); err != nil {
+		return Health{}, false, fmt.Errorf("read the feeds' status: %w", err)
+	}
+	return h, true, nil
+}
+
+// Lines describes the feeds for status output; failing feeds say why.
+func (h Health) Lines(zone *time.Location) []string {
+	var out []string
+	for _, f := range h.Feeds {
+		switch {
+		case f.Error != "":
+			line := fmt.Sprintf("⚠ feed %s (%s) failing: %s (%d in a row)", f.Name, f.URL, f.Error, f.Failures)
+			if !f.LastOK.IsZero() {
+				line += "; last fetched " + f.LastOK.In(zone).Format("Mon 15:04")
+			}
+			if !f.NextAttempt.IsZero() {
+				line += "; next try " + f.NextAttempt.In(zone).Format("15:04")
+			}
+			out = append(out, line+". Its new items wait; publishing is not affected.")
+		case f.LastOK.IsZero():
+			out = append(out, fmt.Sprintf("feed %s (%s): not fetched yet", f.Name, f.URL))
+		default:
+			out = append(out, fmt.Sprintf("feed %s (%s): ok, fetched %s", f.Name, f.URL, f.LastOK.In(zone).Format("Mon 15:04")))
+		}
+	}
+	return out
+}
