@@ -10,6 +10,7 @@ import (
 	"github.com/heed-dev/heed/bot"
 	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/metrics"
+	"github.com/heed-dev/heed/web"
 )
 
 // HTTPOptions are what System.HTTP takes.
@@ -18,6 +19,9 @@ type HTTPOptions struct {
 	// a cycle for this long (default 2m).
 	DispatchWithin time.Duration
 	MetricsAuth    httpd.MetricsAuth
+	// Tokens, when set, mounts the web view, whose people sign in with
+	// the API tokens it verifies; nil: no web view.
+	Tokens web.TokenVerifier
 }
 
 // HTTPOptions are the listener's options from the config.
@@ -30,8 +34,8 @@ func (c *Config) HTTPOptions() HTTPOptions {
 }
 
 // HTTP builds heed's HTTP listener's handler for the system: /healthz,
-// /readyz, /metrics, and the endpoints of the chats that receive requests
-// on it (bot.HTTPEndpoint).
+// /readyz, /metrics, the endpoints of the chats that receive requests
+// on it (bot.HTTPEndpoint), and the web view when o.Tokens is set.
 func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 	if o.DispatchWithin == 0 {
 		o.DispatchWithin = 2 * time.Minute
@@ -49,6 +53,10 @@ func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 				s.log.Info("serving a chat's endpoint on the HTTP listener", "chat", a.Name(), "path", path)
 			}
 		}
+	}
+	if o.Tokens != nil {
+		srv.Handle("/", s.WebView(o.Tokens))
+		s.log.Info("serving the web view on the HTTP listener")
 	}
 	return srv
 }
