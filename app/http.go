@@ -13,6 +13,7 @@ import (
 	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/httpd/api"
 	"github.com/heed-dev/heed/metrics"
+	"github.com/heed-dev/heed/web"
 )
 
 // HTTPOptions are what System.HTTP takes.
@@ -24,6 +25,9 @@ type HTTPOptions struct {
 	// People are the configured people: an API token's person must be
 	// one of them (none configured: every token's person is taken).
 	People approvals.People
+	// Tokens, when set, mounts the web view, whose people sign in with
+	// the API tokens it verifies; nil: no web view.
+	Tokens web.TokenVerifier
 }
 
 // HTTPOptions are the listener's options from the config.
@@ -37,8 +41,9 @@ func (c *Config) HTTPOptions() HTTPOptions {
 }
 
 // HTTP builds heed's HTTP listener's handler for the system: /healthz,
-// /readyz, /metrics, the HTTP API (/api/v1), and the endpoints of the
-// chats that receive requests on it (bot.HTTPEndpoint).
+// /readyz, /metrics, the HTTP API (/api/v1), the endpoints of the chats
+// that receive requests on it (bot.HTTPEndpoint), and the web view when
+// o.Tokens is set.
 func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 	if o.DispatchWithin == 0 {
 		o.DispatchWithin = 2 * time.Minute
@@ -57,6 +62,10 @@ func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 				s.log.Info("serving a chat's endpoint on the HTTP listener", "chat", a.Name(), "path", path)
 			}
 		}
+	}
+	if o.Tokens != nil {
+		srv.Handle("/", s.WebView(o.Tokens))
+		s.log.Info("serving the web view on the HTTP listener")
 	}
 	return srv
 }

@@ -58,3 +58,14 @@ func (e *AuditEntry) Attribute(ctx context.Context) {
 		e.Identity, e.Person = a.Identity, a.Person
 	}
 }
+
+// AuditQuery picks audit entries: by person (the person, the actor as
+// shown or the identity used), by kind (an action, or its first part:
+// "pause" picks pause and pause.*), and from/to (at or after From, before
+// To); zero fields pick everything. Limit bounds how many, newest first.
+type AuditQuery struct {
+	Person   string
+	Kind     string
+	From, To time.Time
+	Limit    int
+}

@@ -156,6 +156,12 @@ type HTTPEndpoint interface {
 	HTTPEndpoint() (path string, h http.Handler)
 }
 
+// CardLinker is implemented by adapters whose chat can link to a message
+// (a permalink): the web view links to an occurrence's card with it.
+type CardLinker interface {
+	CardLink(room string, ref MessageRef) string
+}
+
 // MessageReader is implemented by adapters that can read a message of a
 // review room back, for a command sent as a reply to it (`schedule`
 // without text takes the text of the message it answers).

@@ -3,6 +3,8 @@
 # It needs only Go (and gcc for the race detector). The Matrix and Mastodon
 # tiers build and start their own Dendrite and GoToSocial through
 # scripts/dendrite.sh and scripts/gotosocial.sh (cached under ~/.cache/heed);
+# the web view's browser tier drives Debian's chromium, which
+# scripts/chromium.sh installs when it is missing;
 # the PostgreSQL tier starts its own cluster (internal/pgtest), installing
 # Debian's postgresql package first when it is missing.
 set -euo pipefail
@@ -34,6 +36,8 @@ step "build Dendrite (Matrix tier)"
 scripts/dendrite.sh build
 step "build GoToSocial (Mastodon tier)"
 scripts/gotosocial.sh build
+step "Chromium (the web view's browser tier)"
+scripts/chromium.sh
 
 step "go test -race ./... (the race detector alone uses cgo)"
 log=$(mktemp)

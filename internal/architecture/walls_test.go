@@ -288,3 +288,25 @@ func TestMediaStoreLinksNoStoreChatOrNetwork(t *testing.T) {
 		t.Errorf("%s depends on %v; the media store must stay apart from the database, chats and networks", name, bad)
 	}
 }
+
+// The web view reads and calls the domain through the approvals service
+// interfaces and small interfaces of its own, which the wiring fills: it
+// links no store, no chat adapter and no network, so that what it may do
+// is what those interfaces offer.
+func TestWebViewLinksNoStoreChatOrNetwork(t *testing.T) {
+	pkgs := listPackages(t)
+	walls := []string{
+		"database/sql", "modernc.org/sqlite", "github.com/jackc/pgx", "github.com/pressly/goose",
+		"github.com/slack-go/slack", "maunium.net/go/mautrix", "github.com/chromedp",
+		module + "/sqlite", module + "/dispatch", module + "/bot/slack", module + "/bot/matrix", module + "/bot/console",
+		module + "/publish", module + "/cmd", module + "/app",
+	}
+	name := module + "/web"
+	p, ok := pkgs[name]
+	if !ok {
+		t.Fatalf("package %s is gone: update this test with the web view's new home", name)
+	}
+	if bad := forbidden(p.Deps, walls); len(bad) > 0 {
+		t.Errorf("%s depends on %v; the web view must reach the store and the chats only through the interfaces the wiring fills", name, bad)
+	}
+}
