@@ -13,7 +13,6 @@ import (
 	"github.com/heed-dev/heed/httpd"
 	"github.com/heed-dev/heed/httpd/api"
 	"github.com/heed-dev/heed/metrics"
-	"github.com/heed-dev/heed/web"
 )
 
 // HTTPOptions are what System.HTTP takes.
@@ -25,9 +24,6 @@ type HTTPOptions struct {
 	// People are the configured people: an API token's person must be
 	// one of them (none configured: every token's person is taken).
 	People approvals.People
-	// Tokens, when set, mounts the web view, whose people sign in with
-	// the API tokens it verifies; nil: no web view.
-	Tokens web.TokenVerifier
 }
 
 // HTTPOptions are the listener's options from the config.
@@ -42,8 +38,8 @@ func (c *Config) HTTPOptions() HTTPOptions {
 
 // HTTP builds heed's HTTP listener's handler for the system: /healthz,
 // /readyz, /metrics, the HTTP API (/api/v1), the endpoints of the chats
-// that receive requests on it (bot.HTTPEndpoint), and the web view when
-// o.Tokens is set.
+// that receive requests on it (bot.HTTPEndpoint), and the web view, where
+// people sign in with the same tokens as the API's.
 func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 	if o.DispatchWithin == 0 {
 		o.DispatchWithin = 2 * time.Minute
@@ -54,7 +50,8 @@ func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 		MetricsAuth: o.MetricsAuth,
 		Log:         s.log.With("part", "http"),
 	})
-	srv.Handle("/api/v1/", s.API(o.People))
+	known := knownPeople(o.People)
+	srv.Handle("/api/v1/", s.API(known))
 	for _, a := range s.Engine.Adapters {
 		if ep, ok := a.(bot.HTTPEndpoint); ok {
 			if path, h := ep.HTTPEndpoint(); path != "" {
@@ -63,16 +60,40 @@ func (s *System) HTTP(o HTTPOptions) *httpd.Server {
 			}
 		}
 	}
-	if o.Tokens != nil {
-		srv.Handle("/", s.WebView(o.Tokens))
-		s.log.Info("serving the web view on the HTTP listener")
-	}
+	srv.Handle("/", s.WebView(signIn{tokens: s.Service.Tokens, known: known}))
 	return srv
 }
 
+// knownPeople says whether a token's person is still one of the
+// configured people; nil (none configured) takes every person.
+func knownPeople(people approvals.People) func(string) bool {
+	if len(people.Names()) == 0 {
+		return nil
+	}
+	return func(person string) bool { return people.Of(person) == person }
+}
+
+// signIn verifies a web sign-in's token as the API does: a token the store
+// knows and has not revoked, of a person still configured.
+type signIn struct {
+	tokens approvals.TokenService
+	known  func(string) bool
+}
+
+func (v signIn) Verify(ctx context.Context, secret string) (string, error) {
+	person, err := v.tokens.Verify(ctx, secret)
+	if err != nil {
+		return "", err
+	}
+	if v.known != nil && !v.known(person) {
+		return "", approvals.ErrTokenRefused
+	}
+	return person, nil
+}
+
 // API is the HTTP API on the system's services, for the tokens' people
-// among people.
-func (s *System) API(people approvals.People) *api.API {
+// that known takes (nil: all).
+func (s *System) API(known func(string) bool) *api.API {
 	var rooms []string
 	for _, r := range s.Engine.Rooms {
 		rooms = append(rooms, r.Name)
@@ -81,15 +102,11 @@ func (s *System) API(people approvals.People) *api.API {
 	if s.Engine.Zone != nil {
 		zone = s.Engine.Zone.String()
 	}
-	var known func(string) bool
-	if len(people.Names()) > 0 {
-		known = func(person string) bool { return people.Of(person) == person }
-	}
 	svc := s.Service
 	return api.New(api.Deps{
 		Tokens: svc.Tokens, Posts: svc.Posts, Adder: svc.Posts, Reviews: svc.Reviews, Occurrences: svc.Reviews,
 		Pauses: svc.Pauses, Audit: svc.Audit, Targets: svc.Targets, Rooms: rooms, Known: known,
-		MayResume: s.Engine.MayResume, Wake: s.Dispatcher.Wake, Zone: zone, Now: s.now, Log: s.log.With("part", "api"),
+		MayResume: s.MayResume, Wake: s.Dispatcher.Wake, Zone: zone, Now: s.now, Log: s.log.With("part", "api"),
 	})
 }
 

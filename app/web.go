@@ -66,9 +66,11 @@ func (s *System) webCard(ctx context.Context, v approvals.View) (web.CardPlace, 
 	return p, nil
 }
 
-// MayResume says whether person may resume: as in chat, when one of their
-// identities is an approver of a review room (its configured approvers,
-// or who its chat last said may approve).
+// MayResume says whether person may resume (and cancel others' posts)
+// from outside a review room, the HTTP API and the web view: as in chat,
+// when one of their identities is an approver of a review room (its
+// configured approvers, or who its chat last said may approve, as the
+// store records it for every replica). If not, it says why.
 func (s *System) MayResume(ctx context.Context, person string) (bool, string) {
 	why := "not an approver"
 	for _, room := range s.Engine.Rooms {

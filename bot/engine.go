@@ -185,27 +185,6 @@ func (e *Engine) policyOf(room Room) approvals.Policy {
 	return p
 }
 
-// MayResume says whether person may resume publishing from outside a
-// review room (the HTTP API), by the rule chat's resume follows: they are
-// an approver, under the policy and recorded roster, of a review room
-// from any of their identities. If not, it says why.
-func (e *Engine) MayResume(person string) (bool, string) {
-	why := "not an approver"
-	for _, room := range e.Rooms {
-		p := e.policyOf(room)
-		for _, id := range p.People.Identities(person) {
-			ok, w := p.IsApprover(id)
-			if ok {
-				return true, ""
-			}
-			if w != "" {
-				why = w
-			}
-		}
-	}
-	return false, why
-}
-
 // SyncRosters records in the store what each review room's chat now says
 // about who may approve, for the rooms where that changed since this engine
 // last recorded it. The store judges the open occurrences of such a room

@@ -29,14 +29,15 @@ func BenchmarkCalendar(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	h := s.System.HTTP(app.HTTPOptions{Tokens: tokens})
+	h := s.System.HTTP(app.HTTPOptions{})
+	tok := issueTokens(b, s)
 	page := httptest.NewRecorder()
 	h.ServeHTTP(page, httptest.NewRequest("GET", "/signin", nil))
 	m := csrfRE.FindStringSubmatch(page.Body.String())
 	if m == nil {
 		b.Fatalf("no CSRF token on the sign-in form:\n%s", page.Body)
 	}
-	form := httptest.NewRequest("POST", "/signin", strings.NewReader(url.Values{"token": {"tok-alice"}, "csrf": {m[1]}}.Encode()))
+	form := httptest.NewRequest("POST", "/signin", strings.NewReader(url.Values{"token": {tok("tok-alice")}, "csrf": {m[1]}}.Encode()))
 	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for _, c := range page.Result().Cookies() {
 		form.AddCookie(c)

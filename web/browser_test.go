@@ -110,7 +110,8 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 func TestBrowserCalendarPauseEverything(t *testing.T) {
 	ctx := browser(t)
 	s := heedtest.New(t, heedtest.Options{})
-	srv := s.System.HTTP(app.HTTPOptions{Tokens: tokens})
+	srv := s.System.HTTP(app.HTTPOptions{})
+	tok := issueTokens(t, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func TestBrowserCalendarPauseEverything(t *testing.T) {
 	step(t, ctx, "sign in",
 		chromedp.Navigate(base+"/calendar?view=month"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), "tok-alice"),
+		chromedp.SendKeys(chromedp.CSS("#token"), tok("tok-alice")),
 		chromedp.Click(chromedp.CSS("#signin-button")),
 		// The page's script tells the server the browser's zone and reloads.
 		chromedp.WaitReady(chromedp.CSS(`body[data-zone="Pacific/Auckland"] #calendar`)),

@@ -1,9 +1,7 @@
 package web_test
 
 import (
-	"context"
 	"encoding/csv"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -23,30 +21,41 @@ import (
 	"github.com/heed-dev/heed/internal/heedtest"
 )
 
-// fakeTokens is a TokenVerifier over a fixed map of secrets to people.
-type fakeTokens map[string]string
-
-func (f fakeTokens) Verify(ctx context.Context, secret string) (string, error) {
-	if p, ok := f[secret]; ok {
-		return p, nil
+// issueTokens makes real API tokens in the stack's store for alice, dave
+// and a person named like a spreadsheet formula, and returns what turns
+// the tests' names for them (tok-alice, tok-dave, tok-formula) into their
+// secrets; any other name is given as it is (a wrong token).
+func issueTokens(tb testing.TB, s *heedtest.Stack) func(name string) string {
+	tb.Helper()
+	secrets := map[string]string{}
+	for name, person := range map[string]string{"tok-alice": "alice", "tok-dave": "dave", "tok-formula": "=SUM(A1)"} {
+		_, secret, err := s.Service.Tokens.CreateToken(s.Ctx, person, "admin", "cli")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		secrets[name] = secret
 	}
-	return "", errors.New("unknown token")
+	return func(name string) string {
+		if secret, ok := secrets[name]; ok {
+			return secret
+		}
+		return name
+	}
 }
-
-var tokens = fakeTokens{"tok-alice": "alice", "tok-dave": "dave", "tok-formula": "=SUM(A1)"}
 
 // site is a heed stack with its HTTP listener (and the web view) served.
 type site struct {
 	*heedtest.Stack
 	URL string
+	tok func(name string) string
 }
 
 func newSite(t *testing.T) *site {
 	t.Helper()
 	s := heedtest.New(t, heedtest.Options{})
-	srv := httptest.NewServer(s.System.HTTP(app.HTTPOptions{Tokens: tokens}))
+	srv := httptest.NewServer(s.System.HTTP(app.HTTPOptions{}))
 	t.Cleanup(srv.Close)
-	return &site{Stack: s, URL: srv.URL}
+	return &site{Stack: s, URL: srv.URL, tok: issueTokens(t, s)}
 }
 
 // client is a browser without a browser: a cookie jar, and redirects not
@@ -92,7 +101,7 @@ func (s *site) postSignIn(t *testing.T, c *http.Client, token string, hdr ...str
 	if m == nil {
 		t.Fatalf("no CSRF token on the sign-in form:\n%s", form)
 	}
-	return do(t, c, "POST", s.URL+"/signin", url.Values{"token": {token}, "csrf": {m[1]}}, hdr...)
+	return do(t, c, "POST", s.URL+"/signin", url.Values{"token": {s.tok(token)}, "csrf": {m[1]}}, hdr...)
 }
 
 // signIn signs c in with token and returns the session's CSRF token.
@@ -223,7 +232,7 @@ func TestWebSignInNeedsItsCSRF(t *testing.T) {
 	// Another site's form: no check, or a check of another browser's form.
 	_, other := do(t, s.client(t), "GET", s.URL+"/signin", nil)
 	for _, csrf := range []string{"", csrfRE.FindStringSubmatch(other)[1]} {
-		form := url.Values{"token": {"tok-alice"}}
+		form := url.Values{"token": {s.tok("tok-alice")}}
 		if csrf != "" {
 			form.Set("csrf", csrf)
 		}
@@ -486,8 +495,9 @@ func TestWebAuditFilters(t *testing.T) {
 		{"kind=resume", []string{"resume"}},
 		{"person=alice", []string{"resume"}},
 		{"from=2030-01-08", []string{"resume"}},
-		{"to=2030-01-07", []string{"pause"}},
-		{"from=2030-01-07&to=2030-01-08", []string{"resume", "pause"}},
+		// The site's three tokens were made on Mon 7 Jan too.
+		{"to=2030-01-07", []string{"pause", "token.create", "token.create", "token.create"}},
+		{"from=2030-01-07&to=2030-01-08", []string{"resume", "pause", "token.create", "token.create", "token.create"}},
 		{"from=2030-01-09", nil},
 	} {
 		_, body := do(t, c, "GET", s.URL+"/audit.csv?"+tc.query, nil)
@@ -517,9 +527,9 @@ func TestWebOccurrenceLinksToItsCard(t *testing.T) {
 	chat := linkingChat{heedtest.NewMemChat(clock.Now)}
 	s := heedtest.New(t, heedtest.Options{Clock: clock, Adapters: []bot.Adapter{chat},
 		Rooms: []bot.Room{{Name: "review", Adapter: chat.Name(), ID: "review", Policy: approvals.Policy{Approvers: heedtest.DefaultApprovers}}}})
-	srv := httptest.NewServer(s.System.HTTP(app.HTTPOptions{Tokens: tokens}))
+	srv := httptest.NewServer(s.System.HTTP(app.HTTPOptions{}))
 	t.Cleanup(srv.Close)
-	site := &site{Stack: s, URL: srv.URL}
+	site := &site{Stack: s, URL: srv.URL, tok: issueTokens(t, s)}
 	p := s.Add("hello", time.Hour)
 	s.Cycle()
 	c := site.client(t)
@@ -537,18 +547,33 @@ func TestWebOccurrenceLinksToItsCard(t *testing.T) {
 	}
 }
 
-// Without a token verifier the listener serves no web view.
-func TestWebNotMountedWithoutAVerifier(t *testing.T) {
+// A revoked token signs no one in, and a token of a person no longer in
+// the configuration's people neither (the API's rule).
+func TestWebSignInRefusesRevokedAndUnknownPeople(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
-	srv := httptest.NewServer(s.System.HTTP(app.HTTPOptions{}))
+	people, err := approvals.NewPeople(map[string][]string{"alice": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.System.HTTP(app.HTTPOptions{People: people}))
 	t.Cleanup(srv.Close)
-	c := (&site{URL: srv.URL}).client(t)
-	for _, path := range []string{"/", "/signin", "/calendar"} {
-		if resp, _ := do(t, c, "GET", srv.URL+path, nil); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s without a verifier: %s, want 404", path, resp.Status)
+	site := &site{Stack: s, URL: srv.URL, tok: issueTokens(t, s)}
+	site.signIn(t, site.client(t), "tok-alice")
+	if resp, body := site.postSignIn(t, site.client(t), "tok-dave"); resp.StatusCode == http.StatusSeeOther {
+		t.Fatalf("dave, who is not among the configured people, signed in: %s\n%s", resp.Status, body)
+	}
+	toks, err := s.Service.Tokens.Tokens(s.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range toks {
+		if tk.Person == "alice" {
+			if err := s.Service.Tokens.RevokeToken(s.Ctx, tk.ID, "admin", "cli"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	if resp, _ := do(t, c, "GET", srv.URL+"/healthz", nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %s", resp.Status)
+	if resp, body := site.postSignIn(t, site.client(t), "tok-alice"); resp.StatusCode == http.StatusSeeOther {
+		t.Fatalf("a revoked token signed in: %s\n%s", resp.Status, body)
 	}
 }

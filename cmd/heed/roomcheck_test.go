@@ -250,6 +250,7 @@ func TestConfigCheckMatrixRooms(t *testing.T) {
 
 	// A room heed is invited to, and not yet in: the invite tells.
 	invited := w.admin.CreateEncryptedRoom(t, false, w.bot)
+	w.bot.WaitInvited(t, invited, 30*time.Second)
 	w.extraRooms = fmt.Sprintf("  - name: invited\n    chat: team\n    id: %q\n    approvers: [%q]\n", invited, w.admin.ID)
 	lines, _, _ = w.check()
 	wantLine(t, lines, "invited", "heed ("+string(w.bot.ID)+") is invited and joins when it runs; the invite says: "+megolm+"; heed can read it: device "+dev+", keys in heed's database")

@@ -69,7 +69,7 @@ type Deps struct {
 	Known func(person string) bool
 	// MayResume says whether a person is an approver, who may resume and
 	// cancel others' posts, and why not (chat's rule).
-	MayResume func(person string) (bool, string)
+	MayResume func(ctx context.Context, person string) (bool, string)
 	// Wake wakes the dispatcher after a resume; nil does nothing.
 	Wake func()
 	Zone string // the team's zone: a post's tz when it names none
@@ -680,7 +680,7 @@ func (a *API) cancelPost(w http.ResponseWriter, r *http.Request, who caller) {
 		return
 	}
 	if cur.Author != who.person {
-		if ok, why := a.d.MayResume(who.person); !ok {
+		if approver, why := a.d.MayResume(r.Context(), who.person); !approver {
 			problem(w, http.StatusForbidden, TypeForbidden, fmt.Sprintf("%s cannot cancel post #%d: %s. Its author or an approver may.", who.person, id, why), nil)
 			return
 		}
@@ -880,7 +880,7 @@ func (a *API) resume(w http.ResponseWriter, r *http.Request, who caller) {
 		invalid(w, []FieldError{{"target", fmt.Sprintf("unknown target %q; known targets: %s", in.Target, strings.Join(a.d.Targets.Names(), ", "))}})
 		return
 	}
-	if ok, why := a.d.MayResume(who.person); !ok {
+	if ok, why := a.d.MayResume(r.Context(), who.person); !ok {
 		_ = a.d.Audit.Record(r.Context(), approvals.AuditEntry{Actor: who.person, Action: "resume.refused", Target: in.Target, Place: Place, Detail: why})
 		problem(w, http.StatusForbidden, TypeForbidden, fmt.Sprintf("%s cannot resume: %s. Only approvers can resume; anyone can pause.", who.person, why), nil)
 		return

@@ -635,3 +635,29 @@ func (p *Proxy) pipe(c net.Conn) {
 	delete(p.conns, up)
 	p.mu.Unlock()
 }
+
+// WaitInvited waits until u's own /sync shows its invite to room: the
+// homeserver records an invite before its sync shows it, and a check of
+// the invite made in between would find none. Each /sync waits on the
+// server for news (a long poll) until timeout.
+func (u *User) WaitInvited(t testing.TB, room id.RoomID, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	since := ""
+	for {
+		resp, err := u.Client.FullSyncRequest(ctx, mautrix.ReqSync{Since: since, Timeout: 2000, SetPresence: event.PresenceOffline})
+		if err != nil {
+			select { // a server error: ask again shortly
+			case <-ctx.Done():
+				t.Fatalf("%s was not shown its invite to %s within %s: %v", u.ID, room, timeout, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		if _, ok := resp.Rooms.Invite[room]; ok {
+			return
+		}
+		since = resp.NextBatch
+	}
+}
