@@ -267,15 +267,19 @@ type RetentionConfig struct {
 	SeenEvents *Duration `yaml:"seen_events"` // chats' event ids, to drop redelivered events (default 720h)
 	Presence   *Duration `yaml:"presence"`    // when each person was last seen in a review room (default 2160h)
 	Audit      *Duration `yaml:"audit"`       // the audit log (default 0: kept whole)
-	Interval   Duration  `yaml:"interval"`    // between trimming passes (default 1h)
-	Batch      int       `yaml:"batch"`       // rows deleted per table per pass (default 1000)
+	// IdempotencyKeys: the HTTP API's Idempotency-Keys (default 168h).
+	IdempotencyKeys *Duration `yaml:"idempotency_keys"`
+	Interval        Duration  `yaml:"interval"` // between trimming passes (default 1h)
+	Batch           int       `yaml:"batch"`    // rows deleted per table per pass (default 1000)
 }
 
 // Retention defaults.
 const (
-	DefaultSeenEventsRetention = 30 * 24 * time.Hour
-	DefaultPresenceRetention   = 90 * 24 * time.Hour
-	minSeenEventsRetention     = 24 * time.Hour
+	DefaultSeenEventsRetention  = 30 * 24 * time.Hour
+	DefaultPresenceRetention    = 90 * 24 * time.Hour
+	DefaultIdempotencyRetention = 7 * 24 * time.Hour
+	minSeenEventsRetention      = 24 * time.Hour
+	minIdempotencyRetention     = 24 * time.Hour
 )
 
 // RetentionSettings are the retention settings with their defaults.
@@ -288,7 +292,7 @@ func (c *Config) RetentionSettings() (keep sqlite.Retention, interval time.Durat
 		return time.Duration(*d)
 	}
 	keep = sqlite.Retention{SeenEvents: or(r.SeenEvents, DefaultSeenEventsRetention), Presence: or(r.Presence, DefaultPresenceRetention),
-		Audit: or(r.Audit, 0), Batch: r.Batch}
+		Audit: or(r.Audit, 0), IdempotencyKeys: or(r.IdempotencyKeys, DefaultIdempotencyRetention), Batch: r.Batch}
 	if keep.Batch == 0 {
 		keep.Batch = 1000
 	}
@@ -303,7 +307,7 @@ func (c *Config) checkRetention() error {
 	for _, d := range []struct {
 		key string
 		v   *Duration
-	}{{"seen_events", r.SeenEvents}, {"presence", r.Presence}, {"audit", r.Audit}} {
+	}{{"seen_events", r.SeenEvents}, {"presence", r.Presence}, {"audit", r.Audit}, {"idempotency_keys", r.IdempotencyKeys}} {
 		if d.v != nil && *d.v < 0 {
 			return fmt.Errorf("retention.%s: give a duration such as 720h, or 0 to keep everything", d.key)
 		}
@@ -314,6 +318,9 @@ func (c *Config) checkRetention() error {
 	keep, _ := c.RetentionSettings()
 	if keep.SeenEvents > 0 && keep.SeenEvents < minSeenEventsRetention {
 		return fmt.Errorf("retention.seen_events %s: keep event ids at least 24h, since chats redeliver events within hours; or 0 to keep them all", keep.SeenEvents)
+	}
+	if keep.IdempotencyKeys > 0 && keep.IdempotencyKeys < minIdempotencyRetention {
+		return fmt.Errorf("retention.idempotency_keys %s: keep them at least 24h, since a client retries a request within hours and must get the post it made; or 0 to keep them all", keep.IdempotencyKeys)
 	}
 	if keep.Presence > 0 {
 		for i, room := range c.Rooms {

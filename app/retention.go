@@ -14,7 +14,7 @@ import (
 // worked off without holding the write lock for long. passed, when set, is
 // told of every pass. With nothing to trim it returns at once.
 func (s *System) RunRetention(ctx context.Context, keep sqlite.Retention, interval time.Duration, passed func(sqlite.Trimmed, error)) {
-	if keep.SeenEvents <= 0 && keep.Presence <= 0 && keep.Audit <= 0 {
+	if keep.SeenEvents <= 0 && keep.Presence <= 0 && keep.Audit <= 0 && keep.IdempotencyKeys <= 0 {
 		return
 	}
 	log := s.log.With("part", "retention")
@@ -24,7 +24,7 @@ func (s *System) RunRetention(ctx context.Context, keep sqlite.Retention, interv
 		case err != nil && ctx.Err() == nil:
 			log.Error("trimming failed; trying again at the next pass", "err", err)
 		case n != (sqlite.Trimmed{}):
-			log.Info("trimmed", "seen_events", n.SeenEvents, "presence", n.Presence, "audit", n.Audit)
+			log.Info("trimmed", "seen_events", n.SeenEvents, "presence", n.Presence, "audit", n.Audit, "idempotency_keys", n.IdempotencyKeys)
 		}
 		if passed != nil {
 			passed(n, err)

@@ -40,7 +40,7 @@ func count(t *testing.T, s *heedtest.Stack, query string) int {
 func TestRetentionTrimsWhatIsOld(t *testing.T) {
 	s := heedtest.New(t, heedtest.Options{})
 	keep, every := defaultConfig(t).RetentionSettings()
-	if keep.SeenEvents != 30*24*time.Hour || keep.Presence != 90*24*time.Hour || keep.Audit != 0 || every != time.Hour || keep.Batch != 1000 {
+	if keep.SeenEvents != 30*24*time.Hour || keep.Presence != 90*24*time.Hour || keep.Audit != 0 || keep.IdempotencyKeys != 7*24*time.Hour || every != time.Hour || keep.Batch != 1000 {
 		t.Fatalf("defaults: %+v every %s", keep, every)
 	}
 	keep.Batch = 10
@@ -79,6 +79,35 @@ func TestRetentionTrimsWhatIsOld(t *testing.T) {
 	s.Clock.Advance(30 * 24 * time.Hour) // the old presence is 91 days old now
 	if n, err = s.Store.Trim(s.Ctx, s.Clock.Now(), keep); err != nil || n.Presence != 10 {
 		t.Fatalf("presence pass: %+v %v", n, err)
+	}
+}
+
+// TestRetentionTrimsIdempotencyKeys: an Idempotency-Key older than
+// retention.idempotency_keys goes, its post stays, and a younger one is
+// kept.
+func TestRetentionTrimsIdempotencyKeys(t *testing.T) {
+	s := heedtest.New(t, heedtest.Options{})
+	keep, _ := defaultConfig(t).RetentionSettings()
+	p := s.Add("made through the API", 30*24*time.Hour)
+	put := func(key string) {
+		if _, err := s.Store.DB().ExecContext(s.Ctx, `INSERT INTO api_idempotency (person, key, request_hash, post_id, created_at) VALUES ('alice', ?, 'h', ?, ?)`,
+			key, p.ID, s.Clock.Now().UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("old")
+	s.Clock.Advance(6 * 24 * time.Hour)
+	put("new")
+	s.Clock.Advance(2 * 24 * time.Hour) // old: 8 days, new: 2 days
+	n, err := s.Store.Trim(s.Ctx, s.Clock.Now(), keep)
+	if err != nil || n.IdempotencyKeys != 1 {
+		t.Fatalf("pass: %+v %v, want 1 idempotency key trimmed", n, err)
+	}
+	if got := count(t, s, `SELECT count(*) FROM api_idempotency WHERE key = 'new'`); got != 1 {
+		t.Errorf("the 2-day-old key was trimmed")
+	}
+	if got := count(t, s, `SELECT count(*) FROM posts`); got != 1 {
+		t.Errorf("trimming a key deleted its post: %d posts", got)
 	}
 }
 
@@ -152,6 +181,7 @@ func TestRetentionConfig(t *testing.T) {
 		{"retention:\n  seen_events: 2h\n", "retention.seen_events 2h0m0s: keep event ids at least 24h"},
 		{"retention:\n  presence: 1h\nrooms:\n  - name: console\n    everyone: true\n    on_duty: 2h\n", "retention.presence 1h0m0s is shorter than rooms[0] (console) on_duty 2h0m0s"},
 		{"retention:\n  audit: -1h\n", "retention.audit: give a duration"},
+		{"retention:\n  idempotency_keys: 1h\n", "retention.idempotency_keys 1h0m0s: keep them at least 24h"},
 	} {
 		if _, err := app.LoadConfig(writeConfig(t, tc.src)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %s", tc.src, err, tc.want)

@@ -14,6 +14,9 @@ type Retention struct {
 	SeenEvents time.Duration // chats' event ids kept to drop redelivered events
 	Presence   time.Duration // when each person was last seen in a review room
 	Audit      time.Duration // the audit log
+	// IdempotencyKeys: the HTTP API's Idempotency-Keys with the post each
+	// made; a retry after this long makes a new post.
+	IdempotencyKeys time.Duration
 	// Batch bounds the rows deleted from each table in one pass (default
 	// 1000), so that a pass never holds the write lock for long.
 	Batch int
@@ -21,12 +24,12 @@ type Retention struct {
 
 // Trimmed counts the rows one pass deleted.
 type Trimmed struct {
-	SeenEvents, Presence, Audit int
+	SeenEvents, Presence, Audit, IdempotencyKeys int
 }
 
 // Full says whether a table gave a whole batch: more may be left to trim.
 func (t Trimmed) Full(batch int) bool {
-	return t.SeenEvents >= batch || t.Presence >= batch || t.Audit >= batch
+	return t.SeenEvents >= batch || t.Presence >= batch || t.Audit >= batch || t.IdempotencyKeys >= batch
 }
 
 // auditNoDelete is the trigger that keeps the audit log append-only; a
@@ -60,6 +63,9 @@ func (s *Store) Trim(ctx context.Context, now time.Time, r Retention) (Trimmed, 
 	}
 	if err := del(&out.Presence, `DELETE FROM room_presence WHERE (room, "user") IN (SELECT room, "user" FROM room_presence WHERE at < ? LIMIT ?)`, r.Presence); err != nil {
 		return out, fmt.Errorf("trim presence: %w", err)
+	}
+	if err := del(&out.IdempotencyKeys, `DELETE FROM api_idempotency WHERE (person, key) IN (SELECT person, key FROM api_idempotency WHERE created_at < ? LIMIT ?)`, r.IdempotencyKeys); err != nil {
+		return out, fmt.Errorf("trim idempotency keys: %w", err)
 	}
 	if r.Audit > 0 {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
