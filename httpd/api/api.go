@@ -109,9 +109,38 @@ func New(d Deps) *API {
 		a.mux.HandleFunc(rt.Method+" "+rt.Path, a.wrap(rt))
 	}
 	a.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := a.methods(r.URL.Path); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			problem(w, http.StatusMethodNotAllowed, "about:blank", r.URL.Path+" takes "+strings.Join(allow, ", ")+", not "+r.Method, nil)
+			return
+		}
 		problem(w, http.StatusNotFound, "about:blank", "no such route: "+r.Method+" "+r.URL.Path+" (GET /api/v1/openapi.json lists them)", nil)
 	})
 	return a
+}
+
+// methods lists the methods of the routes whose path matches path (a
+// {name} segment matches any one segment).
+func (a *API) methods(path string) []string {
+	var out []string
+	got := strings.Split(strings.TrimSuffix(path, "/"), "/")
+	for _, rt := range a.routes() {
+		want := strings.Split(rt.Path, "/")
+		if len(want) != len(got) {
+			continue
+		}
+		match := true
+		for i, seg := range want {
+			if !(strings.HasPrefix(seg, "{") && got[i] != "") && seg != got[i] {
+				match = false
+				break
+			}
+		}
+		if match && !slices.Contains(out, rt.Method) {
+			out = append(out, rt.Method)
+		}
+	}
+	return out
 }
 
 // Routes lists the API's routes (the tests compare them with openapi.json).

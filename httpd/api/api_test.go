@@ -804,6 +804,26 @@ func TestAPIUnknownRoute(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	r.problem(t)
+	// A known path with a method it does not take: 405 with Allow.
+	for _, c := range []struct{ method, path, allow string }{
+		{"PUT", "/api/v1/posts", "POST, GET"},
+		{"POST", "/api/v1/posts/7", "GET, PATCH, DELETE"},
+		{"GET", "/api/v1/pause", "POST"},
+	} {
+		req, err := http.NewRequest(c.method, e.srv.URL+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+e.tokens["dave"])
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %s, Allow %q; want 405, Allow %q", c.method, c.path, resp.Status, resp.Header.Get("Allow"), c.allow)
+		}
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
