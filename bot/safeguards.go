@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/heed-dev/heed/internal/feedfetch"
 	"strings"
 	"time"
 
@@ -361,15 +362,7 @@ type TripwireStatus struct {
 }
 
 // FeedHealth is one feed's health.
-type FeedHealth struct {
-	Name        string    `json:"name"`
-	URL         string    `json:"url"`
-	LastOK      time.Time `json:"last_ok,omitzero"`
-	LastError   time.Time `json:"last_error,omitzero"`
-	Error       string    `json:"error,omitempty"`
-	Failures    int       `json:"failures,omitempty"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-}
+type FeedHealth = feedfetch.Status
 
 // ReadTripwireStatus returns the saved feed health, if a daemon saved any.
 func ReadTripwireStatus(ctx context.Context, st StateStore) (TripwireStatus, bool, error) {
@@ -384,25 +377,11 @@ func ReadTripwireStatus(ctx context.Context, st StateStore) (TripwireStatus, boo
 	return s, true, nil
 }
 
-// Lines describes the feeds for status output; failing feeds first say why.
+// Lines describes the feeds for status output; failing feeds say why.
 func (s TripwireStatus) Lines(zone *time.Location) []string {
 	var out []string
 	for _, f := range s.Feeds {
-		switch {
-		case f.Error != "":
-			line := fmt.Sprintf("⚠ tripwire feed %s (%s) failing: %s (%d in a row)", f.Name, f.URL, f.Error, f.Failures)
-			if !f.LastOK.IsZero() {
-				line += "; last fetched " + f.LastOK.In(zone).Format("Mon 15:04")
-			}
-			if !f.NextAttempt.IsZero() {
-				line += "; next try " + f.NextAttempt.In(zone).Format("15:04")
-			}
-			out = append(out, line+". Publishing is not affected.")
-		case f.LastOK.IsZero():
-			out = append(out, fmt.Sprintf("tripwire feed %s (%s): not fetched yet", f.Name, f.URL))
-		default:
-			out = append(out, fmt.Sprintf("tripwire feed %s (%s): ok, fetched %s", f.Name, f.URL, f.LastOK.In(zone).Format("Mon 15:04")))
-		}
+		out = append(out, f.Line("tripwire feed", zone, "Publishing is not affected."))
 	}
 	return out
 }

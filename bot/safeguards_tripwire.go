@@ -64,10 +64,7 @@ func (tw *Tripwire) Run(ctx context.Context, w *tripwire.Watcher) error {
 
 func (tw *Tripwire) saveStatus(ctx context.Context, feeds []tripwire.FeedStatus, now time.Time) error {
 	s := TripwireStatus{At: now}
-	for _, f := range feeds {
-		s.Feeds = append(s.Feeds, FeedHealth{Name: f.Name, URL: f.URL, LastOK: f.LastOK, LastError: f.LastError,
-			Error: f.Error, Failures: f.Failures, NextAttempt: f.NextAttempt})
-	}
+	s.Feeds = append(s.Feeds, feeds...)
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err

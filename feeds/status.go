@@ -26,32 +26,19 @@ type Health struct {
 }
 
 // FeedHealth is one feed's health.
-type FeedHealth struct {
-	Name        string    `json:"name"`
-	URL         string    `json:"url"`
-	LastOK      time.Time `json:"last_ok,omitzero"`
-	LastError   time.Time `json:"last_error,omitzero"`
-	Error       string    `json:"error,omitempty"`
-	Failures    int       `json:"failures,omitempty"`
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-}
+type FeedHealth = feedfetch.Status
 
 // SaveStatus stores the feeds' health at now.
 func (s *Source) SaveStatus(ctx context.Context, kv KV, now time.Time) error {
 	h := Health{At: now}
 	for _, st := range s.Status() {
-		h.Feeds = append(h.Feeds, health(st))
+		h.Feeds = append(h.Feeds, st)
 	}
 	b, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
 	return kv.SetKV(ctx, StatusKey, string(b))
-}
-
-func health(st feedfetch.Status) FeedHealth {
-	return FeedHealth{Name: st.Name, URL: st.URL, LastOK: st.LastOK, LastError: st.LastError,
-		Error: st.Error, Failures: st.Failures, NextAttempt: st.NextAttempt}
 }
 
 // ReadStatus returns the saved health, if a daemon saved any.
@@ -73,21 +60,7 @@ func ReadStatus(ctx context.Context, kv interface {
 func (h Health) Lines(zone *time.Location) []string {
 	var out []string
 	for _, f := range h.Feeds {
-		switch {
-		case f.Error != "":
-			line := fmt.Sprintf("⚠ feed %s (%s) failing: %s (%d in a row)", f.Name, f.URL, f.Error, f.Failures)
-			if !f.LastOK.IsZero() {
-				line += "; last fetched " + f.LastOK.In(zone).Format("Mon 15:04")
-			}
-			if !f.NextAttempt.IsZero() {
-				line += "; next try " + f.NextAttempt.In(zone).Format("15:04")
-			}
-			out = append(out, line+". Its new items wait; publishing is not affected.")
-		case f.LastOK.IsZero():
-			out = append(out, fmt.Sprintf("feed %s (%s): not fetched yet", f.Name, f.URL))
-		default:
-			out = append(out, fmt.Sprintf("feed %s (%s): ok, fetched %s", f.Name, f.URL, f.LastOK.In(zone).Format("Mon 15:04")))
-		}
+		out = append(out, f.Line("feed", zone, "Its new items wait; publishing is not affected."))
 	}
 	return out
 }

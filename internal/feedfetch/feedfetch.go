@@ -79,17 +79,38 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Status is one feed's health.
 type Status struct {
-	Name string
+	Name string `json:"name"`
 	// URL is the feed's address without credentials, query or fragment.
-	URL       string
-	LastOK    time.Time // zero: never fetched successfully
-	LastError time.Time // zero: never failed
+	URL       string    `json:"url"`
+	LastOK    time.Time `json:"last_ok,omitzero"`    // zero: never fetched successfully
+	LastError time.Time `json:"last_error,omitzero"` // zero: never failed
 	// Error is the last failure, empty once a fetch succeeds again.
-	Error string
+	Error string `json:"error,omitempty"`
 	// Failures counts consecutive failed fetches.
-	Failures int
+	Failures int `json:"failures,omitempty"`
 	// NextAttempt is when the feed is due next; zero means now.
-	NextAttempt time.Time
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// Line describes the feed for status output, in zone: label names what
+// kind of feed it is ("feed", "tripwire feed"), and failing ends the line
+// of a feed that is failing (what its failure does, and does not, hold up).
+func (s Status) Line(label string, zone *time.Location, failing string) string {
+	switch {
+	case s.Error != "":
+		line := fmt.Sprintf("⚠ %s %s (%s) failing: %s (%d in a row)", label, s.Name, s.URL, s.Error, s.Failures)
+		if !s.LastOK.IsZero() {
+			line += "; last fetched " + s.LastOK.In(zone).Format("Mon 15:04")
+		}
+		if !s.NextAttempt.IsZero() {
+			line += "; next try " + s.NextAttempt.In(zone).Format("15:04")
+		}
+		return line + ". " + failing
+	case s.LastOK.IsZero():
+		return fmt.Sprintf("%s %s (%s): not fetched yet", label, s.Name, s.URL)
+	default:
+		return fmt.Sprintf("%s %s (%s): ok, fetched %s", label, s.Name, s.URL, s.LastOK.In(zone).Format("Mon 15:04"))
+	}
 }
 
 // Feed is one feed's address, its validators and its health. Its methods
