@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 
 	"github.com/heed-dev/heed/app"
 	"github.com/heed-dev/heed/approvals"
+	"github.com/heed-dev/heed/bot"
+	"github.com/heed-dev/heed/bot/console"
 	"github.com/heed-dev/heed/internal/heedtest"
 )
 
@@ -105,11 +108,22 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // TestBrowserCalendarPauseEverything drives the web view in a real
 // browser set to Auckland's zone: the calendar puts three posts on their
 // Auckland days, an occurrence shows its previews and sends approving to
-// chat, and Pause everything is announced in the review room and holds an
-// approved post that comes due.
+// chat, and Pause everything is announced in the review room (the
+// console chat, as `heed run` on its defaults has) and holds an approved
+// post that comes due.
 func TestBrowserCalendarPauseEverything(t *testing.T) {
 	ctx := browser(t)
-	s := heedtest.New(t, heedtest.Options{})
+	clock := heedtest.NewClock(time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC))
+	terminal := &screen{}
+	con := &console.Adapter{In: strings.NewReader(""), Out: terminal, User: "carol", Now: clock.Now}
+	s := heedtest.New(t, heedtest.Options{Clock: clock, Adapters: []bot.Adapter{con},
+		Rooms: []bot.Room{{Name: "review", Adapter: "console", ID: console.Room, Policy: approvals.Policy{Approvers: heedtest.DefaultApprovers}}}})
+	typed := func(line string) {
+		t.Helper()
+		if err := con.Line(s.Ctx, s.Engine, line); err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv := s.System.HTTP(app.HTTPOptions{})
 	tok := issueTokens(t, s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -132,9 +146,8 @@ func TestBrowserCalendarPauseEverything(t *testing.T) {
 	notes := s.Add("Release notes for 2.0, with the upgrade steps.", 3*24*time.Hour)                               // Thu 10 09:00 UTC: Thu 10 22:00 NZDT
 	meetup := s.Add("Meet the team on Sunday at the community meetup.", 5*24*time.Hour+3*time.Hour)                // Sat 12 12:00 UTC: Sun 13 01:00 NZDT
 	s.Cycle()
-	if err := s.Chat.React("alice", launch.ID, "✅"); err != nil {
-		t.Fatal(err)
-	}
+	typed("/as alice")
+	typed("+" + itoa(launch.ID) + " ✅")
 	s.Cycle()
 	s.WantState(launch.ID, approvals.StateApproved)
 
@@ -194,8 +207,8 @@ func TestBrowserCalendarPauseEverything(t *testing.T) {
 		t.Fatalf("receipt %q", got)
 	}
 	s.Cycle() // the engine tells the review room
-	if n := s.Chat.RepliesContaining("alice paused all publishing from outside this chat (reason: Breaking news: holding everything)"); n != 1 {
-		t.Fatalf("%d pause receipts in the review room, want 1: %q", n, s.Chat.Replies)
+	if n := strings.Count(terminal.String(), "alice paused all publishing from outside this chat (reason: Breaking news: holding everything)"); n != 1 {
+		t.Fatalf("%d pause receipts in the console, want 1:\n%s", n, terminal.String())
 	}
 	s.Clock.Set(launch.Schedule.At)
 	s.Cycle()
@@ -203,4 +216,23 @@ func TestBrowserCalendarPauseEverything(t *testing.T) {
 	if n := len(s.Rec.Texts()); n != 0 {
 		t.Fatalf("%d sent during the pause", n)
 	}
+}
+
+// screen is the console's terminal: what heed printed, safe to read while
+// heed writes.
+type screen struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
