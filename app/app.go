@@ -80,6 +80,13 @@ func Build(ctx context.Context, p Parts) (*System, error) {
 		Safeguards: p.Safeguards, Now: p.Now, Log: log.With("part", "engine")}
 	if p.Replica != "" {
 		eng.Leases, eng.Replica, eng.Lease = p.Store, p.Replica, p.ChatLease
+		// A chat's requests may reach any replica: those that reach one
+		// not holding the chat are kept in the database for its holder.
+		for _, a := range p.Adapters {
+			if r, ok := a.(bot.Relayed); ok {
+				r.UseRelay(eng.Relay(p.Store))
+			}
+		}
 	}
 	svc := sqlite.NewService(p.Store, p.Catalog, eng.PolicyFor)
 	if p.ReviewWindow != 0 {

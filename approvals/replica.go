@@ -25,3 +25,14 @@ type Replica struct {
 	Seen    time.Time // its last heartbeat
 	Holds   []string  // the chats (and "tripwire") whose leases it holds
 }
+
+// ChatRequest is a signed request of a chat that reached a replica not
+// holding the chat (Slack's Events API behind a load balancer), kept in
+// the database until the chat's holder handles it.
+type ChatRequest struct {
+	Chat        string
+	Key         string // what makes it one request: its event_id, or its body's hash
+	ContentType string
+	Body        []byte
+	Received    time.Time
+}

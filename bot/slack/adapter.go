@@ -61,6 +61,10 @@ type Adapter struct {
 	cards cardSet
 	catch catchState
 	recon reconState // the open cards read back on start
+	relay relayRef   // the engine's relay, when one of several replicas (UseRelay)
+	// keptEvery is how often the holder reads what other replicas kept
+	// (default keptPoll).
+	keptEvery time.Duration
 	// started is the unix nano time Run began handing events over; zero
 	// while it is not running.
 	started atomic.Int64
@@ -326,6 +330,11 @@ func (a *Adapter) Run(ctx context.Context, h bot.Handler) error {
 	switch a.cfg.Mode {
 	case ModeEvents:
 		a.askCatchUp()
+		if a.relayed() != nil {
+			// Requests that reached the other replicas.
+			wg.Add(1)
+			go func() { defer wg.Done(); a.drainKept(ctx) }()
+		}
 		if a.shared {
 			// heed's listener serves EventsHandler until it stops.
 			<-ctx.Done()

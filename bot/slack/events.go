@@ -37,14 +37,15 @@ func (a *Adapter) EventsHandler() http.Handler { return http.HandlerFunc(a.serve
 // own listener serves it (events mode with WithSharedListener), or "".
 // The listener answers while the chat is not running (before Run has
 // started, after it ended): those requests get 503, so that Slack sends
-// them again, as it does when nothing listens.
+// them again, as it does when nothing listens; on a replica while
+// another holds the chat (UseRelay), they are kept for the holder.
 func (a *Adapter) HTTPEndpoint() (string, http.Handler) {
 	if a.cfg.Mode != ModeEvents || !a.shared {
 		return "", nil
 	}
 	h := a.EventsHandler()
 	return a.cfg.Path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.started.Load() == 0 {
+		if a.started.Load() == 0 && a.relayed() == nil {
 			w.Header().Set("Retry-After", "5")
 			http.Error(w, "heed's Slack chat is not running", http.StatusServiceUnavailable)
 			return
@@ -89,6 +90,11 @@ func (a *Adapter) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := a.verify(r.Header, body); err != nil {
 		a.log.Warn("rejected a request without a valid Slack signature", "remote", r.RemoteAddr, "reason", err.Error())
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		return
+	}
+	if rl := a.relayed(); rl != nil && a.started.Load() == 0 {
+		// Another replica holds the chat, or none does yet.
+		a.standby(w, r, rl, body)
 		return
 	}
 	if a.quietGap() {

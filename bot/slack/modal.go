@@ -78,9 +78,15 @@ type modalMeta struct {
 // it.
 type schedRef struct{ s bot.Scheduler }
 
+// scheduler is the engine's side of the form: the one Run hands events to,
+// or, on a replica that does not hold the chat, the relay's engine, which
+// stores a post as well as the holder's (the holder renders its card).
 func (a *Adapter) scheduler() bot.Scheduler {
 	if r := a.sched.Load(); r != nil {
 		return r.s
+	}
+	if s, ok := a.relayed().(bot.Scheduler); ok {
+		return s
 	}
 	return nil
 }

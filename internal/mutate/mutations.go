@@ -509,6 +509,28 @@ var mutations = []Mutation{
 		To: `			if n, _ := res.RowsAffected(); false && n == 0 {
 				dup = true`,
 		Pkg: "./app", Tests: "TestReplicasCountAChatEventOnce"},
+	{Name: "replicas: a Slack event that reached another replica first is handled again", File: "sqlite/card.go",
+		From: `			if n, _ := res.RowsAffected(); n == 0 {
+				dup = true`,
+		To: `			if n, _ := res.RowsAffected(); n < 0 {
+				dup = true`,
+		Pkg: "./bot/slack", Tests: "TestE2EReplicasPauseOnANonHolderStopsClaimsAtOnce"},
+	{Name: "replicas: a pause that reaches a replica not holding the Slack chat waits for the holder", File: "bot/slack/relay.go",
+		From: `	if pause != nil {
+		// Recorded here, before the answer`,
+		To: `	if false {
+		// Recorded here, before the answer`,
+		Pkg: "./bot/slack", Tests: "TestE2EReplicasPauseOnANonHolderStopsClaimsAtOnce"},
+	{Name: "replicas: the Slack chat's holder never reads what other replicas kept", File: "bot/slack/relay.go",
+		From: `	rl := a.relayed()
+	if rl == nil {
+		return 0
+	}`,
+		To: `	rl := a.relayed()
+	if rl == nil || true {
+		return 0
+	}`,
+		Pkg: "./bot/slack", Tests: "TestE2EReplicasEventsAPIKeptForTheHolder"},
 	{Name: "postgres: a command opens an empty database", File: "sqlite/store.go",
 		From: `	if !table.Valid {`,
 		To:   `	if false && !table.Valid {`,
@@ -694,7 +716,7 @@ var mutations = []Mutation{
 		To:   `			RateLimited: nil})`,
 		Pkg:  "./app", Tests: "TestChatRateLimitCounted"},
 	{Name: "listener: the Slack endpoint takes requests while the chat is not running", File: "bot/slack/events.go",
-		From: `		if a.started.Load() == 0 {`,
+		From: `		if a.started.Load() == 0 && a.relayed() == nil {`,
 		To:   `		if false {`,
 		Pkg:  slackPkg, Tests: "TestSharedListenerOpensNoListenerOfItsOwn"},
 	// Scheduling from chat (bot/schedule.go).
@@ -770,6 +792,10 @@ var mutations = []Mutation{
 		From: `SELECT person, key FROM api_idempotency WHERE created_at < ? LIMIT ?`,
 		To:   `SELECT person, key FROM api_idempotency WHERE created_at < ? + 1e15 LIMIT ?`,
 		Pkg:  "./app", Tests: "TestRetentionTrimsIdempotencyKeys"},
+	{Name: "slack: a replica not holding the chat keeps the scheduling form for the holder, whose answer never reaches the form", File: "bot/slack/relay.go",
+		From: `	if mt == "application/x-www-form-urlencoded" && formInteraction(body) {`,
+		To:   `	if false && mt == "application/x-www-form-urlencoded" && formInteraction(body) {`,
+		Pkg:  "./bot/slack", Tests: "TestE2EReplicasFormOnANonHolder"},
 	{Name: "api: an Idempotency-Key reused with another body replays the first post", File: "sqlite/post.go",
 		From: `	if hash != once.RequestHash {`,
 		To:   `	if false {`,
