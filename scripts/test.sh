@@ -62,8 +62,8 @@ if [ $rc -ne 0 ]; then
   exit $rc
 fi
 
-step "the store on PostgreSQL: the packages that drive it hardest, and the wiring (health, metrics, retention), again, on a throwaway cluster (internal/pgtest)"
-HEED_TEST_DATABASE=postgres CGO_ENABLED=1 go test -tags goolm -race -count=1 ./internal/invariants ./internal/safeguards ./dispatch ./bot ./app
+step "the store on PostgreSQL: the packages that drive it hardest, and the wiring (health, metrics, retention), the API, the web view and the feeds, again, on a throwaway cluster (internal/pgtest)"
+HEED_TEST_DATABASE=postgres CGO_ENABLED=1 go test -tags goolm -race -count=1 ./internal/invariants ./internal/safeguards ./dispatch ./bot ./app ./httpd/api ./web ./feeds
 
 step "fuzz, bounded"
 fuzz() { # package target seconds
