@@ -30,10 +30,7 @@ type FeedHealth = feedfetch.Status
 
 // SaveStatus stores the feeds' health at now.
 func (s *Source) SaveStatus(ctx context.Context, kv KV, now time.Time) error {
-	h := Health{At: now}
-	for _, st := range s.Status() {
-		h.Feeds = append(h.Feeds, st)
-	}
+	h := Health{At: now, Feeds: s.Status()}
 	b, err := json.Marshal(h)
 	if err != nil {
 		return err

@@ -112,7 +112,7 @@ targets:
 			}
 		}
 	}()
-	holder, _ := f.heard(ctx, "slack", time.Minute)
+	f.heard(ctx, "slack", time.Minute) // a replica holds the chat and heard it
 
 	// The time to add and approve it, on a loaded machine, is 20 s.
 	due := time.Now().Add(20*time.Second + failoverLease).Truncate(time.Second)
@@ -145,7 +145,7 @@ targets:
 	if err := sleepUntil(ctx, killAt); err != nil {
 		t.Fatal(err)
 	}
-	holder, _ = f.heard(ctx, "slack", time.Second)
+	holder, _ := f.heard(ctx, "slack", time.Second)
 	killed, took, answered := f.killSlackHolder(ctx, sf, holder, "pause failover drill", "Paused all publishing")
 	t.Logf("Slack trial 1: socket taken over %s after the kill, pause answered %s after it", took.Sub(killed).Round(time.Millisecond), answered.Sub(killed).Round(time.Millisecond))
 	if took.Sub(killed) > 2*failoverLease {

@@ -346,7 +346,7 @@ targets:
 			}
 		}
 	}()
-	holder, _ := f.heard(ctx, "team", time.Minute)
+	f.heard(ctx, "team", time.Minute) // a replica holds the chat and heard it
 
 	// Two posts: a due just after the kill, b after the takeover bound.
 	// The time to add and approve them, on a loaded machine, is 20 s.
@@ -389,7 +389,7 @@ targets:
 	if err := sleepUntil(ctx, killAt); err != nil {
 		t.Fatal(err)
 	}
-	holder, _ = f.heard(ctx, "team", time.Second) // still the same one, heard
+	holder, _ := f.heard(ctx, "team", time.Second) // still the same one, heard
 	killed, took, answered, typed := f.killHolder(ctx, holder, w, "pause failover drill", "Paused all publishing")
 	if !typed.Before(took) {
 		t.Errorf("the pause reached the homeserver %s after the kill, once another replica had taken the chat (%s after it): the test did not type it during the takeover",
