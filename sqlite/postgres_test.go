@@ -456,3 +456,52 @@ func TestPostgresTransactionsUnderContentionAllCommit(t *testing.T) {
 		t.Fatalf("n = %s, want %d", v, stores*each)
 	}
 }
+
+// TestPostgresTransactionRetriesPastAFewTries: a transaction that loses
+// to a concurrent commit eight times in a row (its row updated and
+// committed by another store after its snapshot, each time) is run again
+// until it commits, rather than giving up after a few tries: whatever the
+// machine's timing, which the test above leaves to chance.
+func TestPostgresTransactionRetriesPastAFewTries(t *testing.T) {
+	url := pgtest.URL(t)
+	var sts [2]*sqlite.Store
+	for i := range sts {
+		st, err := sqlite.Open(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		sts[i] = st
+	}
+	ctx := t.Context()
+	if err := sts[0].SetKV(ctx, "n", "0"); err != nil {
+		t.Fatal(err)
+	}
+	const losses = 8
+	attempts := 0
+	err := sts[0].Tx(ctx, func(tx *sql.Tx) error {
+		attempts++
+		var v string
+		if err := tx.QueryRowContext(ctx, `SELECT value FROM kv WHERE key = 'n'`).Scan(&v); err != nil {
+			return err
+		}
+		if attempts <= losses {
+			// Another store commits to the row after this snapshot: the
+			// update below fails to serialize.
+			if err := sts[1].SetKV(ctx, "n", "other "+strconv.Itoa(attempts)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE kv SET value = ? WHERE key = 'n'`, v+"+1")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the transaction gave up after %d attempts: %v", attempts, err)
+	}
+	if attempts != losses+1 {
+		t.Fatalf("%d attempts, want %d: %d lost to a concurrent commit and one committed", attempts, losses+1, losses)
+	}
+	if v, _ := sts[0].GetKV(ctx, "n"); v != "other "+strconv.Itoa(losses)+"+1" {
+		t.Fatalf("n = %q", v)
+	}
+}

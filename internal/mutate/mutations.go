@@ -458,7 +458,7 @@ var mutations = []Mutation{
 			return err
 		}
 		ceiling := 2 * time.Millisecond`,
-		Pkg: "./sqlite", Tests: "TestPostgresTransactionsUnderContentionAllCommit"},
+		Pkg: "./sqlite", Tests: "TestPostgresTransactionsUnderContentionAllCommit|TestPostgresTransactionRetriesPastAFewTries"},
 	{Name: "postgres: a move onto another occurrence is found by the failing statement", File: "sqlite/occurrence.go",
 		From: `	if clash > 0 {`,
 		To:   `	if false && clash > 0 {`,
