@@ -354,3 +354,24 @@ func TestModalOpenRefusedIsTold(t *testing.T) {
 		t.Fatalf("%d views open", n)
 	}
 }
+
+// Slack answers views.open with 429 and a Retry-After longer than the
+// trigger lives: heed does not wait it out (the trigger would be dead),
+// opens nothing, and tells the user privately.
+func TestModalOpenRateLimitedIsTold(t *testing.T) {
+	x := modalStack(t, ModeEvents)
+	x.f.RateLimitMethod("views.open", 1, 30)
+	msg := x.f.SaySilently(aliceSlack, chReview, "", "Some news")
+	start := time.Now()
+	x.f.Shortcut(aliceSlack, msg, callbackSchedule)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the shortcut was answered %s later: Slack wants an answer within 3 s", d)
+	}
+	rs := x.f.Responses()
+	if len(rs) != 1 || !strings.Contains(rs[0].Body, "could not open its scheduling form") || !strings.Contains(rs[0].Body, `"ephemeral"`) {
+		t.Fatalf("responses = %+v", rs)
+	}
+	if n := len(x.f.Views()); n != 0 {
+		t.Fatalf("%d views open", n)
+	}
+}
