@@ -89,29 +89,8 @@ targets:
     url: %s
     secret: ${HEED_WEBHOOK_SECRET}
 `, url, failoverLease, author, author, sf.APIURL(), ch, alice, ch, plainTarget, recv.URL(plainTarget))
-	if err := os.WriteFile(f.cfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f.env = append(os.Environ(), "HEED_WEBHOOK_SECRET="+secret, "HEED_TEST_SLACK_BOT_TOKEN="+o.BotToken,
-		"HEED_TEST_SLACK_APP_TOKEN="+o.AppToken, "HEED_CONFIG=")
-	if out, err := f.cli(ctx, "migrate"); err != nil {
-		t.Fatalf("heed migrate: %v\n%s", err, out)
-	}
-	if f.db, err = openDB(url); err != nil {
-		t.Fatal(err)
-	}
-	defer f.db.close()
-	defer f.stop()
-	for i := range f.procs {
-		f.start(ctx, i)
-	}
-	defer func() {
-		if t.Failed() {
-			for n := range f.logs {
-				t.Logf("heed run #%d:\n%s", n+1, f.logTail(n+1))
-			}
-		}
-	}()
+	f.launch(t, ctx, url, cfg, "HEED_WEBHOOK_SECRET="+secret, "HEED_TEST_SLACK_BOT_TOKEN="+o.BotToken,
+		"HEED_TEST_SLACK_APP_TOKEN="+o.AppToken)
 	f.heard(ctx, "slack", time.Minute) // a replica holds the chat and heard it
 
 	// The time to add and approve it, on a loaded machine, is 20 s.

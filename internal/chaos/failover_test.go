@@ -324,28 +324,7 @@ targets:
     url: %s
     secret: ${HEED_WEBHOOK_SECRET}
 `, url, failoverLease, author, author, srv.URL, w.bot.ID, w.room, w.alice.ID, plainTarget, recv.URL(plainTarget))
-	if err := os.WriteFile(f.cfg, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f.env = append(os.Environ(), "HEED_WEBHOOK_SECRET="+secret, "HEED_TEST_MATRIX_PASSWORD="+w.bot.Password, "HEED_CONFIG=")
-	if out, err := f.cli(ctx, "migrate"); err != nil {
-		t.Fatalf("heed migrate: %v\n%s", err, out)
-	}
-	if f.db, err = openDB(url); err != nil {
-		t.Fatal(err)
-	}
-	defer f.db.close()
-	defer f.stop()
-	for i := range f.procs {
-		f.start(ctx, i)
-	}
-	defer func() {
-		if t.Failed() {
-			for n := range f.logs {
-				t.Logf("heed run #%d:\n%s", n+1, f.logTail(n+1))
-			}
-		}
-	}()
+	f.launch(t, ctx, url, cfg, "HEED_WEBHOOK_SECRET="+secret, "HEED_TEST_MATRIX_PASSWORD="+w.bot.Password)
 	f.heard(ctx, "team", time.Minute) // a replica holds the chat and heard it
 
 	// Two posts: a due just after the kill, b after the takeover bound.
@@ -481,4 +460,35 @@ func p50(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2].Round(time.Millisecond)
+}
+
+// launch writes cfg, migrates the database at url, and starts every
+// replica with env (besides the process's own); they are stopped, and
+// their logs shown if the test failed, when it ends.
+func (f *fleet) launch(t *testing.T, ctx context.Context, url, cfg string, env ...string) {
+	t.Helper()
+	if err := os.WriteFile(f.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.env = append(append(os.Environ(), env...), "HEED_CONFIG=")
+	if out, err := f.cli(ctx, "migrate"); err != nil {
+		t.Fatalf("heed migrate: %v\n%s", err, out)
+	}
+	db, err := openDB(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.db = db
+	t.Cleanup(func() {
+		if t.Failed() {
+			for n := range f.logs {
+				t.Logf("heed run #%d:\n%s", n+1, f.logTail(n+1))
+			}
+		}
+		f.stop()
+		f.db.close()
+	})
+	for i := range f.procs {
+		f.start(ctx, i)
+	}
 }
