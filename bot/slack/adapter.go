@@ -63,7 +63,7 @@ type Adapter struct {
 	recon reconState // the open cards read back on start
 	relay relayRef   // the engine's relay, when one of several replicas (UseRelay)
 	// keptEvery is how often the holder reads what other replicas kept
-	// (default keptPoll).
+	// (0: keptPoll; negative: only when DrainKept is called, as tests do).
 	keptEvery time.Duration
 	// started is the unix nano time Run began handing events over; zero
 	// while it is not running.

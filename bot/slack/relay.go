@@ -167,7 +167,10 @@ func formInteraction(body []byte) bool {
 // queue, every keptPoll until ctx ends.
 func (a *Adapter) drainKept(ctx context.Context) {
 	every := a.keptEvery
-	if every <= 0 {
+	switch {
+	case every < 0:
+		return // read by hand (DrainKept), in tests
+	case every == 0:
 		every = keptPoll
 	}
 	t := time.NewTicker(every)

@@ -20,7 +20,7 @@ func eventsReplicas(t *testing.T) (x, y *stackEnv) {
 	t.Helper()
 	url := pgtest.URL(t)
 	// The holder reads what y kept when the test says (DrainKept).
-	byHand := []Option{func(a *Adapter) { a.keptEvery = time.Hour }}
+	byHand := []Option{func(a *Adapter) { a.keptEvery = -1 }}
 	x = newStack(t, stackSetup{mode: ModeEvents, dbPath: url, replica: "r1", noStart: true, opts: byHand})
 	if !holdSlack(t, x) {
 		t.Fatal("the first replica did not take the Slack chat")
